@@ -1,0 +1,140 @@
+#include "checkpoint_handle.h"
+
+#include "js_convert.h"
+
+namespace spurmem {
+
+Napi::FunctionReference* CheckpointHandle::constructor = nullptr;
+
+Napi::Function CheckpointHandle::Init(Napi::Env env) {
+  Napi::Function f = DefineClass(env, "Checkpoint",
+                                 {
+                                     InstanceAccessor<&CheckpointHandle::Format>("format"),
+                                     InstanceAccessor<&CheckpointHandle::Path>("path"),
+                                     InstanceMethod<&CheckpointHandle::Entries>("entries"),
+                                     InstanceMethod<&CheckpointHandle::ToObject>("toObject"),
+                                     InstanceMethod<&CheckpointHandle::Tensor>("tensor"),
+                                     InstanceMethod<&CheckpointHandle::Keys>("keys"),
+                                 });
+  constructor = new Napi::FunctionReference(Napi::Persistent(f));
+  return f;
+}
+
+CheckpointHandle::CheckpointHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CheckpointHandle>(info) {}
+
+Napi::Object CheckpointHandle::Wrap(Napi::Env env, Checkpoint c) {
+  Napi::Object o = constructor->New({});
+  From(o, "checkpoint")->ckpt = std::move(c);
+  return o;
+}
+
+CheckpointHandle* CheckpointHandle::From(const Napi::Value& v, const char* what) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(constructor->Value()))
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Checkpoint");
+  return Napi::ObjectWrap<CheckpointHandle>::Unwrap(v.As<Napi::Object>());
+}
+
+std::vector<std::string> pathArg(const Napi::Value& v) {
+  std::vector<std::string> out;
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "path must be an array of keys");
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+ValuePtr CheckpointHandle::at(const std::vector<std::string>& path) const {
+  ValuePtr v = ckpt.root;
+  std::string sofar;
+  for (const auto& k : path) {
+    ValuePtr next;
+    if (v->kind == Kind::Dict) {
+      for (const auto& e : v->entries)
+        if (keyText(*e.first) == k) {
+          next = e.second;
+          break;
+        }
+    } else if (v->kind == Kind::List || v->kind == Kind::Tuple) {
+      char* end = nullptr;
+      long idx = std::strtol(k.c_str(), &end, 10);
+      if (!k.empty() && !*end && idx >= 0 && static_cast<size_t>(idx) < v->items.size()) next = v->items[idx];
+    }
+    if (!next)
+      throw std::invalid_argument(ckpt.path + ": no key '" + k + "'" + (sofar.empty() ? "" : " under '" + sofar + "'"));
+    sofar += (sofar.empty() ? "" : ".") + k;
+    v = next;
+  }
+  return v;
+}
+
+Napi::Value CheckpointHandle::Format(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), formatName(ckpt.format));
+}
+
+Napi::Value CheckpointHandle::Path(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ckpt.path); }
+
+// entries(): every leaf as {key, kind, dtype?, shape?, value?} in file order.
+Napi::Value CheckpointHandle::Entries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Array::New(env);
+  uint32_t n = 0;
+  try {
+    forEachLeaf(ckpt.root, [&](const std::string& path, const ValuePtr& v) {
+      auto o = Napi::Object::New(env);
+      o.Set("key", path);
+      o.Set("kind", kindName(v->kind));
+      if (v->kind == Kind::Tensor) {
+        auto m = tensorMeta(env, v->tensor);
+        o.Set("dtype", m.Get("dtype"));
+        o.Set("shape", m.Get("shape"));
+      } else {
+        o.Set("value", valueToJs(env, v, false));
+      }
+      out.Set(n++, o);
+    });
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, ckpt.path + ": " + e.what());
+  }
+  return out;
+}
+
+// toObject(path?, withData?): the subtree as plain JS (tensors as {dtype, shape[, data]}).
+Napi::Value CheckpointHandle::ToObject(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    bool withData = info.Length() > 1 && info[1].ToBoolean().Value();
+    return valueToJs(env, at(pathArg(info.Length() > 0 ? info[0] : env.Undefined())), withData);
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// keys(path?): the keys of the dict at path, in order.
+Napi::Value CheckpointHandle::Keys(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ValuePtr v;
+  try {
+    v = at(pathArg(info.Length() > 0 ? info[0] : env.Undefined()));
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  auto out = Napi::Array::New(env);
+  if (v->kind == Kind::Dict)
+    for (size_t i = 0; i < v->entries.size(); ++i) out.Set(static_cast<uint32_t>(i), keyText(*v->entries[i].first));
+  return out;
+}
+
+// tensor(path): {dtype, shape, data} of the tensor at path.
+Napi::Value CheckpointHandle::Tensor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ValuePtr v;
+  try {
+    v = at(pathArg(info[0]));
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  if (v->kind != Kind::Tensor) throw Napi::Error::New(env, ckpt.path + ": value at that key is a " + kindName(v->kind) + ", not a tensor");
+  return tensorToJs(env, v->tensor);
+}
+
+}  // namespace spurmem

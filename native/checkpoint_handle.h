@@ -1,0 +1,36 @@
+// JS class `Checkpoint`: a decoded .pth file held in native memory.
+#pragma once
+
+#include "checkpoint/archive.h"
+
+#include <napi.h>
+
+namespace spurmem {
+
+class CheckpointHandle : public Napi::ObjectWrap<CheckpointHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::FunctionReference* constructor;
+  /// Wraps an already decoded checkpoint in a new JS object.
+  static Napi::Object Wrap(Napi::Env env, Checkpoint c);
+  static CheckpointHandle* From(const Napi::Value& v, const char* what);
+
+  explicit CheckpointHandle(const Napi::CallbackInfo& info);
+  Checkpoint ckpt;
+
+  /// The Value at a path of dict keys / list indices; throws naming the first missing component.
+  ValuePtr at(const std::vector<std::string>& path) const;
+
+ private:
+  Napi::Value Format(const Napi::CallbackInfo& info);
+  Napi::Value Path(const Napi::CallbackInfo& info);
+  Napi::Value Entries(const Napi::CallbackInfo& info);
+  Napi::Value ToObject(const Napi::CallbackInfo& info);
+  Napi::Value Tensor(const Napi::CallbackInfo& info);
+  Napi::Value Keys(const Napi::CallbackInfo& info);
+};
+
+/// A JS array of strings as a path; throws a TypeError otherwise.
+std::vector<std::string> pathArg(const Napi::Value& v);
+
+}  // namespace spurmem

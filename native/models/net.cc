@@ -1,0 +1,65 @@
+#include "models/net.h"
+
+#include "models/resnet.h"
+#include "models/vit.h"
+
+#include <functional>
+#include <stdexcept>
+
+namespace spurmem {
+
+std::vector<std::pair<std::string, torch::Tensor>> Net::stateDict() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  std::function<void(torch::nn::Module&, const std::string&)> walk = [&](torch::nn::Module& m, const std::string& prefix) {
+    for (const auto& p : m.named_parameters(false)) out.emplace_back(prefix + p.key(), p.value());
+    for (const auto& b : m.named_buffers(false)) out.emplace_back(prefix + b.key(), b.value());
+    for (const auto& c : m.named_children()) walk(*c.value(), prefix + c.key() + ".");
+  };
+  walk(*this, "");
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Net::namedParameters() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  std::function<void(torch::nn::Module&, const std::string&)> walk = [&](torch::nn::Module& m, const std::string& prefix) {
+    for (const auto& p : m.named_parameters(false)) out.emplace_back(prefix + p.key(), p.value());
+    for (const auto& c : m.named_children()) walk(*c.value(), prefix + c.key() + ".");
+  };
+  walk(*this, "");
+  return out;
+}
+
+torch::Tensor Net::head(const torch::Tensor& features) {
+  torch::Tensor y = headLinear->forward(features);
+  return opts.softmaxHead ? torch::softmax(y, 1) : y;
+}
+
+void Net::registerHead(const std::string& name, int64_t features) {
+  headLinear = Linear(features, opts.numClasses);
+  if (opts.softmaxHead) {
+    Container c;
+    c->register_module("0", headLinear);
+    register_module(name, c);
+  } else {
+    register_module(name, headLinear);
+  }
+}
+
+void Net::collectMaskSlots() {
+  maskSlots.clear();
+  std::function<void(torch::nn::Module&, const std::string&)> walk = [&](torch::nn::Module& m, const std::string& prefix) {
+    if (auto* conv = dynamic_cast<Conv2dImpl*>(&m)) maskSlots[prefix + "weight"] = &conv->mask;
+    for (const auto& c : m.named_children()) walk(*c.value(), prefix + c.key() + ".");
+  };
+  walk(*this, "");
+}
+
+std::shared_ptr<Net> makeNet(const NetOptions& o) {
+  if (o.arch == "resnet18" || o.arch == "resnet34" || o.arch == "resnet50" || o.arch == "resnet101")
+    return std::make_shared<ResNet>(o);
+  if (o.arch == "deit_tiny" || o.arch == "deit_small" || o.arch == "deit_base" || o.arch == "vit_large")
+    return std::make_shared<VisionTransformer>(o);
+  throw std::invalid_argument("unknown architecture '" + o.arch + "'");
+}
+
+}  // namespace spurmem

@@ -1,0 +1,93 @@
+#include "models/resnet.h"
+
+namespace spurmem {
+
+namespace {
+void makeDownsample(torch::nn::Module& block, int64_t inplanes, int64_t out, int64_t stride, Container& ds,
+                    Conv2d& conv, BatchNorm2d& bn) {
+  if (stride == 1 && inplanes == out) return;
+  ds = Container();
+  conv = Conv2d(inplanes, out, 1, stride, 0, false);
+  bn = BatchNorm2d(out);
+  ds->register_module("0", conv);
+  ds->register_module("1", bn);
+  block.register_module("downsample", ds);
+}
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride) {
+  conv1 = register_module("conv1", Conv2d(inplanes, planes, 3, stride, 1, false));
+  bn1 = register_module("bn1", BatchNorm2d(planes));
+  conv2 = register_module("conv2", Conv2d(planes, planes, 3, 1, 1, false));
+  bn2 = register_module("bn2", BatchNorm2d(planes));
+  makeDownsample(*this, inplanes, planes, stride, downsample, dsConv, dsBn);
+}
+
+torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
+  auto out = torch::relu(bn1->forward(conv1->forward(x)));
+  out = bn2->forward(conv2->forward(out));
+  auto identity = dsConv ? dsBn->forward(dsConv->forward(x)) : x;
+  return torch::relu(out + identity);
+}
+
+BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride) {
+  conv1 = register_module("conv1", Conv2d(inplanes, planes, 1, 1, 0, false));
+  bn1 = register_module("bn1", BatchNorm2d(planes));
+  conv2 = register_module("conv2", Conv2d(planes, planes, 3, stride, 1, false));
+  bn2 = register_module("bn2", BatchNorm2d(planes));
+  conv3 = register_module("conv3", Conv2d(planes, planes * 4, 1, 1, 0, false));
+  bn3 = register_module("bn3", BatchNorm2d(planes * 4));
+  makeDownsample(*this, inplanes, planes * 4, stride, downsample, dsConv, dsBn);
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
+  auto out = torch::relu(bn1->forward(conv1->forward(x)));
+  out = torch::relu(bn2->forward(conv2->forward(out)));
+  out = bn3->forward(conv3->forward(out));
+  auto identity = dsConv ? dsBn->forward(dsConv->forward(x)) : x;
+  return torch::relu(out + identity);
+}
+
+ResNet::ResNet(const NetOptions& o) : Net(o) {
+  bool bottleneck;
+  std::vector<int64_t> layers;
+  if (o.arch == "resnet18") { bottleneck = false; layers = {2, 2, 2, 2}; }
+  else if (o.arch == "resnet34") { bottleneck = false; layers = {3, 4, 6, 3}; }
+  else if (o.arch == "resnet50") { bottleneck = true; layers = {3, 4, 6, 3}; }
+  else if (o.arch == "resnet101") { bottleneck = true; layers = {3, 4, 23, 3}; }
+  else throw std::invalid_argument("unknown ResNet '" + o.arch + "'");
+  int64_t expansion = bottleneck ? 4 : 1;
+  conv1 = register_module("conv1", Conv2d(3, 64, 7, 2, 3, false));
+  bn1 = register_module("bn1", BatchNorm2d(64));
+  int64_t inplanes = 64;
+  const int64_t planes[] = {64, 128, 256, 512};
+  for (int l = 0; l < 4; ++l) {
+    Container layer;
+    for (int64_t b = 0; b < layers[l]; ++b) {
+      int64_t stride = (b == 0 && l > 0) ? 2 : 1;
+      if (bottleneck) {
+        Bottleneck blk(inplanes, planes[l], stride);
+        layer->register_module(std::to_string(b), blk);
+        blocks.push_back([blk](const torch::Tensor& x) mutable { return blk->forward(x); });
+      } else {
+        BasicBlock blk(inplanes, planes[l], stride);
+        layer->register_module(std::to_string(b), blk);
+        blocks.push_back([blk](const torch::Tensor& x) mutable { return blk->forward(x); });
+      }
+      inplanes = planes[l] * expansion;
+    }
+    register_module("layer" + std::to_string(l + 1), layer);
+  }
+  registerHead("fc", 512 * expansion);
+  collectMaskSlots();
+}
+
+torch::Tensor ResNet::forward(const torch::Tensor& x) {
+  auto y = torch::relu(bn1->forward(conv1->forward(x)));
+  y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
+  for (auto& b : blocks) y = b(y);
+  y = torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1);
+  return head(y);
+}
+
+}  // namespace spurmem

@@ -1,0 +1,61 @@
+/**
+ * Reading and writing PyTorch `.pth` checkpoints (zip layout of torch >= 1.6 and the legacy layout of
+ * torch < 1.6) without executing anything in them. See native/checkpoint/ for the restricted unpickler.
+ */
+import { addon, type CheckpointEntry, type NativeCheckpoint } from './native.js';
+import { SpurmemError, messageOf } from './util/errors.js';
+
+export type { CheckpointEntry, NativeCheckpoint } from './native.js';
+
+/**
+ * Reads a checkpoint file. Tensors stay in native memory; use `entries()`, `tensor(path)` and
+ * `toObject(path)` to look inside.
+ * @throws SpurmemError naming the file and what was wrong (missing, truncated, corrupt, a refused
+ *   pickle global such as `os.system`).
+ */
+export async function readCheckpoint(path: string): Promise<NativeCheckpoint> {
+  try {
+    return await addon().readCheckpoint(path);
+  } catch (e) {
+    throw new SpurmemError(messageOf(e));
+  }
+}
+
+/** What `spurmem inspect --json` prints. */
+export interface Inspection {
+  format: 'zip' | 'legacy';
+  entries: { key: string; dtype?: string; shape?: number[]; value?: unknown }[];
+  tensors: number;
+  elements: number;
+}
+
+/** Summarises a checkpoint: every tensor's key path, dtype and shape, and every other value. */
+export function inspectCheckpoint(ck: NativeCheckpoint): Inspection {
+  const raw: CheckpointEntry[] = ck.entries();
+  let tensors = 0;
+  let elements = 0;
+  const entries = raw.map((e) => {
+    if (e.kind === 'tensor') {
+      tensors += 1;
+      elements += (e.shape ?? []).reduce((a, b) => a * b, 1);
+      return { key: e.key, dtype: e.dtype, shape: e.shape };
+    }
+    return { key: e.key, value: e.value };
+  });
+  return { format: ck.format, entries, tensors, elements };
+}
+
+/**
+ * The path of the state dict inside a checkpoint: `model_state_dict` (the original's training
+ * checkpoints), `model` (DeiT files), `state_dict`, or the root (torchvision files, plain state dicts).
+ */
+export function stateDictPath(ck: NativeCheckpoint): string[] {
+  const keys = ck.keys([]);
+  for (const k of ['model_state_dict', 'model', 'state_dict']) {
+    if (keys.includes(k)) {
+      const inner = ck.keys([k]);
+      if (inner.length > 0) return [k];
+    }
+  }
+  return [];
+}

@@ -1,0 +1,42 @@
+/**
+ * The `spurmem` command line: one sub-command per module in src/cli/.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../native.js';
+import { SpurmemError, messageOf } from '../util/errors.js';
+import { inspectCommand } from './inspect.js';
+
+export function buildProgram(): Command {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  const program = new Command('spurmem')
+    .description(
+      'Spurious memorization studies on PyTorch checkpoints: ERM training, critical-neuron studies and\n' +
+        'finetuning with a pruned sub-network (arXiv 2501.00961), with a libtorch addon.',
+    )
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError()
+    .exitOverride();
+  program.addCommand(inspectCommand());
+  return program;
+}
+
+/** Runs the CLI; errors become one line on stderr and exit status 1 (2 for usage errors). */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+        process.exitCode = 0;
+        return;
+      }
+      process.exitCode = e.exitCode || 2;
+      return;
+    }
+    process.stderr.write(`spurmem: ${messageOf(e)}\n`);
+    process.exitCode = e instanceof SpurmemError ? e.exitCode : 1;
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The only module that loads spurmem's native addon (through node-gyp-build) and gives it types.
+ *
+ * The addon (native/, C++17 + libtorch) owns tensors, models, `.pth` reading and writing, forward and
+ * backward passes, optimiser steps and weight edits. Everything here is one call per batch or per whole
+ * operation; long work returns a Promise and runs on a worker thread.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** PyTorch dtype names as spurmem reports them. */
+export type DType =
+  | 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+/** A tensor's metadata. */
+export interface TensorMeta { dtype: DType; shape: number[] }
+/** A tensor with its values in row-major order (float16/bfloat16 widened to float32, bool as uint8). */
+export interface TensorData extends TensorMeta {
+  data: Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
+}
+
+/** One leaf of a checkpoint: a tensor (dtype, shape) or a plain value. */
+export interface CheckpointEntry {
+  key: string;
+  kind: 'tensor' | 'int' | 'float' | 'str' | 'bytes' | 'bool' | 'None';
+  dtype?: DType;
+  shape?: number[];
+  value?: unknown;
+}
+
+/** A decoded `.pth` file held in native memory (see native/checkpoint_handle.h). */
+export interface NativeCheckpoint {
+  readonly format: 'zip' | 'legacy';
+  readonly path: string;
+  entries(): CheckpointEntry[];
+  toObject(path?: string[], withData?: boolean): unknown;
+  tensor(path: string[]): TensorData;
+  keys(path?: string[]): string[];
+}
+
+/** A batch: uint8 RGB images [n, h, w, 3] (normalised on the device) or a float32 tensor [n, 3, h, w]. */
+export type Batch =
+  | { images: Uint8Array; shape: [number, number, number, 3] }
+  | { tensor: Float32Array; shape: [number, 3, number, number] };
+
+export interface LoadReport {
+  loaded: string[];
+  missing: string[];
+  unexpected: string[];
+  skipped: string[];
+  filled: string[];
+  resized: string[];
+}
+
+export interface ParamInfo extends TensorMeta { name: string; maskable?: boolean }
+
+export interface ModelInfo {
+  arch: string;
+  device: string;
+  head: 'softmax' | 'linear';
+  headName: string;
+  numClasses: number;
+  lnEps: number;
+  imageSize: number;
+  parameters: ParamInfo[];
+  buffers: ParamInfo[];
+}
+
+export interface NativeModelOptions {
+  arch: string;
+  numClasses?: number;
+  head?: 'softmax' | 'linear';
+  lnEps?: number;
+  imageSize?: number;
+  device?: string;
+  seed?: number;
+  channelsLast?: boolean;
+  amp?: '' | 'bf16';
+}
+
+export interface OptimizerOptions {
+  type: 'adam' | 'sgd';
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+}
+
+export type ModificationMode = 'zero' | 'random_init' | 'random_noise' | 'rewind' | 'layer_rewind';
+
+export interface NativeModel {
+  info(): ModelInfo;
+  loadStateDict(o: { checkpoint: NativeCheckpoint; path?: string[]; strict?: boolean; skip?: string[]; interpolatePosEmbed?: boolean }): Promise<LoadReport>;
+  forward(batch: Batch, o?: { train?: boolean; masked?: boolean }): Promise<Float32Array>;
+  trainStep(batch: Batch, o: { targets: Int32Array; weights?: Float32Array }): Promise<{ loss: number; outputs?: Float32Array }>;
+  gradients(batch: Batch, o: { targets: Int32Array; names?: string[]; train?: boolean; raw?: boolean }): Promise<{ loss: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }>;
+  setOptimizer(o: OptimizerOptions): void;
+  setLearningRate(lr: number): void;
+  loadOptimizerState(o: { checkpoint: NativeCheckpoint; path: string[] }): number;
+  channelNorms(names: string[]): Record<string, Float32Array>;
+  tensor(name: string): TensorData;
+  setTensor(name: string, t: TensorData): void;
+  snapshot(names: string[]): number;
+  restore(id: number): void;
+  releaseSnapshot(id: number): void;
+  modifyChannels(o: { edits: { name: string; index: number }[]; mode: ModificationMode; std?: number; seed?: number; source?: NativeCheckpoint; sourcePath?: string[] }): Promise<void>;
+  modifyThreshold(o: { names: string[]; fraction: number; smallest?: boolean; dropoutP?: number; mode: Exclude<ModificationMode, 'layer_rewind'>; std?: number; seed?: number; distribution?: 'normal' | 'uniform'; faithful?: boolean; source?: NativeCheckpoint; sourcePath?: string[] }): Promise<{ k: number; threshold: number; selected: Record<string, number> }>;
+  maskMagnitude(o: { names: string[]; fraction: number; largest?: boolean }): Promise<{ k: number }>;
+  maskChannels(o: { channels: { name: string; index: number }[] }): void;
+  clearMasks(): void;
+  maskStats(): Record<string, number>;
+  finetuneStep(batch: Batch, o: { targets: Int32Array; temperature: number; ceWeight: number; bnUpdate: 'all' | 'dense-only' }): Promise<{ total: number; ntxent: number; ce: number }>;
+  save(path: string, o: { epoch: number; loss: number; optimizer?: boolean; extra?: Record<string, unknown> }): Promise<void>;
+}
+
+export interface Addon {
+  Model: new (o: NativeModelOptions) => NativeModel;
+  Checkpoint: unknown;
+  readCheckpoint(path: string): Promise<NativeCheckpoint>;
+  writeCheckpoint(path: string, value: unknown): Promise<void>;
+  versions(): { libtorch: string; cuda: boolean; cudaDevices: number; threads: number };
+  setNumThreads(n: number): void;
+  checkDevice(device: string): void;
+  ntXent(o: { a: Float32Array; b: Float32Array; rows: number; cols: number; temperature: number }): number;
+}
+
+/** The package's root folder (holds package.json and build/). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'spurmem') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('spurmem: cannot find the package folder');
+    dir = up;
+  }
+}
+
+let cached: Addon | undefined;
+
+/**
+ * Loads the addon once. Throws an Error that says how to build it when it is missing.
+ */
+export function addon(): Addon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const root = packageRoot();
+  try {
+    const load = require('node-gyp-build') as (dir: string) => Addon;
+    cached = load(root);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `spurmem's native addon could not be loaded (${msg.split('\n')[0]}). Build it with \`npm run setup\` ` +
+        '(or `npm run build:native` once libtorch is installed).',
+    );
+  }
+  return cached;
+}

@@ -1,0 +1,26 @@
+/**
+ * Makes the test fixtures once per change of their generator scripts: each test/fixtures/make_*.py
+ * writes into test/.fixtures/<name>/ and the folder is stamped with the script's hash.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixturesDir, runPython, testDir } from '../helpers/python.js';
+
+export default function setup(): void {
+  const scripts = readdirSync(join(testDir, 'fixtures')).filter((f) => /^make_.*\.py$/.test(f)).sort();
+  const common = existsSync(join(testDir, 'fixtures', 'reference.py')) ? readFileSync(join(testDir, 'fixtures', 'reference.py')) : Buffer.alloc(0);
+  for (const s of scripts) {
+    const name = s.replace(/^make_/, '').replace(/\.py$/, '');
+    const out = join(fixturesDir, name);
+    const hash = createHash('sha256').update(readFileSync(join(testDir, 'fixtures', s))).update(common).digest('hex');
+    const stamp = join(out, '.stamp');
+    if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) continue;
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    const t0 = Date.now();
+    runPython(join(testDir, 'fixtures', s), [out]);
+    writeFileSync(stamp, hash);
+    console.log(`fixtures: ${name} made in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
