@@ -32,7 +32,8 @@ void Optimizer::step() {
         expAvgSq_[i] = torch::zeros_like(p, torch::MemoryFormat::Preserve);
       }
       int64_t step = ++step_[i];
-      expAvg_[i].lerp_(grad, 1 - opts.beta1);
+      // torch 1.13 writes mul_ + add_; torch 2.x lerp_: the same value up to rounding
+      expAvg_[i].mul_(opts.beta1).add_(grad, 1 - opts.beta1);
       expAvgSq_[i].mul_(opts.beta2).addcmul_(grad, grad, 1 - opts.beta2);
       double bc1 = 1 - std::pow(opts.beta1, static_cast<double>(step));
       double bc2 = 1 - std::pow(opts.beta2, static_cast<double>(step));

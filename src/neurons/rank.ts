@@ -1,0 +1,112 @@
+/**
+ * Neuron (channel) rankings of the paper's Part I (original-behaviour §4).
+ *
+ * A "neuron" is one output channel of a conv weight `[c, :, :, :]` or one output row of a linear weight.
+ */
+import type { ModelInfo, ParamInfo } from '../native.js';
+import { SpurmemError } from '../util/errors.js';
+
+export type Ranking = 'largest' | 'activated' | 'threshold';
+
+/** A chosen channel: parameter name, output-channel index, and its score (weight or gradient L2 norm). */
+export interface Channel {
+  name: string;
+  index: number;
+  value: number;
+}
+
+const VIT_LINEAR = /\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.weight$/;
+
+function isVitModel(info: ModelInfo): boolean {
+  return info.headName === 'head';
+}
+
+/**
+ * The parameters a ranking looks at, in registration order (the order the original walks them):
+ * - `largest` (§4.1): ResNet parameters whose name contains none of `bn`, `downsample`, `fc` — the main
+ *   conv weights (49 for ResNet-50), downsample convs excluded as in the original;
+ * - `activated` (§4.2, Q9/Q10): every 4-D conv weight, downsample convs included;
+ * - `threshold` (§4.3): every conv weight (the original's PrunedConv2d set, 53 for ResNet-50).
+ * For a ViT every ranking uses the output rows of blocks.<i>.{attn.qkv, attn.proj, mlp.fc1, mlp.fc2}.
+ */
+export function candidateParams(info: ModelInfo, ranking: Ranking): ParamInfo[] {
+  if (isVitModel(info)) return info.parameters.filter((p) => VIT_LINEAR.test(p.name));
+  if (ranking === 'largest') {
+    return info.parameters.filter((p) => !/bn|downsample|fc/.test(p.name) && p.shape.length === 4);
+  }
+  return info.parameters.filter((p) => p.shape.length === 4);
+}
+
+/**
+ * The global top-k channels by score, exactly as the original's repeated single search: walk the
+ * parameters in order, a tensor replaces the best so far only if its maximum is strictly greater (ties:
+ * the earlier tensor), inside a tensor the lowest index wins, the best starts at 0, and each winner is
+ * set to zero before the next search. That is: sort by score (descending), then parameter order, then
+ * index; keep the first k with a score above 0.
+ * @param scores per parameter, one score per output channel
+ * @param order parameter names in registration order
+ * @throws SpurmemError when fewer than k channels have a positive score
+ */
+export function topChannels(scores: Record<string, Float32Array>, order: string[], k: number): Channel[] {
+  const all: { p: number; index: number; value: number }[] = [];
+  order.forEach((name, p) => {
+    const s = scores[name];
+    if (!s) throw new SpurmemError(`no scores for parameter '${name}'`);
+    for (let i = 0; i < s.length; i++) if (s[i] > 0) all.push({ p, index: i, value: s[i] });
+  });
+  if (all.length < k) {
+    throw new SpurmemError(`only ${all.length} channels have a positive score; cannot choose the top ${k}`);
+  }
+  all.sort((a, b) => b.value - a.value || a.p - b.p || a.index - b.index);
+  return all.slice(0, k).map((c) => ({ name: order[c.p], index: c.index, value: c.value }));
+}
+
+/**
+ * The "poorest performing" samples of one group (§4.2, get_poorest_performing_samples_as_dataloader):
+ * the samples of group g sorted by the predicted probability of their true class, lowest first (stable),
+ * at most `limit` (200) of them.
+ * @param probs per sample of the split, the probability of each class [n * numClasses]
+ * @returns positions within the split
+ */
+export function poorestSamples(
+  groups: ArrayLike<number>,
+  trueClass: ArrayLike<number>,
+  probs: Float32Array,
+  numClasses: number,
+  group: number,
+  limit = 200,
+): number[] {
+  const idx: number[] = [];
+  for (let i = 0; i < groups.length; i++) if (groups[i] === group) idx.push(i);
+  const p = (i: number) => probs[i * numClasses + trueClass[i]];
+  idx.sort((a, b) => p(a) - p(b) || a - b);
+  return idx.slice(0, limit);
+}
+
+/** Softmax over each row of `outputs` [n * c] (for a linear head; the softmax head outputs are already probabilities). */
+export function softmaxRows(outputs: Float32Array, c: number): Float32Array {
+  const out = new Float32Array(outputs.length);
+  for (let i = 0; i < outputs.length; i += c) {
+    let m = -Infinity;
+    for (let j = 0; j < c; j++) m = Math.max(m, outputs[i + j]);
+    let s = 0;
+    for (let j = 0; j < c; j++) s += Math.exp(outputs[i + j] - m);
+    for (let j = 0; j < c; j++) out[i + j] = Math.exp(outputs[i + j] - m) / s;
+  }
+  return out;
+}
+
+/** ceil(P * N) without being pushed up by the rounding error of P * N (the threshold count, §4.3). */
+export function ceilCount(fraction: number, n: number): number {
+  const x = fraction * n;
+  const r = Math.round(x);
+  return Math.abs(x - r) < 1e-9 * Math.max(1, x) ? r : Math.ceil(x);
+}
+
+/**
+ * The parameters finetune-prune may mask and the threshold ranking pools: every conv weight of a ResNet
+ * (the original's PrunedConv2d set, 53 for ResNet-50), qkv/proj/fc1/fc2 of a ViT.
+ */
+export function prunableNames(info: ModelInfo): string[] {
+  return candidateParams(info, 'threshold').map((p) => p.name);
+}
