@@ -3,6 +3,9 @@
  */
 import { Command, Option } from 'commander';
 import { FASHION_MNIST_DIR, makeDemoDataset } from '../data/demo.js';
+import { checkDataset, type CheckReport } from '../data/check.js';
+import { SPLITS } from '../data/types.js';
+import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { UsageError } from '../util/errors.js';
 import { finiteNumber, nonNegativeInt } from './common.js';
 import { progressBar } from './progress.js';
@@ -67,6 +70,45 @@ function makeDemoCommand(): Command {
     );
 }
 
+/** The text report of `data check`. */
+export function checkText(r: CheckReport, limit = 20): string {
+  const nameW = Math.max(4, ...r.groupNames.map((n) => n.length));
+  const lines = [`${r.dataset} dataset at ${r.root} (${r.metadataFile})`];
+  const cols = SPLITS.map((s) => Math.max(s.length, String(r.splits[s].count).length));
+  const row = (a: string, b: string, v: string[]) => `${a.padEnd(5)}  ${b.padEnd(nameW)}  ${v.map((x, i) => x.padStart(cols[i])).join('  ')}`;
+  lines.push(row('group', 'name', [...SPLITS]));
+  r.groupNames.forEach((n, g) => lines.push(row(String(g), n, SPLITS.map((s) => String(r.splits[s].groups[g])))));
+  lines.push(row('all', '', SPLITS.map((s) => String(r.splits[s].count))));
+  const list = (title: string, items: CheckReport['missing']) => {
+    lines.push(`${title}: ${items.length}`);
+    for (const m of items.slice(0, limit)) lines.push(`  line ${m.line} (${m.split}): ${m.file}${m.reason === 'no such file' ? '' : `: ${m.reason}`}`);
+    if (items.length > limit) lines.push(`  ... and ${items.length - limit} more (--json lists them all)`);
+  };
+  list('missing images', r.missing);
+  if (r.deep) list('images that do not decode', r.undecodable);
+  else lines.push('images not decoded (add --deep to decode every image)');
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  lines.push(r.ok ? 'ok' : 'problems found');
+  return lines.join('\n');
+}
+
+function checkCommand(): Command {
+  const cmd = new Command('check').description('counts per split and group, missing image files and, with --deep, images that do not decode');
+  addDatasetOptions(cmd, { skip: false });
+  return cmd
+    .option('--deep', 'decode every image')
+    .option('--json', 'print the report as JSON: {dataset, root, metadataFile, groupNames, splits, missing, undecodable, warnings, ok}')
+    .action(async (o: DatasetFlags & { deep?: boolean; json?: boolean }) => {
+      const bar = progressBar('decoding');
+      const r = await checkDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, deep: o.deep, onProgress: bar.update }).finally(() => bar.stop());
+      process.stdout.write((o.json ? JSON.stringify(r) : checkText(r)) + '\n');
+      if (!r.ok) process.exitCode = 1;
+    });
+}
+
 export function dataCommand(): Command {
-  return new Command('data').description('datasets: build the built-in demo dataset, check a dataset folder').addCommand(makeDemoCommand());
+  return new Command('data')
+    .description('datasets: build the built-in demo dataset, check a dataset folder')
+    .addCommand(makeDemoCommand())
+    .addCommand(checkCommand());
 }
