@@ -8,6 +8,7 @@ import { packageRoot } from '../native.js';
 import { SpurmemError, messageOf } from '../util/errors.js';
 import { inspectCommand } from './inspect.js';
 import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(inspectCommand());
   program.addCommand(dataCommand());
+  program.addCommand(evalCommand());
   return program;
 }
 
