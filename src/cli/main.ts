@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { packageRoot } from '../native.js';
 import { SpurmemError, messageOf } from '../util/errors.js';
 import { inspectCommand } from './inspect.js';
+import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(inspectCommand());
+  program.addCommand(dataCommand());
+  program.addCommand(evalCommand());
   return program;
 }
 

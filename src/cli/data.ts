@@ -1,0 +1,114 @@
+/**
+ * `spurmem data make-demo` (the built-in Fashion-Waterbirds dataset) and `spurmem data check`.
+ */
+import { Command, Option } from 'commander';
+import { FASHION_MNIST_DIR, makeDemoDataset } from '../data/demo.js';
+import { checkDataset, type CheckReport } from '../data/check.js';
+import { SPLITS } from '../data/types.js';
+import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
+import { UsageError } from '../util/errors.js';
+import { finiteNumber, nonNegativeInt } from './common.js';
+import { progressBar } from './progress.js';
+
+/** Parses `--size 96` or `--size 500x375` into width and height. */
+function parseSize(v: string): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+  if (!m) throw new UsageError(`--size expects PX or WxH (e.g. 96 or 500x375), got '${v}'`);
+  const w = Number(m[1]);
+  return [w, m[2] ? Number(m[2]) : w];
+}
+
+function classList(flag: string) {
+  return (v: string): number[] => {
+    const parts = v.split(',').map((s) => s.trim());
+    const out = parts.map(Number);
+    if (parts.some((p) => p === '') || out.some((n) => !Number.isInteger(n) || n < 0 || n > 9)) {
+      throw new UsageError(`${flag} expects comma-separated Fashion-MNIST labels 0-9, got '${v}'`);
+    }
+    return out;
+  };
+}
+
+function makeDemoCommand(): Command {
+  return new Command('make-demo')
+    .description(
+      'build Fashion-Waterbirds: Fashion-MNIST items (class y) on land or water backgrounds (place), in the Waterbirds layout',
+    )
+    .requiredOption('--out <dir>', 'output folder (new or empty)')
+    .addOption(new Option('--scale <s>', "Waterbirds' per-group counts times S (each group at least 1)").default(1).argParser(finiteNumber('--scale')))
+    .addOption(new Option('--size <px>', 'image size: PX (square) or WxH').default([96, 96], '96').argParser(parseSize))
+    .addOption(new Option('--seed <n>', 'random seed (same seed, same bytes)').default(0).argParser(nonNegativeInt('--seed')))
+    .addOption(new Option('--fashion-mnist <dir>', 'folder of the Fashion-MNIST IDX .gz files').default(FASHION_MNIST_DIR))
+    .addOption(new Option('--classes0 <list>', 'Fashion-MNIST labels of class y=0').default([0, 2, 6], '0,2,6 (T-shirt/top, Pullover, Shirt)').argParser(classList('--classes0')))
+    .addOption(new Option('--classes1 <list>', 'Fashion-MNIST labels of class y=1').default([3, 4], '3,4 (Dress, Coat)').argParser(classList('--classes1')))
+    .addOption(new Option('--item-size <f>', "item side as a fraction of the image's shorter side").default(0.5).argParser(finiteNumber('--item-size')))
+    .addOption(new Option('--item-opacity <f>', 'item opacity in (0, 1]').default(1).argParser(finiteNumber('--item-opacity')))
+    .option('--force', 'replace an earlier demo dataset in --out')
+    .option('--json', 'print {root, images, counts, groupNames} as JSON')
+    .action(
+      async (o: {
+        out: string; scale: number; size: [number, number]; seed: number; fashionMnist: string; classes0: number[]; classes1: number[];
+        itemSize: number; itemOpacity: number; force?: boolean; json?: boolean;
+      }) => {
+        const bar = progressBar('make-demo');
+        const t0 = Date.now();
+        const r = await makeDemoDataset({
+          out: o.out, scale: o.scale, width: o.size[0], height: o.size[1], seed: o.seed, fashionMnistDir: o.fashionMnist,
+          classes0: o.classes0, classes1: o.classes1, itemSize: o.itemSize, itemOpacity: o.itemOpacity, force: o.force,
+          onProgress: bar.update,
+        }).finally(() => bar.stop());
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ root: r.root, images: r.images, counts: r.counts, groupNames: r.groupNames }) + '\n');
+          return;
+        }
+        const lines = [`Fashion-Waterbirds: ${r.images} images in ${r.root} (${((Date.now() - t0) / 1000).toFixed(1)} s)`];
+        lines.push(`${'group'.padEnd(5)}  ${'name'.padEnd(22)}  ${['train', 'val', 'test'].map((s) => s.padStart(5)).join('  ')}`);
+        r.groupNames.forEach((n, g) => lines.push(`${String(g).padEnd(5)}  ${n.padEnd(22)}  ${[r.counts.train[g], r.counts.val[g], r.counts.test[g]].map((c) => String(c).padStart(5)).join('  ')}`));
+        lines.push(`open it with: --dataset folder --root ${r.root}`);
+        process.stdout.write(lines.join('\n') + '\n');
+      },
+    );
+}
+
+/** The text report of `data check`. */
+export function checkText(r: CheckReport, limit = 20): string {
+  const nameW = Math.max(4, ...r.groupNames.map((n) => n.length));
+  const lines = [`${r.dataset} dataset at ${r.root} (${r.metadataFile})`];
+  const cols = SPLITS.map((s) => Math.max(s.length, String(r.splits[s].count).length));
+  const row = (a: string, b: string, v: string[]) => `${a.padEnd(5)}  ${b.padEnd(nameW)}  ${v.map((x, i) => x.padStart(cols[i])).join('  ')}`;
+  lines.push(row('group', 'name', [...SPLITS]));
+  r.groupNames.forEach((n, g) => lines.push(row(String(g), n, SPLITS.map((s) => String(r.splits[s].groups[g])))));
+  lines.push(row('all', '', SPLITS.map((s) => String(r.splits[s].count))));
+  const list = (title: string, items: CheckReport['missing']) => {
+    lines.push(`${title}: ${items.length}`);
+    for (const m of items.slice(0, limit)) lines.push(`  line ${m.line} (${m.split}): ${m.file}${m.reason === 'no such file' ? '' : `: ${m.reason}`}`);
+    if (items.length > limit) lines.push(`  ... and ${items.length - limit} more (--json lists them all)`);
+  };
+  list('missing images', r.missing);
+  if (r.deep) list('images that do not decode', r.undecodable);
+  else lines.push('images not decoded (add --deep to decode every image)');
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  lines.push(r.ok ? 'ok' : 'problems found');
+  return lines.join('\n');
+}
+
+function checkCommand(): Command {
+  const cmd = new Command('check').description('counts per split and group, missing image files and, with --deep, images that do not decode');
+  addDatasetOptions(cmd, { skip: false });
+  return cmd
+    .option('--deep', 'decode every image')
+    .option('--json', 'print the report as JSON: {dataset, root, metadataFile, groupNames, splits, missing, undecodable, warnings, ok}')
+    .action(async (o: DatasetFlags & { deep?: boolean; json?: boolean }) => {
+      const bar = progressBar('decoding');
+      const r = await checkDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, deep: o.deep, onProgress: bar.update }).finally(() => bar.stop());
+      process.stdout.write((o.json ? JSON.stringify(r) : checkText(r)) + '\n');
+      if (!r.ok) process.exitCode = 1;
+    });
+}
+
+export function dataCommand(): Command {
+  return new Command('data')
+    .description('datasets: build the built-in demo dataset, check a dataset folder')
+    .addCommand(makeDemoCommand())
+    .addCommand(checkCommand());
+}

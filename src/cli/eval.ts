@@ -1,0 +1,109 @@
+/**
+ * `spurmem eval`: per-group accuracies of a checkpoint on one split, computed as the original computes
+ * them (reference §7): one inference pass with the eval transform, accuracy = argmax(output) ==
+ * argmax(target) per group, average weighted by the train split's group counts, plus worst-group and
+ * plain-mean accuracy.
+ */
+import { Command, Option } from 'commander';
+import { readCheckpoint, stateDictPath } from '../checkpoint.js';
+import { ARCHS, createModel, loadWeights, type Arch } from '../model.js';
+import { addon, type NativeCheckpoint } from '../native.js';
+import { evaluateSplit } from '../eval.js';
+import { ImageCache } from '../data/loader.js';
+import { SPLITS, type Split } from '../data/types.js';
+import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import { deviceOption, positiveInt, threadsOption } from './common.js';
+import { addDatasetOptions, openFromFlags, type DatasetFlags } from './dataset-options.js';
+import { progressBar } from './progress.js';
+
+/** The JSON `spurmem eval --json` prints. */
+export function evalJson(m: GroupMetrics): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    split: m.split,
+    groups: m.groups.map((g) => ({ id: g.id, name: g.name, count: g.count, accuracy: g.accuracy })),
+    worst_group_accuracy: m.worst_group_accuracy,
+    average_accuracy: m.average_accuracy,
+    mean_accuracy: m.mean_accuracy,
+  };
+  if (m.skipped !== undefined) out.skipped = m.skipped;
+  return out;
+}
+
+const fmt = (v: number | null) => (v === null ? 'no samples' : v.toFixed(4));
+
+/** The text table of `spurmem eval`: group, name, count, accuracy, then the summaries. */
+export function evalTable(m: GroupMetrics): string {
+  const nameW = Math.max(4, ...m.groups.map((g) => g.name.length));
+  const countW = Math.max(5, ...m.groups.map((g) => String(g.count).length));
+  const lines = [`${'group'.padEnd(5)}  ${'name'.padEnd(nameW)}  ${'count'.padStart(countW)}  accuracy`];
+  for (const g of m.groups) lines.push(`${String(g.id).padEnd(5)}  ${g.name.padEnd(nameW)}  ${String(g.count).padStart(countW)}  ${fmt(g.accuracy)}`);
+  lines.push(`worst-group accuracy  ${fmt(m.worst_group_accuracy)}`);
+  lines.push(`average accuracy      ${fmt(m.average_accuracy)}  (weighted by the train split's group counts)`);
+  lines.push(`mean accuracy         ${fmt(m.mean_accuracy)}  (plain mean over groups)`);
+  if (m.skipped !== undefined) lines.push(`skipped images        ${m.skipped}`);
+  return lines.join('\n');
+}
+
+/** The head a checkpoint was saved with: `fc.0.*`/`head.0.*` = the original's Linear + Softmax, else linear. */
+export function detectHead(ck: NativeCheckpoint): 'softmax' | 'linear' {
+  const keys = ck.keys(stateDictPath(ck));
+  if (keys.includes('fc.0.weight') || keys.includes('head.0.weight')) return 'softmax';
+  if (keys.includes('fc.weight') || keys.includes('head.weight')) return 'linear';
+  return 'softmax';
+}
+
+interface EvalFlags extends DatasetFlags {
+  checkpoint: string;
+  arch: Arch;
+  split: Split;
+  resolution: number;
+  batchSize: number;
+  device: string;
+  threads?: number;
+  labelOrder: LabelOrder;
+  head: 'softmax' | 'linear' | 'auto';
+  json?: boolean;
+}
+
+export function evalCommand(): Command {
+  const cmd = new Command('eval').description('per-group accuracy, worst-group and average accuracy of a checkpoint on one split');
+  cmd.requiredOption('--checkpoint <file>', "a .pth file: the original's training checkpoint (model_state_dict inside) or a plain state dict");
+  cmd.addOption(new Option('--arch <arch>', 'architecture').choices([...ARCHS]).default('resnet50'));
+  addDatasetOptions(cmd);
+  return cmd
+    .addOption(new Option('--split <split>', 'split to evaluate').choices([...SPLITS]).default('test'))
+    .addOption(new Option('--resolution <r>', 'crop side R: resize to round(R·256/224), centre-crop R').default(224).argParser(positiveInt('--resolution')))
+    .addOption(new Option('--batch-size <n>', 'images per forward pass').default(100).argParser(positiveInt('--batch-size')))
+    .addOption(deviceOption())
+    .addOption(threadsOption())
+    .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y").choices([...LABEL_ORDERS]).default('original'))
+    .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
+    .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images)')
+    .action(async (o: EvalFlags) => {
+      if (o.threads !== undefined) addon().setNumThreads(o.threads);
+      const ds = await openFromFlags(o, { json: o.json });
+      const ck = await readCheckpoint(o.checkpoint);
+      const head = o.head === 'auto' ? detectHead(ck) : o.head;
+      const model = createModel({ arch: o.arch, head, device: o.device, imageSize: o.resolution });
+      await loadWeights(model, ck);
+      const bar = progressBar(`eval ${o.split}`);
+      const r = await evaluateSplit(model, ds, o.split, {
+        resolution: o.resolution,
+        batchSize: o.batchSize,
+        cache: new ImageCache(),
+        labelOrder: o.labelOrder,
+        skipBadImages: o.skipBadImages,
+        onProgress: bar.update,
+      }).finally(() => bar.stop());
+      if (o.skipBadImages) r.metrics.skipped = (r.metrics.skipped ?? 0) + ds.skippedImages.filter((s) => s.split === o.split).length;
+      if (o.json) {
+        process.stdout.write(JSON.stringify(evalJson(r.metrics)) + '\n');
+        return;
+      }
+      const n = r.metrics.groups.reduce((a, g) => a + g.count, 0);
+      process.stdout.write(
+        `${o.split} split: ${n} images, ${o.arch} (${head} head) from ${o.checkpoint}, ${o.labelOrder} label order, R = ${o.resolution}, ${r.seconds.toFixed(1)} s\n` +
+          evalTable(r.metrics) + '\n',
+      );
+    });
+}

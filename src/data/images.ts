@@ -1,0 +1,214 @@
+/**
+ * Image decoding and the original's transforms (reference §1.5), with sharp (libvips).
+ *
+ * Every function returns uint8 RGB pixels in HWC order, R x R; division by 255 and the ImageNet
+ * normalisation (ToTensor + Normalize) happen on the device, in the native model.
+ *
+ * Decoding follows PIL's `Image.open(f).convert('RGB')`: embedded ICC profiles and EXIF orientation are
+ * ignored, greyscale is replicated to three channels, alpha is dropped.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { SpurmemError, messageOf } from '../util/errors.js';
+import type { Rng } from '../util/random.js';
+
+/** ImageNet mean and standard deviation per RGB channel (torchvision's Normalize in the original). */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+/** Python's round(): half to even. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The eval transform's resize size for a crop of R: round(R·256/224), the original's 256 for R = 224.
+ */
+export function evalResizeSize(resolution: number): number {
+  return roundHalfEven((resolution * 256) / 224);
+}
+
+/** torchvision CenterCrop's offset: int(round((size - crop) / 2)). */
+export function centerCropOffset(size: number, crop: number): number {
+  return roundHalfEven((size - crop) / 2);
+}
+
+/** A crop box in pixels (top row i, left column j, height h, width w), as torchvision's get_params returns it. */
+export interface CropBox {
+  i: number;
+  j: number;
+  h: number;
+  w: number;
+}
+
+/**
+ * torchvision `RandomResizedCrop.get_params(img, scale, ratio)`: up to 10 tries drawing an area fraction
+ * uniformly from `scale` and an aspect ratio log-uniformly from `ratio`; the first box that fits is placed
+ * uniformly; otherwise the fallback is a centre crop of the whole image clamped to the ratio range.
+ * @param width image width in pixels
+ * @param height image height in pixels
+ */
+export function randomResizedCropBox(
+  width: number,
+  height: number,
+  rng: Rng,
+  scale: [number, number] = [0.7, 1.0],
+  ratio: [number, number] = [3 / 4, 4 / 3],
+): CropBox {
+  const area = width * height;
+  const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])];
+  for (let t = 0; t < 10; t++) {
+    const targetArea = area * rng.uniform(scale[0], scale[1]);
+    const aspect = Math.exp(rng.uniform(logRatio[0], logRatio[1]));
+    const w = roundHalfEven(Math.sqrt(targetArea * aspect));
+    const h = roundHalfEven(Math.sqrt(targetArea / aspect));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      return { i: rng.int(0, height - h + 1), j: rng.int(0, width - w + 1), h, w };
+    }
+  }
+  const inRatio = width / height;
+  let w: number;
+  let h: number;
+  if (inRatio < Math.min(...ratio)) {
+    w = width;
+    h = roundHalfEven(w / Math.min(...ratio));
+  } else if (inRatio > Math.max(...ratio)) {
+    h = height;
+    w = roundHalfEven(h * Math.max(...ratio));
+  } else {
+    w = width;
+    h = height;
+  }
+  return { i: Math.floor((height - h) / 2), j: Math.floor((width - w) / 2), h, w };
+}
+
+function open(input: string | Buffer): sharp.Sharp {
+  // PIL ignores ICC profiles and EXIF orientation; fail on corrupt data as PIL does.
+  return sharp(input, { failOn: 'error', ignoreIcc: true, autoOrient: false });
+}
+
+async function readImageFile(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SpurmemError(`${file}: cannot read image (${code === 'ENOENT' ? 'no such file' : messageOf(e)})`);
+  }
+}
+
+/** Width and height of an image from its header; `input` is the file name or its bytes. */
+export async function imageSize(file: string, input: string | Buffer = file): Promise<{ width: number; height: number }> {
+  try {
+    const m = await open(input).metadata();
+    if (!m.width || !m.height) throw new Error('no dimensions in the header');
+    return { width: m.width, height: m.height };
+  } catch (e) {
+    throw new SpurmemError(`${file}: cannot decode image (${messageOf(e)})`);
+  }
+}
+
+async function raw(pipeline: sharp.Sharp, file: string): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
+  try {
+    const r = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    return { data: r.data, width: r.info.width, height: r.info.height, channels: r.info.channels };
+  } catch (e) {
+    throw new SpurmemError(`${file}: cannot decode image (${messageOf(e)})`);
+  }
+}
+
+/** A rectangle in pixels. */
+interface Rect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Copies `rect` out of an interleaved image as 3-channel RGB (1 channel = grey is replicated, a 2nd or
+ * 4th alpha channel is dropped, as PIL's convert('RGB')), mirrored left-right with `flop`.
+ */
+function cropRgb(src: Buffer, srcW: number, channels: number, rect: Rect, flop: boolean): Uint8Array {
+  if (channels === 3 && !flop && rect.left === 0 && rect.top === 0 && rect.width === srcW && src.length === srcW * rect.height * 3) {
+    return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+  }
+  const out = new Uint8Array(rect.width * rect.height * 3);
+  const grey = channels < 3;
+  for (let y = 0; y < rect.height; y++) {
+    const row = (rect.top + y) * srcW;
+    for (let x = 0; x < rect.width; x++) {
+      const sx = rect.left + (flop ? rect.width - 1 - x : x);
+      const si = (row + sx) * channels;
+      const di = (y * rect.width + x) * 3;
+      out[di] = src[si];
+      out[di + 1] = src[grey ? si : si + 1];
+      out[di + 2] = src[grey ? si : si + 2];
+    }
+  }
+  return out;
+}
+
+/**
+ * PIL's `img.crop(box).resize((outW, outH), BILINEAR)`, then the `post` crop of the result (default: all
+ * of it), optionally mirrored. Shrinking axes use libvips' reduce with the linear kernel (PIL's
+ * antialiased triangle filter). Growing axes use a bilinear affine map with PIL's pixel-centre
+ * convention (x_src = (x + 0.5)·w/outW - 0.5) on an input padded by one copied pixel, because libvips'
+ * own upsizing puts pixel centres elsewhere (a visible shift on CelebA's 178 x 218 images).
+ * JPEG shrink-on-load is kept off (PIL decodes at full size), via the pre-resize extract.
+ */
+async function pilResizedCrop(file: string, input: Buffer, box: Rect, outW: number, outH: number, post: Rect | undefined, flop: boolean): Promise<Uint8Array> {
+  const want = post ?? { left: 0, top: 0, width: outW, height: outH };
+  if (box.width >= outW && box.height >= outH) {
+    let p = open(input).extract(box);
+    if (box.width !== outW || box.height !== outH) p = p.resize(outW, outH, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
+    if (post) p = p.extract(post);
+    const r = await raw(p, file);
+    if (r.width !== want.width || r.height !== want.height) throw new SpurmemError(`${file}: resize produced ${r.width}x${r.height}, expected ${want.width}x${want.height}`);
+    return cropRgb(r.data, r.width, r.channels, { left: 0, top: 0, width: r.width, height: r.height }, flop);
+  }
+  // shrink what shrinks, pad one copied pixel on every side, then grow with PIL's bilinear sampling
+  const wA = Math.min(box.width, outW);
+  const hA = Math.min(box.height, outH);
+  let a = open(input).extract(box);
+  if (wA !== box.width || hA !== box.height) a = a.resize(wA, hA, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
+  const ra = await raw(a.extend({ top: 1, bottom: 1, left: 1, right: 1, extendWith: 'copy' }), file);
+  const b = sharp(ra.data, { raw: { width: ra.width, height: ra.height, channels: ra.channels as 1 | 2 | 3 | 4 } }).affine(
+    [outW / wA, 0, 0, outH / hA],
+    { idx: -0.5, idy: -0.5, odx: -0.5, ody: -0.5, interpolator: sharp.interpolators.bilinear },
+  );
+  const rb = await raw(b, file);
+  if (rb.width < want.left + want.width || rb.height < want.top + want.height) {
+    throw new SpurmemError(`${file}: resize produced ${rb.width}x${rb.height}, expected at least ${outW}x${outH}`);
+  }
+  return cropRgb(rb.data, rb.width, rb.channels, want, flop);
+}
+
+/**
+ * The original's eval transform up to ToTensor: torchvision Resize((S, S)) with S = round(R·256/224),
+ * ignoring the aspect ratio (PIL bilinear), then CenterCrop(R).
+ * @returns uint8 RGB, HWC, R·R·3 bytes
+ * @throws SpurmemError naming the file when it is missing or does not decode
+ */
+export async function evalTransform(file: string, resolution: number): Promise<Uint8Array> {
+  const input = await readImageFile(file);
+  const { width, height } = await imageSize(file, input);
+  const s = evalResizeSize(resolution);
+  const off = centerCropOffset(s, resolution);
+  return pilResizedCrop(file, input, { left: 0, top: 0, width, height }, s, s, { left: off, top: off, width: resolution, height: resolution }, false);
+}
+
+/**
+ * The original's train transform up to ToTensor: RandomResizedCrop(R, scale (0.7, 1), ratio (3/4, 4/3),
+ * bilinear) then RandomHorizontalFlip(p = 0.5), with parameters drawn from `rng` in torchvision's order
+ * (crop box first, then the flip).
+ * @returns uint8 RGB, HWC, R·R·3 bytes
+ * @throws SpurmemError naming the file when it is missing or does not decode
+ */
+export async function trainTransform(file: string, resolution: number, rng: Rng): Promise<Uint8Array> {
+  const input = await readImageFile(file);
+  const { width, height } = await imageSize(file, input);
+  const box = randomResizedCropBox(width, height, rng);
+  const flip = rng.next() < 0.5;
+  return pilResizedCrop(file, input, { left: box.j, top: box.i, width: box.w, height: box.h }, resolution, resolution, undefined, flip);
+}

@@ -1,0 +1,21 @@
+/**
+ * Datasets, images and batches: `import { openDataset, loadBatches } from 'spurmem/data'` style access
+ * through the package's public API.
+ */
+export * from './types.js';
+export { openDataset, countsTable, groupCounts, PUBLISHED_COUNTS, WATERBIRDS_GROUP_NAMES, CELEBA_GROUP_NAMES, type OpenDatasetOptions } from './dataset.js';
+export { readMetadataCsv, readCelebaAttrTxt, readCelebaAttrCsv, readCelebaPartition, WATERBIRDS_COLUMNS, type MetadataRow } from './metadata.js';
+export {
+  evalTransform,
+  trainTransform,
+  randomResizedCropBox,
+  evalResizeSize,
+  centerCropOffset,
+  imageSize,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type CropBox,
+} from './images.js';
+export { ImageCache, loadBatches, epochOrder, type ImageBatch, type LoadBatchesOptions } from './loader.js';
+export { makeDemoDataset, demoCounts, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type DemoOptions, type DemoResult } from './demo.js';
+export { checkDataset, type CheckReport } from './check.js';

@@ -1,0 +1,210 @@
+/**
+ * Batches of decoded images for the native model: seeded shuffling, the original's transforms, many
+ * images decoded concurrently on libuv's thread pool (sharp) and a prefetch queue of whole batches, so
+ * decoding overlaps the model's forward and backward passes. The deterministic eval transform is cached
+ * (ImageCache), so a split evaluated again (a study evaluates 11+ times, ERM every epoch) decodes nothing.
+ */
+import { availableParallelism, totalmem } from 'node:os';
+import sharp from 'sharp';
+import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
+import { Rng } from '../util/random.js';
+import { evalTransform, trainTransform } from './images.js';
+import type { Sample } from './types.js';
+
+// libuv's pool runs sharp's decodes and the model's AsyncWorkers; its size is read once, at the first
+// queued task. Give it one thread per core (at least 4) unless the user chose.
+if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(4, availableParallelism() + 1));
+// Images are small: run many of them side by side, one libvips thread each.
+sharp.concurrency(1);
+sharp.cache(false);
+
+/**
+ * A cache of eval-transform results (uint8 RGB, R·R·3 bytes) keyed by file and resolution.
+ * It admits images until `maxBytes` is reached and then keeps what it has (no eviction), which suits
+ * the access pattern of repeated passes over the same split: a split larger than the cache still gets
+ * the same share of hits on every pass, where an LRU policy would get none.
+ */
+export class ImageCache {
+  private readonly map = new Map<string, Uint8Array>();
+  private bytesUsed = 0;
+  hits = 0;
+  misses = 0;
+
+  /** @param maxBytes the most bytes of pixels to keep (default: a quarter of the machine's memory) */
+  constructor(readonly maxBytes: number = Math.floor(totalmem() / 4)) {
+    if (!(maxBytes >= 0)) throw new UsageError(`ImageCache: maxBytes must be >= 0, got ${maxBytes}`);
+  }
+
+  static key(file: string, resolution: number): string {
+    return `${resolution}\u0000${file}`;
+  }
+
+  get(file: string, resolution: number): Uint8Array | undefined {
+    const v = this.map.get(ImageCache.key(file, resolution));
+    if (v) this.hits += 1;
+    else this.misses += 1;
+    return v;
+  }
+
+  /** Stores a result if it fits; returns whether it was stored. */
+  set(file: string, resolution: number, pixels: Uint8Array): boolean {
+    const k = ImageCache.key(file, resolution);
+    if (this.map.has(k)) return true;
+    if (this.bytesUsed + pixels.byteLength > this.maxBytes) return false;
+    this.map.set(k, pixels);
+    this.bytesUsed += pixels.byteLength;
+    return true;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get bytes(): number {
+    return this.bytesUsed;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.bytesUsed = 0;
+    this.hits = 0;
+    this.misses = 0;
+  }
+}
+
+/** One batch: uint8 RGB images [n, R, R, 3] (NHWC) and their samples, in batch order. */
+export interface ImageBatch {
+  images: Uint8Array;
+  shape: [number, number, number, 3];
+  samples: Sample[];
+}
+
+/** Options of {@link loadBatches}. */
+export interface LoadBatchesOptions {
+  /** Output side R in pixels. */
+  resolution: number;
+  batchSize: number;
+  /** Shuffle the order (seeded by seed and epoch). */
+  shuffle?: boolean;
+  seed?: number;
+  epoch?: number;
+  /** Train transform (RandomResizedCrop + flip, seeded by seed, epoch and the sample's position) instead of the eval transform. */
+  augment?: boolean;
+  /** Cache of eval-transform results (ignored with augment). */
+  cache?: ImageCache;
+  /** Batches decoded ahead of the consumer (default 2). */
+  prefetch?: number;
+  /** Images decoded at the same time (default: 2 per core, at least 4). */
+  concurrency?: number;
+  /** Leave out images that cannot be read or decoded (reported through onSkip) instead of failing. */
+  skipBadImages?: boolean;
+  onSkip?: (s: Sample, reason: string) => void;
+}
+
+/** The sample order of one epoch: identity, or a Fisher-Yates shuffle seeded by (seed, epoch). */
+export function epochOrder(n: number, o: { shuffle?: boolean; seed?: number; epoch?: number }): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  if (o.shuffle) new Rng(o.seed ?? 0, o.epoch ?? 0, 0x5eed).shuffle(order);
+  return order;
+}
+
+/** A FIFO semaphore: earlier batches get their decode slots first. */
+class Slots {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+}
+
+function checkOptions(o: LoadBatchesOptions): void {
+  const pos = (name: string, v: number | undefined, required: boolean) => {
+    if (v === undefined && !required) return;
+    if (!Number.isInteger(v) || (v as number) <= 0) throw new UsageError(`loadBatches: ${name} must be a positive integer, got ${v}`);
+  };
+  pos('resolution', o.resolution, true);
+  pos('batchSize', o.batchSize, true);
+  pos('prefetch', o.prefetch, false);
+  pos('concurrency', o.concurrency, false);
+}
+
+/**
+ * Yields batches of transformed images for `samples`, in epoch order (see {@link epochOrder}).
+ * With `augment`, image i of the epoch order is transformed with an Rng seeded by (seed, epoch, its
+ * position in `samples`), so the batches are the same for the same seed and epoch whatever order decodes finish in.
+ * Batches hold `batchSize` images except the last (and batches that lost skipped images).
+ * @throws SpurmemError naming the file and its metadata line when an image cannot be decoded (unless
+ *   `skipBadImages`), UsageError for bad options
+ */
+export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOptions): AsyncGenerator<ImageBatch> {
+  checkOptions(o);
+  const R = o.resolution;
+  const per = R * R * 3;
+  const order = epochOrder(samples.length, o);
+  const nBatches = Math.ceil(order.length / o.batchSize);
+  const slots = new Slots(o.concurrency ?? Math.max(4, 2 * availableParallelism()));
+  const prefetch = o.prefetch ?? 2;
+  const seed = o.seed ?? 0;
+  const epoch = o.epoch ?? 0;
+
+  const decodeOne = async (pos: number): Promise<Uint8Array | string> => {
+    const s = samples[pos];
+    if (!o.augment && o.cache) {
+      const hit = o.cache.get(s.file, R);
+      if (hit) return hit;
+    }
+    await slots.acquire();
+    try {
+      const px = o.augment ? await trainTransform(s.file, R, new Rng(seed, epoch, pos, 0xa06)) : await evalTransform(s.file, R);
+      if (!o.augment && o.cache) o.cache.set(s.file, R, px);
+      return px;
+    } catch (e) {
+      if (o.skipBadImages) return messageOf(e);
+      throw new SpurmemError(`${messageOf(e)} (metadata line ${s.line}, ${s.split} split; use --skip-bad-images to skip such images)`);
+    } finally {
+      slots.release();
+    }
+  };
+
+  const makeBatch = async (b: number): Promise<ImageBatch> => {
+    const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+    const results = await Promise.all(idx.map((i) => decodeOne(i)));
+    const kept: Sample[] = [];
+    const images = new Uint8Array(results.filter((r) => typeof r !== 'string').length * per);
+    results.forEach((r, k) => {
+      const s = samples[idx[k]];
+      if (typeof r === 'string') {
+        o.onSkip?.(s, r);
+        return;
+      }
+      images.set(r, kept.length * per);
+      kept.push(s);
+    });
+    return { images, shape: [kept.length, R, R, 3], samples: kept };
+  };
+
+  const queue: Promise<ImageBatch>[] = [];
+  let started = 0;
+  const fill = () => {
+    while (started < nBatches && queue.length < prefetch + 1) {
+      const p = makeBatch(started++);
+      p.catch(() => undefined); // consumed below; avoids an unhandled rejection for batches never awaited
+      queue.push(p);
+    }
+  };
+  fill();
+  while (queue.length > 0) {
+    const batch = await queue.shift()!;
+    fill();
+    if (batch.samples.length > 0) yield batch;
+  }
+}

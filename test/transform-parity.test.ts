@@ -1,0 +1,56 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeDemoDataset } from '../src/data/demo.js';
+import { evalTransform, imageSize, openDataset, randomResizedCropBox, trainTransform } from '../src/data/index.js';
+import { Rng } from '../src/util/random.js';
+import { tempDir } from './helpers/datasets.js';
+import { runPython, testDir } from './helpers/python.js';
+
+interface Job { file: string; resolution: number; kind: 'eval' | 'train'; box?: number[]; flip?: boolean }
+
+let files: string[] = [];
+
+beforeAll(async () => {
+  // real JPEGs from the demo data: Waterbirds-like 500 x 375 and CelebA-like 178 x 218
+  for (const [w, h] of [[500, 375], [178, 218]]) {
+    const root = join(tempDir(), 'demo');
+    await makeDemoDataset({ out: root, scale: 0.0005, width: w, height: h, seed: 9 });
+    const ds = await openDataset({ dataset: 'folder', root });
+    files = files.concat([...ds.samples.train, ...ds.samples.val, ...ds.samples.test].map((s) => s.file));
+  }
+});
+
+describe("sharp's transforms vs torchvision + PIL on the same JPEGs (after ToTensor + Normalize)", () => {
+  it('eval transform (R = 224 and 64) and train transform (same crop box and flip): mean |diff| < 0.02', async () => {
+    const jobs: Job[] = [];
+    const ours: Uint8Array[] = [];
+    for (const file of files) {
+      for (const R of [224, 64]) {
+        jobs.push({ file, resolution: R, kind: 'eval' });
+        ours.push(await evalTransform(file, R));
+      }
+      const { width, height } = await imageSize(file);
+      for (let k = 0; k < 2; k++) {
+        const seed = jobs.length;
+        const rng = new Rng(seed);
+        const box = randomResizedCropBox(width, height, rng);
+        const flip = rng.next() < 0.5;
+        jobs.push({ file, resolution: 224, kind: 'train', box: [box.i, box.j, box.h, box.w], flip });
+        ours.push(await trainTransform(file, 224, new Rng(seed)));
+      }
+    }
+    const dir = tempDir();
+    writeFileSync(join(dir, 'jobs.json'), JSON.stringify(jobs));
+    writeFileSync(join(dir, 'ours.u8'), Buffer.concat(ours));
+    const res = JSON.parse(runPython(join(testDir, 'fixtures', 'pil_transform.py'), [dir])) as Record<string, { mean: number; max: number; worst_image_mean: number; images: number }>;
+    for (const [k, v] of Object.entries(res)) {
+      console.log(`${k}: ${v.images} images, mean |diff| ${v.mean.toFixed(5)}, max |diff| ${v.max.toFixed(4)}, worst image mean ${v.worst_image_mean.toFixed(5)}`);
+      expect(v.mean, k).toBeLessThan(0.02);
+      expect(v.worst_image_mean, k).toBeLessThan(0.03);
+    }
+    expect(Object.keys(res).sort()).toEqual([
+      'eval 178x218 R=224', 'eval 178x218 R=64', 'eval 500x375 R=224', 'eval 500x375 R=64', 'train 178x218 R=224', 'train 500x375 R=224',
+    ]);
+  });
+});
