@@ -6,15 +6,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../native.js';
 import { SpurmemError, messageOf } from '../util/errors.js';
+import { finetunePruneCommand } from './finetune-prune.js';
 import { inspectCommand } from './inspect.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
+import { studyCommand } from './study.js';
+import { trainCommand } from './train.js';
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   const program = new Command('spurmem')
     .description(
-      'Spurious memorization studies on PyTorch checkpoints: ERM training, critical-neuron studies and\n' +
+      'Spurious memorization studies on PyTorch checkpoints: ERM training, critical-neuron studies and ' +
         'finetuning with a pruned sub-network (arXiv 2501.00961), with a libtorch addon.',
     )
     .version(pkg.version, '-V, --version')
@@ -23,6 +26,9 @@ export function buildProgram(): Command {
   program.addCommand(inspectCommand());
   program.addCommand(dataCommand());
   program.addCommand(evalCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(studyCommand());
+  program.addCommand(finetunePruneCommand());
   return program;
 }
 
@@ -37,7 +43,7 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = 0;
         return;
       }
-      process.exitCode = e.exitCode || 2;
+      process.exitCode = 2;
       return;
     }
     process.stderr.write(`spurmem: ${messageOf(e)}\n`);

@@ -1,0 +1,98 @@
+/**
+ * Resolving what a command works on: a `spurmem train` run folder (`--run DIR`, epoch E) or any
+ * checkpoint file (`--checkpoint FILE`), and the dataset and model settings that go with it. Settings
+ * given explicitly win; then the run's config.json; then the checkpoint's `spurmem` metadata; then the
+ * original code's defaults (resnet50, softmax head, [y, 1-y] label order, 224 px).
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readCheckpoint } from './checkpoint.js';
+import type { LabelOrder } from './metrics/groups.js';
+import type { Arch } from './model.js';
+import { SpurmemError, UsageError } from './util/errors.js';
+
+export interface BaseInput {
+  run?: string;
+  checkpoint?: string;
+  epoch?: number;
+  dataset?: 'waterbirds' | 'celeba' | 'folder';
+  root?: string;
+  target?: string;
+  attribute?: string;
+  arch?: Arch;
+  head?: 'softmax' | 'linear';
+  labelOrder?: LabelOrder;
+  resolution?: number;
+  vitLnEps?: number;
+}
+
+export interface ResolvedBase {
+  checkpointPath: string;
+  runDir: string | null;
+  epoch: number | null;
+  dataset: 'waterbirds' | 'celeba' | 'folder';
+  root: string;
+  target?: string;
+  attribute?: string;
+  arch: Arch;
+  head: 'softmax' | 'linear';
+  labelOrder: LabelOrder;
+  resolution: number;
+  lnEps: number;
+}
+
+/** Epochs that have a checkpoint in a run folder, ascending. */
+export function runEpochs(dir: string): number[] {
+  if (!existsSync(dir)) throw new SpurmemError(`${dir}: no such run folder`);
+  return readdirSync(dir)
+    .map((f) => /^epoch_(\d+)_checkpoints\.pth\.tar$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+/**
+ * Resolves a base.
+ * @throws UsageError when neither or both of run/checkpoint are given, or the dataset is unknown;
+ *   SpurmemError when the run folder has no such epoch.
+ */
+export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
+  if (!input.run === !input.checkpoint) throw new UsageError('give exactly one of --run DIR and --checkpoint FILE');
+  let cfg: Partial<Record<string, unknown>> = {};
+  let checkpointPath: string;
+  let epoch: number | null = null;
+  let runDir: string | null = null;
+  if (input.run) {
+    runDir = resolve(input.run);
+    const cfgPath = join(runDir, 'config.json');
+    if (!existsSync(cfgPath)) throw new SpurmemError(`${runDir}: no config.json (not a spurmem run folder)`);
+    cfg = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { options?: Record<string, unknown> }).options ?? {};
+    const epochs = runEpochs(runDir);
+    if (epochs.length === 0) throw new SpurmemError(`${runDir}: no epoch_<e>_checkpoints.pth.tar`);
+    epoch = input.epoch ?? epochs[epochs.length - 1];
+    if (!epochs.includes(epoch)) throw new SpurmemError(`${runDir}: no checkpoint for epoch ${epoch} (have ${epochs.join(', ')})`);
+    checkpointPath = join(runDir, `epoch_${epoch}_checkpoints.pth.tar`);
+  } else {
+    checkpointPath = resolve(input.checkpoint!);
+  }
+  const ck = await readCheckpoint(checkpointPath);
+  const meta = ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as Record<string, unknown>) : {};
+  const pick = <T>(k: string, metaKey: string, dflt: T): T => (input as Record<string, unknown>)[k] as T ?? (cfg[k] as T) ?? (meta[metaKey] as T) ?? dflt;
+  const dataset = pick<ResolvedBase['dataset'] | undefined>('dataset', 'dataset', undefined);
+  const root = pick<string | undefined>('root', '', undefined);
+  if (!dataset || !root) throw new UsageError('--dataset and --root are needed (with --run they are read from the run folder)');
+  return {
+    checkpointPath,
+    runDir,
+    epoch,
+    dataset,
+    root,
+    target: pick<string | undefined>('target', '', undefined),
+    attribute: pick<string | undefined>('attribute', '', undefined),
+    arch: pick<Arch>('arch', 'arch', 'resnet50'),
+    head: pick<'softmax' | 'linear'>('head', 'head', 'softmax'),
+    labelOrder: pick<LabelOrder>('labelOrder', 'label_order', 'original'),
+    resolution: pick<number>('resolution', 'resolution', 224),
+    lnEps: pick<number>('vitLnEps', 'ln_eps', 1e-6),
+  };
+}

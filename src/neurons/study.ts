@@ -1,0 +1,453 @@
+/**
+ * The critical-neuron study of the paper's Part I (`spurmem study`): the original
+ * Study{ChannelwiseLargest,ChannelwiseMostActivated,LargestNeuronByThreshold}Experiments.py scripts
+ * (original-behaviour §3.2-§3.4, §4, §5), runnable, on one split for both the unmodified and the
+ * modified model (Q1, Q28), with the averaging the original left to the user done.
+ *
+ * A study = one unmodified evaluation, a ranking (which channels / weights), then for each block (one,
+ * or one per source group for `activated`) R repeats of: modify the selected weights, evaluate, restore
+ * the touched tensors in place (no model copies).
+ */
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ImageCache, loadBatches, openDataset, type Dataset } from '../data/index.js';
+import type { Sample, Split } from '../data/types.js';
+import { evaluateSplit } from '../eval.js';
+import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import { readCheckpoint, stateDictPath } from '../checkpoint.js';
+import { ARCHS, createModel, loadWeights } from '../model.js';
+import { resolveBase } from '../base.js';
+import { addon, type NativeCheckpoint, type NativeModel, type ModificationMode } from '../native.js';
+import { accuracyLine, pythonFloat } from '../report/text.js';
+import { writeBeforeAfterPlot } from '../train/run-dir.js';
+import { applyThreads } from '../train/common.js';
+import { SpurmemError, UsageError } from '../util/errors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
+import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel, type Ranking } from './rank.js';
+
+export const MODES = ['zero', 'random_init', 'random_noise', 'rewind', 'layer_rewind'] as const;
+export const RANKINGS = ['largest', 'activated', 'threshold'] as const;
+
+/** The base of a study: which model on which data. Shared by every setting of a sweep. */
+export const studyBaseSchema = z
+  .object({
+    run: z.string().optional(),
+    checkpoint: z.string().optional(),
+    rewindCheckpoint: z.string().optional(),
+    epoch: z.number().int().min(0).optional(),
+    dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
+    root: z.string().optional(),
+    target: z.string().optional(),
+    attribute: z.string().optional(),
+    arch: z.enum(ARCHS).optional(),
+    head: z.enum(['softmax', 'linear']).optional(),
+    labelOrder: z.enum(['original', 'natural']).optional(),
+    resolution: z.number().int().min(16).optional(),
+    vitLnEps: z.number().positive().optional(),
+    batchSize: z.number().int().positive().default(200),
+    device: z.string().default('cpu'),
+    threads: z.number().int().positive().optional(),
+    skipBadImages: z.boolean().default(false),
+    cacheMb: z.number().int().min(0).default(4096),
+  })
+  .strict();
+
+/** One study setting (what a sweep varies). */
+export const studySettingSchema = z
+  .object({
+    split: z.enum(['train', 'val', 'test']).default('train'),
+    ranking: z.enum(RANKINGS).default('largest'),
+    topK: z.number().int().positive().default(3),
+    fraction: z.number().min(0).max(1).default(0.05),
+    smallest: z.boolean().default(false),
+    dropoutP: z.number().min(0).max(1).default(0),
+    faithfulThreshold: z.boolean().default(false),
+    mode: z.enum(MODES).default('zero'),
+    std: z.number().min(0).default(0),
+    rewindEpochs: z.number().int().min(0).default(0),
+    repeats: z.number().int().positive().optional(),
+    distribution: z.enum(['normal', 'uniform']).optional(),
+    poorestLimit: z.number().int().positive().default(200),
+    seed: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export type StudyBaseInput = z.input<typeof studyBaseSchema>;
+export type StudySettingInput = z.input<typeof studySettingSchema>;
+export type StudySetting = z.output<typeof studySettingSchema>;
+export type StudyInput = StudyBaseInput & StudySettingInput & { out?: string };
+
+/** Statistics of one group (or of worst-group / average accuracy) over the repeats. */
+export interface Stat {
+  unmodified: number | null;
+  mean: number | null;
+  std: number | null;
+  /** unmodified - mean (the original README's "change"). */
+  change: number | null;
+}
+
+export interface StudyBlock {
+  /** `activated`: the group whose poorest samples gave the gradients; otherwise null. */
+  source_group: number | null;
+  channels: Channel[];
+  threshold?: { k: number; threshold: number; selected: Record<string, number> };
+  seeds: number[];
+  repeats: GroupMetrics[];
+  groups: ({ id: number; name: string; count: number } & Stat)[];
+  worst_group_accuracy: Stat;
+  average_accuracy: Stat;
+  mean_accuracy: Stat;
+}
+
+export interface StudyResult {
+  setting: StudySetting & { repeats: number; distribution: 'normal' | 'uniform' };
+  checkpoint: string;
+  rewind_checkpoint: string | null;
+  split: Split;
+  unmodified: GroupMetrics;
+  blocks: StudyBlock[];
+  /** The original-compatible text file. */
+  file: string;
+  out: string;
+  seconds: number;
+}
+
+/** A loaded base: model, data, cache and checkpoints, reused by every setting of a sweep. */
+export interface StudyContext {
+  base: z.output<typeof studyBaseSchema>;
+  model: NativeModel;
+  ds: Dataset;
+  cache: ImageCache;
+  checkpointPath: string;
+  checkpoint: NativeCheckpoint;
+  labelOrder: LabelOrder;
+  resolution: number;
+  arch: string;
+  /** Run folder (with --run): rewind checkpoints are found there. */
+  runDir: string | null;
+  epoch: number | null;
+  defaultOut: string;
+  unmodified: Map<Split, { outputs: Float32Array; metrics: GroupMetrics }>;
+  rewindCache: Map<string, NativeCheckpoint>;
+}
+
+/**
+ * Loads the model, the dataset and the checkpoint of a study base.
+ * @throws UsageError for missing or conflicting options; SpurmemError for unreadable files.
+ */
+export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext> {
+  const parsed = studyBaseSchema.safeParse(input);
+  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  const base = parsed.data;
+  applyThreads(base.threads);
+  addon().checkDevice(base.device);
+  const r = await resolveBase(base);
+  const checkpoint = await readCheckpoint(r.checkpointPath);
+  const model = createModel({ arch: r.arch, head: r.head, device: base.device, imageSize: r.resolution, lnEps: r.lnEps });
+  await loadWeights(model, checkpoint, { strict: true, path: stateDictPath(checkpoint) });
+  const ds = await openDataset({ dataset: r.dataset, root: r.root, target: r.target, attribute: r.attribute, skipBadImages: base.skipBadImages });
+  const stem = basename(r.checkpointPath).replace(/\.pth(\.tar)?$/, '');
+  return {
+    base,
+    model,
+    ds,
+    cache: new ImageCache(base.cacheMb * 1024 * 1024),
+    checkpointPath: r.checkpointPath,
+    checkpoint,
+    labelOrder: r.labelOrder,
+    resolution: r.resolution,
+    arch: r.arch,
+    runDir: r.runDir,
+    epoch: r.epoch,
+    defaultOut: r.runDir ? join(r.runDir, 'studies') : join('experiments', 'studies', stem),
+    unmodified: new Map(),
+    rewindCache: new Map(),
+  };
+}
+
+/** The original script's result-file name for a setting (§3.2-§3.4). */
+export function originalFileName(s: StudySetting): string {
+  const random = s.mode === 'random_init' || s.mode === 'random_noise';
+  const rewind = s.mode === 'rewind' || s.mode === 'layer_rewind';
+  const middle = random ? `_std${pythonFloat(s.std)}` : rewind ? `_${s.rewindEpochs}epochs_back` : '';
+  if (s.ranking === 'largest') return `${s.mode}${middle}_global_top${s.topK}_largest_neuron.txt`;
+  if (s.ranking === 'activated') return `${s.mode}_poorest_random_batch200${middle}_global_top${s.topK}_most_activated_neuron.txt`;
+  return `${s.mode}_${pythonFloat(s.fraction)}${middle}_global_${s.smallest ? 'smallest' : 'largest'}_neuron.txt`;
+}
+
+/** Seed of repeat r of block b: a fixed mix of (seed, b, r), so every repeat has its own stream. */
+export function repeatSeed(seed: number, block: number, repeat: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  for (const v of [block, repeat]) {
+    h = Math.imul(h ^ (v + 0x7f4a7c15), 0x85ebca6b) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  return h;
+}
+
+function mean(xs: number[]): number | null {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+}
+/** Standard deviation over repeats with ddof 0 (numpy.std's default). */
+function std(xs: number[]): number | null {
+  const m = mean(xs);
+  if (m === null) return null;
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
+}
+function stat(unmodified: number | null, values: (number | null)[]): Stat {
+  const v = values.filter((x): x is number => x !== null);
+  const m = mean(v);
+  return { unmodified, mean: m, std: std(v), change: unmodified !== null && m !== null ? unmodified - m : null };
+}
+
+async function unmodifiedOf(ctx: StudyContext, split: Split) {
+  let u = ctx.unmodified.get(split);
+  if (!u) {
+    const r = await evaluateSplit(ctx.model, ctx.ds, split, {
+      resolution: ctx.resolution,
+      batchSize: ctx.base.batchSize,
+      cache: ctx.cache,
+      labelOrder: ctx.labelOrder,
+      skipBadImages: ctx.base.skipBadImages,
+    });
+    u = { outputs: r.outputs, metrics: r.metrics };
+    ctx.unmodified.set(split, u);
+  }
+  return u;
+}
+
+async function rewindSource(ctx: StudyContext, s: StudySetting, input: { rewindCheckpoint?: string }): Promise<{ ck: NativeCheckpoint; path: string }> {
+  let path: string;
+  if (input.rewindCheckpoint ?? ctx.base.rewindCheckpoint) {
+    path = resolve((input.rewindCheckpoint ?? ctx.base.rewindCheckpoint)!);
+  } else if (ctx.runDir !== null && ctx.epoch !== null) {
+    const e = ctx.epoch - s.rewindEpochs;
+    if (e < 0) throw new UsageError(`--rewind-epochs ${s.rewindEpochs} reaches before epoch 0 (the study uses epoch ${ctx.epoch})`);
+    path = join(ctx.runDir, `epoch_${e}_checkpoints.pth.tar`);
+    if (!existsSync(path)) throw new SpurmemError(`${path}: missing (rewind ${s.rewindEpochs} epochs from epoch ${ctx.epoch})`);
+  } else {
+    throw new UsageError(`--mode ${s.mode} needs --rewind-checkpoint FILE (or --run DIR with --rewind-epochs N)`);
+  }
+  let ck = ctx.rewindCache.get(path);
+  if (!ck) {
+    ck = await readCheckpoint(path);
+    ctx.rewindCache.set(path, ck);
+  }
+  return { ck, path };
+}
+
+/** Decoded eval-transform batch of chosen split positions (for the gradient of `activated`). */
+async function batchOf(ctx: StudyContext, samples: Sample[]) {
+  for await (const b of loadBatches(samples, { resolution: ctx.resolution, batchSize: samples.length, cache: ctx.cache, skipBadImages: ctx.base.skipBadImages })) {
+    return b;
+  }
+  throw new SpurmemError('no images for the gradient batch');
+}
+
+/**
+ * Runs one setting on a prepared base and writes its result folder.
+ * @throws UsageError for options that do not fit (rewind without a source, threshold with layer_rewind).
+ */
+export async function runStudySetting(
+  ctx: StudyContext,
+  input: StudySettingInput & { out?: string; rewindCheckpoint?: string; quiet?: boolean },
+  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Promise<StudyResult> {
+  const { out: outOpt, rewindCheckpoint, quiet, ...rest } = input;
+  const parsed = studySettingSchema.safeParse(rest);
+  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  const s = parsed.data;
+  const random = s.mode === 'random_init' || s.mode === 'random_noise';
+  const repeats = random ? (s.repeats ?? 10) : 1;
+  const distribution = s.distribution ?? (s.ranking === 'threshold' && s.faithfulThreshold ? 'uniform' : 'normal');
+  if (s.ranking === 'threshold' && s.mode === 'layer_rewind') throw new UsageError('--mode layer_rewind works on channels, not with --ranking threshold');
+  const t0 = Date.now();
+  const split = s.split;
+  const model = ctx.model;
+  const info = model.info();
+  const numClasses = info.numClasses;
+  const samples = ctx.ds.samples[split];
+  if (samples.length === 0) throw new SpurmemError(`${ctx.ds.metadataFile}: the ${split} split is empty`);
+  const base = await unmodifiedOf(ctx, split);
+  const src = s.mode === 'rewind' || s.mode === 'layer_rewind' ? await rewindSource(ctx, s, { rewindCheckpoint }) : null;
+  const srcPath = src ? stateDictPath(src.ck) : undefined;
+
+  // ---- ranking: blocks of channels (or one threshold block)
+  const plans: { source: number | null; channels: Channel[] }[] = [];
+  if (s.ranking === 'largest') {
+    const cands = candidateParams(info, 'largest').map((p) => p.name);
+    plans.push({ source: null, channels: topChannels(model.channelNorms(cands), cands, s.topK) });
+  } else if (s.ranking === 'activated') {
+    const cands = candidateParams(info, 'activated').map((p) => p.name);
+    const probs = info.head === 'softmax' ? base.outputs : softmaxRows(base.outputs, numClasses);
+    const groups = samples.map((x) => x.group);
+    const trueClass = samples.map((x) => targetIndex(x.y, ctx.labelOrder));
+    for (let g = 0; g < ctx.ds.groupNames.length; g++) {
+      const pos = poorestSamples(groups, trueClass, probs, numClasses, g, s.poorestLimit);
+      if (pos.length === 0) {
+        log(`group ${g} has no samples in the ${split} split: no block for it`);
+        continue;
+      }
+      const chosen = pos.map((i) => samples[i]);
+      const b = await batchOf(ctx, chosen);
+      const targets = Int32Array.from(b.samples, (x) => targetIndex(x.y, ctx.labelOrder));
+      const grads = await model.gradients({ images: b.images, shape: b.shape }, { targets, names: cands, train: false });
+      plans.push({ source: g, channels: topChannels(grads.norms, cands, s.topK) });
+    }
+  } else {
+    plans.push({ source: null, channels: [] });
+  }
+
+  // ---- repeats: modify, evaluate, restore in place
+  const thresholdNames = candidateParams(info, 'threshold').map((p) => p.name);
+  const blocks: StudyBlock[] = [];
+  for (let bi = 0; bi < plans.length; bi++) {
+    const plan = plans[bi];
+    const touched =
+      s.ranking === 'threshold'
+        ? s.faithfulThreshold
+          ? info.parameters.map((p) => p.name)
+          : thresholdNames
+        : [...new Set(plan.channels.map((c) => c.name))];
+    const snap = model.snapshot(touched);
+    const repeatsOut: GroupMetrics[] = [];
+    const seeds: number[] = [];
+    let thresholdInfo: StudyBlock['threshold'];
+    try {
+      for (let r = 0; r < repeats; r++) {
+        const seed = repeatSeed(s.seed, bi, r);
+        seeds.push(seed);
+        if (s.ranking === 'threshold') {
+          const t = await model.modifyThreshold({
+            names: thresholdNames,
+            fraction: s.fraction,
+            smallest: s.smallest,
+            dropoutP: s.dropoutP,
+            mode: s.mode as Exclude<ModificationMode, 'layer_rewind'>,
+            std: s.std,
+            seed,
+            distribution,
+            faithful: s.faithfulThreshold,
+            source: src?.ck,
+            sourcePath: srcPath,
+          });
+          thresholdInfo = t;
+        } else {
+          await model.modifyChannels({
+            edits: plan.channels.map((c) => ({ name: c.name, index: c.index })),
+            mode: s.mode,
+            std: s.std,
+            seed,
+            source: src?.ck,
+            sourcePath: srcPath,
+          });
+        }
+        const ev = await evaluateSplit(model, ctx.ds, split, {
+          resolution: ctx.resolution,
+          batchSize: ctx.base.batchSize,
+          cache: ctx.cache,
+          labelOrder: ctx.labelOrder,
+          skipBadImages: ctx.base.skipBadImages,
+        });
+        repeatsOut.push(ev.metrics);
+        model.restore(snap);
+        if (!quiet) log(`${s.ranking}/${s.mode}${plan.source !== null ? ` group ${plan.source}` : ''} repeat ${r + 1}/${repeats}: ${accuracyLine(ev.metrics)}`);
+      }
+    } finally {
+      model.restore(snap);
+      model.releaseSnapshot(snap);
+    }
+    const u = base.metrics;
+    blocks.push({
+      source_group: plan.source,
+      channels: plan.channels,
+      ...(thresholdInfo ? { threshold: thresholdInfo } : {}),
+      seeds,
+      repeats: repeatsOut,
+      groups: u.groups.map((g, gi) => ({ id: g.id, name: g.name, count: g.count, ...stat(g.accuracy, repeatsOut.map((m) => m.groups[gi].accuracy)) })),
+      worst_group_accuracy: stat(u.worst_group_accuracy, repeatsOut.map((m) => m.worst_group_accuracy)),
+      average_accuracy: stat(u.average_accuracy, repeatsOut.map((m) => m.average_accuracy)),
+      mean_accuracy: stat(u.mean_accuracy, repeatsOut.map((m) => m.mean_accuracy)),
+    });
+  }
+
+  // ---- outputs
+  const fileName = originalFileName(s);
+  const folder = resolve(outOpt ?? join(ctx.defaultOut, `${split}_${fileName.replace(/\.txt$/, '')}`));
+  const result: StudyResult = {
+    setting: { ...s, repeats, distribution },
+    checkpoint: ctx.checkpointPath,
+    rewind_checkpoint: src?.path ?? null,
+    split,
+    unmodified: base.metrics,
+    blocks,
+    file: join(folder, fileName),
+    out: folder,
+    seconds: (Date.now() - t0) / 1000,
+  };
+  writeFileAtomic(result.file, originalText(result));
+  writeJsonAtomic(join(folder, 'result.json'), result);
+  writeFileAtomic(join(folder, 'result.csv'), resultCsv(result));
+  for (let bi = 0; bi < blocks.length; bi++) {
+    const b = blocks[bi];
+    const after: GroupMetrics = {
+      ...base.metrics,
+      groups: base.metrics.groups.map((g, gi) => ({ ...g, accuracy: b.groups[gi].mean })),
+    };
+    const title = `${s.ranking} ${s.mode}${random ? ` std ${s.std}, ${repeats} repeats` : ''}${b.source_group !== null ? `, gradients of group ${b.source_group}` : ''} (${split})`;
+    await writeBeforeAfterPlot(join(folder, blocks.length > 1 ? `groups_before_after_block${bi}` : 'groups_before_after'), title, base.metrics, after, b.groups.map((g) => g.std));
+  }
+  return result;
+}
+
+/**
+ * The original's text file: the unmodified accuracies, the header line, `name, index, value` per chosen
+ * channel, one `a0, a1, a2, a3` line per repeat (8 decimals; the original's leading ", " is dropped, Q16).
+ * `activated` writes one block per source group, each followed by the original's sentence and its repeats
+ * (each repeat line followed by an empty line, as the original).
+ */
+export function originalText(r: StudyResult): string {
+  const lines = [accuracyLine(r.unmodified), 'modified neurons name, index and value'];
+  for (const b of r.blocks) {
+    for (const c of b.channels) lines.push(`${c.name}, ${c.index}, ${pythonFloat(c.value)}`);
+    if (r.setting.ranking === 'activated') {
+      lines.push(`model modified based on gradient from loss with only group ${b.source_group}s samples`);
+      for (const m of b.repeats) lines.push(accuracyLine(m), '');
+    } else {
+      for (const m of b.repeats) lines.push(accuracyLine(m));
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** One CSV row per (block, group or summary, statistic). */
+export function resultCsv(r: StudyResult): string {
+  const rows = ['block,source_group,group,name,statistic,value'];
+  const f = (v: number | null) => (v === null ? '' : String(v));
+  r.blocks.forEach((b, bi) => {
+    const src = b.source_group === null ? '' : String(b.source_group);
+    for (const g of b.groups) {
+      for (const k of ['unmodified', 'mean', 'std', 'change'] as const) rows.push(`${bi},${src},${g.id},"${g.name}",${k},${f(g[k])}`);
+    }
+    for (const [name, st] of [['worst_group', b.worst_group_accuracy], ['average', b.average_accuracy], ['mean', b.mean_accuracy]] as const) {
+      for (const k of ['unmodified', 'mean', 'std', 'change'] as const) rows.push(`${bi},${src},${name},"${name} accuracy",${k},${f(st[k])}`);
+    }
+  });
+  return rows.join('\n') + '\n';
+}
+
+/** Prepares a base and runs one setting (what `spurmem study` does). */
+export async function study(input: StudyInput, log?: (line: string) => void): Promise<StudyResult> {
+  const baseKeys = Object.keys(studyBaseSchema.shape);
+  const baseIn: Record<string, unknown> = {};
+  const settingIn: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (v === undefined) continue;
+    if (baseKeys.includes(k) && k !== 'rewindCheckpoint') baseIn[k] = v;
+    else settingIn[k] = v;
+  }
+  const ctx = await prepareStudy(baseIn as StudyBaseInput);
+  return runStudySetting(ctx, { ...(settingIn as StudySettingInput), rewindCheckpoint: input.rewindCheckpoint }, log);
+}

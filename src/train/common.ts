@@ -1,0 +1,119 @@
+/**
+ * Helpers shared by the training commands (train, finetune-prune) and the study.
+ */
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { Dataset, ImageCache } from '../data/index.js';
+import type { Sample, Split } from '../data/types.js';
+import { evaluateSplit } from '../eval.js';
+import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import { readCheckpoint } from '../checkpoint.js';
+import { isVit, loadWeights } from '../model.js';
+import { addon, packageRoot, type NativeModel } from '../native.js';
+import { progress } from '../util/progress.js';
+import type { SchedulerState } from './schedule.js';
+
+/** Versions recorded in every config.json. */
+export function versions(): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  const v = addon().versions();
+  return { spurmem: pkg.version, libtorch: v.libtorch, node: process.versions.node, sharp: sharp.versions.sharp ?? '', vips: sharp.versions.vips };
+}
+
+/** Sets libtorch's CPU threads: `threads`, else every available core. Returns the number used. */
+export function applyThreads(threads?: number): number {
+  const n = threads ?? availableParallelism();
+  addon().setNumThreads(n);
+  return n;
+}
+
+/** Per-sample weights N / |group| of the training split (the original's reweight=True). */
+export function groupWeights(samples: readonly Sample[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const s of samples) counts.set(s.group, (counts.get(s.group) ?? 0) + 1);
+  const w = new Map<number, number>();
+  for (const [g, c] of counts) w.set(g, samples.length / c);
+  return w;
+}
+
+/** Target class indices of a batch's samples. */
+export function batchTargets(samples: readonly Sample[], order: LabelOrder): Int32Array {
+  return Int32Array.from(samples, (s) => targetIndex(s.y, order));
+}
+
+/** Evaluates train, val and test with the eval transform, in order. */
+export async function evaluateAll(
+  model: NativeModel,
+  ds: Dataset,
+  o: { resolution: number; batchSize: number; cache: ImageCache; labelOrder: LabelOrder; skipBadImages?: boolean; label?: string },
+): Promise<Record<Split, GroupMetrics> & { seconds: number }> {
+  const t0 = Date.now();
+  const out = {} as Record<Split, GroupMetrics>;
+  for (const split of ['train', 'val', 'test'] as const) {
+    const bar = progress(`${o.label ?? 'eval'} ${split}`, ds.samples[split].length);
+    let last = 0;
+    const r = await evaluateSplit(model, ds, split, {
+      resolution: o.resolution,
+      batchSize: o.batchSize,
+      cache: o.cache,
+      labelOrder: o.labelOrder,
+      skipBadImages: o.skipBadImages,
+      onProgress: (done) => {
+        bar.tick(done - last);
+        last = done;
+      },
+    });
+    bar.stop();
+    out[split] = r.metrics;
+  }
+  return { ...out, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** "wga 0.512 avg 0.873" for log lines. */
+export function brief(m: GroupMetrics): string {
+  const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+  return `wga ${f(m.worst_group_accuracy)} avg ${f(m.average_accuracy)}`;
+}
+
+/**
+ * Loads pretrained weights for a fresh 2-class model: everything but the head (`fc.*` for ResNets;
+ * `head.*` and the in21k `pre_logits.*` for ViTs). Returns a sentence naming what was skipped.
+ * @throws SpurmemError when the file does not fit the architecture.
+ */
+export async function loadPretrained(model: NativeModel, file: string, arch: string): Promise<string> {
+  const ck = await readCheckpoint(file);
+  const skip = isVit(arch) ? ['head.', 'pre_logits.'] : ['fc.'];
+  const r = await loadWeights(model, ck, { strict: true, skip });
+  return `loaded ${r.loaded.length} tensors from ${file}; skipped ${r.skipped.length} on purpose (${r.skipped.join(', ') || 'none'})` +
+    (r.resized.length ? `; resized ${r.resized.join(', ')}` : '');
+}
+
+/** The `spurmem` entry of a checkpoint: how to rebuild the model, and the scheduler for --resume. */
+export function checkpointMeta(cfg: { arch: string; head: string; labelOrder: string; resolution: number; dataset: string; seed: number }, scheduler: SchedulerState, model: NativeModel): Record<string, unknown> {
+  const info = model.info();
+  return {
+    format: 'spurmem',
+    arch: cfg.arch,
+    head: cfg.head,
+    label_order: cfg.labelOrder,
+    resolution: cfg.resolution,
+    dataset: cfg.dataset,
+    seed: cfg.seed,
+    ln_eps: { __float__: info.lnEps },
+    scheduler: { ...scheduler, lr: { __float__: scheduler.lr }, ...(scheduler.best != null ? { best: { __float__: scheduler.best } } : {}) },
+  };
+}
+
+/** Samples per group (4 groups). */
+export function countGroups(samples: readonly Sample[]): number[] {
+  const c = [0, 0, 0, 0];
+  for (const s of samples) c[s.group] += 1;
+  return c;
+}
+
+export interface RunHooks {
+  /** One line of progress text (default: stderr). */
+  log?: (line: string) => void;
+}

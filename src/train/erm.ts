@@ -1,0 +1,144 @@
+/**
+ * ERM training (`spurmem train`): the original SpuriousCorrelationPretrainingErm.py (original-behaviour
+ * §3.1) done properly. Per epoch: one shuffled, augmented pass over the training split (loss = batch mean
+ * of the per-sample cross-entropy times the sample weights, one optimizer step per batch), the scheduler
+ * stepped with the epoch's summed loss, then train/val/test evaluated with the eval transform, in order,
+ * all after the same epoch (Q19, Q20), a checkpoint `epoch_<e>_checkpoints.pth.tar` and one metrics line.
+ */
+import { openDataset, countsTable, ImageCache } from '../data/index.js';
+import type { Sample } from '../data/types.js';
+import type { GroupMetrics } from '../metrics/groups.js';
+import { readCheckpoint } from '../checkpoint.js';
+import { createModel, loadWeights } from '../model.js';
+import { addon } from '../native.js';
+import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
+import { applyThreads, batchTargets, brief, checkpointMeta, countGroups, evaluateAll, groupWeights, loadPretrained, versions, type RunHooks } from './common.js';
+import { runEpochs } from './loop.js';
+import { RunDir, bestEpoch } from './run-dir.js';
+import { makeScheduler, type SchedulerState } from './schedule.js';
+import { resolveTrainOptions, type TrainConfig, type TrainInput } from './options.js';
+
+/** What train() returns (and `spurmem train --json` prints). */
+export interface TrainSummary {
+  out: string;
+  epochs: number;
+  resumedFrom: number | null;
+  final: { epoch: number; train: GroupMetrics; val: GroupMetrics; test: GroupMetrics };
+  best: { epoch: number; val_worst_group_accuracy: number | null; test_worst_group_accuracy: number | null; test_average_accuracy: number | null };
+  seconds: number;
+}
+
+/** Options that may change when a run is resumed. */
+const RESUMABLE = ['epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages'];
+
+/**
+ * Trains a model by ERM and writes the run folder (see RunDir). Resumes from the last complete epoch
+ * with `resume` (model, optimizer, scheduler; shuffling and augmentation are seeded by (seed, epoch)).
+ * @throws UsageError for bad options; SpurmemError for bad data, a folder holding another run, or a
+ *   NaN/infinite loss (naming the epoch and batch; the last good checkpoint stays).
+ */
+export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<TrainSummary> {
+  const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  let cfg: TrainConfig;
+  try {
+    cfg = resolveTrainOptions(input);
+  } catch (e) {
+    throw new UsageError(messageOf(e));
+  }
+  const t0 = Date.now();
+  const threads = applyThreads(cfg.threads);
+  addon().checkDevice(cfg.device);
+  const ds = await openDataset({ dataset: cfg.dataset, root: cfg.root, target: cfg.target, attribute: cfg.attribute, skipBadImages: cfg.skipBadImages });
+  log(countsTable(ds));
+  for (const w of ds.warnings) log(`warning: ${w}`);
+  if (ds.samples.train.length === 0) throw new SpurmemError(`${ds.metadataFile}: the train split is empty`);
+
+  const run = new RunDir(cfg.out);
+  const options: Record<string, unknown> = { ...cfg };
+  const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE });
+  run.writeConfig({
+    command: 'train',
+    options,
+    resolved: { threads, label_order: cfg.labelOrder, root: ds.root, metadata: ds.metadataFile, group_names: ds.groupNames },
+    dataset: { kind: ds.kind, counts: Object.fromEntries((['train', 'val', 'test'] as const).map((s) => [s, countGroups(ds.samples[s])])) },
+    versions: versions(),
+    device: cfg.device,
+    created: new Date().toISOString(),
+  });
+
+  const model = createModel({
+    arch: cfg.arch,
+    head: cfg.head,
+    device: cfg.device,
+    seed: cfg.seed,
+    imageSize: cfg.resolution,
+    lnEps: cfg.vitLnEps ?? 1e-6,
+  });
+  model.setOptimizer({ type: cfg.optimizer, lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+  let schedulerState: SchedulerState | undefined;
+  if (start > 0) {
+    const ckPath = run.checkpoint(start - 1);
+    const ck = await readCheckpoint(ckPath);
+    await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
+    model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });
+    schedulerState = (ck.toObject(['spurmem']) as { scheduler?: SchedulerState }).scheduler;
+    run.truncate(start - 1);
+    log(`resuming ${run.dir} after epoch ${start - 1}`);
+  } else if (cfg.pretrained) {
+    log(await loadPretrained(model, cfg.pretrained, cfg.arch));
+  }
+  const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
+  model.setLearningRate(scheduler.lr);
+
+  const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
+  const evalOpts = { resolution: cfg.resolution, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages };
+  if (start === 0 && cfg.evalInitial) {
+    const m = await evaluateAll(model, ds, { ...evalOpts, label: 'initial' });
+    run.append({ epoch: -1, loss: null, lr: null, seconds: 0, eval_seconds: m.seconds, train: m.train, val: m.val, test: m.test });
+    log(`initial model: train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`);
+  }
+
+  const weights = cfg.reweight ? groupWeights(ds.samples.train) : undefined;
+  await runEpochs({
+    model,
+    ds,
+    run,
+    scheduler,
+    start,
+    epochs: cfg.epochs,
+    resolution: cfg.resolution,
+    batchSize: cfg.batchSize,
+    evalBatchSize: evalOpts.batchSize,
+    augment: cfg.augment,
+    seed: cfg.seed,
+    labelOrder: cfg.labelOrder,
+    cache,
+    skipBadImages: cfg.skipBadImages,
+    log,
+    meta: () => checkpointMeta(cfg, scheduler.state(), model),
+    step: async (b) => {
+      const targets = batchTargets(b.samples, cfg.labelOrder);
+      const w = weights ? Float32Array.from(b.samples, (s) => weights.get(s.group) ?? 1) : undefined;
+      return model.trainStep({ images: b.images, shape: b.shape }, { targets, weights: w });
+    },
+  });
+  await run.writeSummaries();
+  const recs = run.records().filter((r) => r.epoch >= 0);
+  const last = recs[recs.length - 1];
+  const best = bestEpoch(recs)!;
+  if (!last) throw new SpurmemError(`${run.dir}: no epoch was trained (epochs ${cfg.epochs})`);
+  return {
+    out: run.dir,
+    epochs: cfg.epochs,
+    resumedFrom: start > 0 ? start - 1 : null,
+    final: { epoch: last.epoch, train: last.train, val: last.val, test: last.test },
+    best: {
+      epoch: best.epoch,
+      val_worst_group_accuracy: best.val.worst_group_accuracy,
+      test_worst_group_accuracy: best.test.worst_group_accuracy,
+      test_average_accuracy: best.test.average_accuracy,
+    },
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+

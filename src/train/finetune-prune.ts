@@ -1,0 +1,240 @@
+/**
+ * Finetuning with a pruned sub-network (`spurmem finetune-prune`): the paper's Part II, the original
+ * SpuriousCorrelationFinetuningPruning.py (original-behaviour §3.5, §6; quirks Q12, Q13, Q18, Q24).
+ *
+ * Each epoch: the mask is refreshed from the current weights (every criterion's mask AND-ed), then per
+ * batch: f1 = dense output (no gradient), f2 = masked output, loss = NT-Xent(f1, f2) + NT-Xent(f1', sg(f2))
+ * + L * CE(f1', y) with f1' the dense output with gradient (native ModelHandle::FinetuneStep), one Adam
+ * step. The mask multiplies weights in the forward pass only; checkpoints hold the dense weights.
+ */
+import { z } from 'zod';
+import { countsTable, ImageCache, loadBatches, openDataset } from '../data/index.js';
+import type { Dataset, ImageBatch } from '../data/index.js';
+import type { Sample } from '../data/types.js';
+import { evaluateSplit } from '../eval.js';
+import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import { readCheckpoint, stateDictPath } from '../checkpoint.js';
+import { ARCHS, createModel, loadWeights } from '../model.js';
+import { addon, type NativeModel } from '../native.js';
+import { ceilCount, poorestSamples, prunableNames, softmaxRows, topChannels } from '../neurons/rank.js';
+import { resolveBase } from '../base.js';
+import { SpurmemError, UsageError } from '../util/errors.js';
+import { writeJsonAtomic } from '../util/files.js';
+import { applyThreads, batchTargets, brief, checkpointMeta, evaluateAll, versions, type RunHooks } from './common.js';
+import { runEpochs } from './loop.js';
+import { RunDir, bestEpoch } from './run-dir.js';
+import { makeScheduler, type SchedulerState } from './schedule.js';
+
+export const PRUNE_CRITERIA = ['magnitude-smallest', 'magnitude-largest', 'activated', 'largest-channels'] as const;
+export type PruneCriterion = (typeof PRUNE_CRITERIA)[number];
+
+export const finetuneSchema = z
+  .object({
+    run: z.string().optional(),
+    checkpoint: z.string().optional(),
+    epoch: z.number().int().min(0).optional(),
+    dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
+    root: z.string().optional(),
+    target: z.string().optional(),
+    attribute: z.string().optional(),
+    arch: z.enum(ARCHS).optional(),
+    head: z.enum(['softmax', 'linear']).optional(),
+    labelOrder: z.enum(['original', 'natural']).optional(),
+    resolution: z.number().int().min(16).optional(),
+    vitLnEps: z.number().positive().optional(),
+    prune: z.array(z.enum(PRUNE_CRITERIA)).min(1).default(['magnitude-smallest']),
+    pruneFraction: z.number().min(0).max(1).default(0.01),
+    pruneChannelFraction: z.number().min(0).max(1).default(0.01),
+    pruneTopK: z.number().int().positive().optional(),
+    poorestLimit: z.number().int().positive().default(200),
+    temperature: z.number().positive().default(0.5),
+    ceWeight: z.number().min(0).default(0.2),
+    bnUpdate: z.enum(['all', 'dense-only']).default('all'),
+    epochs: z.number().int().positive().default(21),
+    lr: z.number().positive().default(2e-4),
+    weightDecay: z.number().min(0).default(0),
+    batchSize: z.number().int().positive().default(100),
+    evalBatchSize: z.number().int().positive().optional(),
+    patience: z.number().int().min(0).default(1),
+    scheduler: z.enum(['plateau', 'none', 'cosine']).default('plateau'),
+    augment: z.boolean().default(true),
+    seed: z.number().int().min(0).default(0),
+    device: z.string().default('cpu'),
+    threads: z.number().int().positive().optional(),
+    out: z.string().optional(),
+    resume: z.boolean().default(false),
+    force: z.boolean().default(false),
+    skipBadImages: z.boolean().default(false),
+    cacheMb: z.number().int().min(0).default(4096),
+  })
+  .strict();
+
+export type FinetuneInput = z.input<typeof finetuneSchema>;
+export type FinetuneConfig = z.output<typeof finetuneSchema>;
+
+export interface FinetuneSummary {
+  out: string;
+  epochs: number;
+  resumedFrom: number | null;
+  start: { checkpoint: string; test: GroupMetrics; val: GroupMetrics };
+  selected: { epoch: number; criterion: string; test: GroupMetrics; val: GroupMetrics };
+  seconds: number;
+}
+
+const RESUMABLE = ['epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages'];
+
+/**
+ * Rebuilds the mask from the current weights: each criterion's mask, AND-ed (Q13: the original's reset
+ * wiped the magnitude mask).
+ * - magnitude-smallest / -largest: exactly ceil(P*N) pooled weights by |w| (ties to the lower index);
+ * - largest-channels: the top channels by weight L2 norm;
+ * - activated: the top channels by gradient L2 norm of the mean loss on the `poorestLimit` training samples
+ *   the dense model fits worst (highest loss first; the original sorted ascending, Q12), eval mode.
+ * Channel criteria take `pruneTopK` channels, else ceil(pruneChannelFraction * channels).
+ */
+export async function refreshMask(
+  model: NativeModel,
+  cfg: Pick<FinetuneConfig, 'prune' | 'pruneFraction' | 'pruneChannelFraction' | 'pruneTopK' | 'poorestLimit'>,
+  ctx: { ds: Dataset; resolution: number; labelOrder: LabelOrder; cache: ImageCache; evalBatchSize: number; skipBadImages: boolean },
+): Promise<Record<string, number>> {
+  model.clearMasks();
+  const names = prunableNames(model.info());
+  const info = model.info();
+  const totalChannels = info.parameters.filter((p) => names.includes(p.name)).reduce((a, p) => a + p.shape[0], 0);
+  const k = cfg.pruneTopK ?? ceilCount(cfg.pruneChannelFraction, totalChannels);
+  for (const c of cfg.prune) {
+    if (c === 'magnitude-smallest' || c === 'magnitude-largest') {
+      await model.maskMagnitude({ names, fraction: cfg.pruneFraction, largest: c === 'magnitude-largest' });
+    } else if (c === 'largest-channels') {
+      if (k > 0) model.maskChannels({ channels: topChannels(model.channelNorms(names), names, k) });
+    } else {
+      const train = ctx.ds.samples.train;
+      const ev = await evaluateSplit(model, ctx.ds, 'train', {
+        resolution: ctx.resolution,
+        batchSize: ctx.evalBatchSize,
+        cache: ctx.cache,
+        labelOrder: ctx.labelOrder,
+        skipBadImages: ctx.skipBadImages,
+      });
+      const probs = info.head === 'softmax' ? ev.outputs : softmaxRows(ev.outputs, info.numClasses);
+      const trueClass = train.map((s) => targetIndex(s.y, ctx.labelOrder));
+      const pos = poorestSamples(train.map(() => 0), trueClass, probs, info.numClasses, 0, cfg.poorestLimit);
+      const chosen: Sample[] = pos.map((i) => train[i]);
+      let batch: ImageBatch | undefined;
+      for await (const b of loadBatches(chosen, { resolution: ctx.resolution, batchSize: chosen.length, cache: ctx.cache, skipBadImages: ctx.skipBadImages })) batch = b;
+      if (!batch) throw new SpurmemError('activated pruning: no training images');
+      const g = await model.gradients({ images: batch.images, shape: batch.shape }, { targets: batchTargets(batch.samples, ctx.labelOrder), names, train: false });
+      if (k > 0) model.maskChannels({ channels: topChannels(g.norms, names, k) });
+    }
+  }
+  const stats = model.maskStats();
+  return Object.fromEntries(Object.entries(stats).map(([n, v]) => [n, Math.round(v * 1e4) / 1e4]));
+}
+
+/**
+ * Finetunes an ERM checkpoint with a pruned sub-network and writes a run folder like `spurmem train`'s,
+ * plus `pruned_layers_epoch<e>.json` (share of each layer masked) and the three loss lists.
+ * @throws UsageError for bad options; SpurmemError for bad data or a diverging loss.
+ */
+export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}): Promise<FinetuneSummary> {
+  const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const parsed = finetuneSchema.safeParse(input);
+  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  const cfg = parsed.data;
+  const t0 = Date.now();
+  const threads = applyThreads(cfg.threads);
+  addon().checkDevice(cfg.device);
+  const base = await resolveBase(cfg);
+  const ds = await openDataset({ dataset: base.dataset, root: base.root, target: base.target, attribute: base.attribute, skipBadImages: cfg.skipBadImages });
+  log(countsTable(ds));
+  for (const w of ds.warnings) log(`warning: ${w}`);
+  const out = cfg.out ?? `experiments/${base.arch}_${base.dataset}_finetune_prune`;
+  const run = new RunDir(out);
+  const options: Record<string, unknown> = {
+    ...cfg,
+    out,
+    checkpoint: base.checkpointPath,
+    dataset: base.dataset,
+    root: base.root,
+    arch: base.arch,
+    head: base.head,
+    labelOrder: base.labelOrder,
+    resolution: base.resolution,
+    vitLnEps: base.lnEps,
+  };
+  const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE });
+  run.writeConfig({
+    command: 'finetune-prune',
+    options,
+    resolved: { threads, root: ds.root, group_names: ds.groupNames },
+    versions: versions(),
+    device: cfg.device,
+    created: new Date().toISOString(),
+  });
+  const model = createModel({ arch: base.arch, head: base.head, device: cfg.device, imageSize: base.resolution, lnEps: base.lnEps, seed: cfg.seed });
+  const startCk = await readCheckpoint(base.checkpointPath);
+  await loadWeights(model, startCk, { strict: true, path: stateDictPath(startCk) });
+  model.setOptimizer({ type: 'adam', lr: cfg.lr, weightDecay: cfg.weightDecay });
+  let schedulerState: SchedulerState | undefined;
+  const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
+  const evalBatchSize = cfg.evalBatchSize ?? cfg.batchSize;
+  const evalOpts = { resolution: base.resolution, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages };
+  if (start > 0) {
+    const ck = await readCheckpoint(run.checkpoint(start - 1));
+    await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
+    model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });
+    schedulerState = (ck.toObject(['spurmem']) as { scheduler?: SchedulerState }).scheduler;
+    run.truncate(start - 1);
+    log(`resuming ${run.dir} after epoch ${start - 1}`);
+  } else {
+    const m = await evaluateAll(model, ds, { ...evalOpts, label: 'start' });
+    run.append({ epoch: -1, loss: null, lr: null, seconds: 0, eval_seconds: m.seconds, train: m.train, val: m.val, test: m.test });
+    log(`starting checkpoint: train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`);
+  }
+  const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
+  const metaCfg = { arch: base.arch, head: base.head, labelOrder: base.labelOrder, resolution: base.resolution, dataset: base.dataset, seed: cfg.seed };
+  await runEpochs({
+    model,
+    ds,
+    run,
+    scheduler,
+    start,
+    epochs: cfg.epochs,
+    resolution: base.resolution,
+    batchSize: cfg.batchSize,
+    evalBatchSize,
+    augment: cfg.augment,
+    seed: cfg.seed,
+    labelOrder: base.labelOrder,
+    cache,
+    skipBadImages: cfg.skipBadImages,
+    log,
+    meta: () => checkpointMeta(metaCfg, scheduler.state(), model),
+    extraLossLists: { ntxent: 'training_ntxent_loss_list.json', ce: 'training_mse_loss_list.json' },
+    beforeEpoch: async (epoch) => {
+      const stats = await refreshMask(model, cfg, { ds, resolution: base.resolution, labelOrder: base.labelOrder, cache, evalBatchSize, skipBadImages: cfg.skipBadImages });
+      writeJsonAtomic(run.path(`pruned_layers_epoch${epoch}.json`), stats);
+    },
+    step: async (b) => {
+      const r = await model.finetuneStep(
+        { images: b.images, shape: b.shape },
+        { targets: batchTargets(b.samples, base.labelOrder), temperature: cfg.temperature, ceWeight: cfg.ceWeight, bnUpdate: cfg.bnUpdate },
+      );
+      return { loss: r.total, losses: { ntxent: r.ntxent, ce: r.ce } };
+    },
+  });
+  model.clearMasks();
+  await run.writeSummaries({ extraLossLists: { ntxent: 'training_ntxent_loss_list.json', ce: 'training_mse_loss_list.json' } });
+  const recs = run.records();
+  const first = recs.find((r) => r.epoch === -1);
+  const best = bestEpoch(recs);
+  if (!best || !first) throw new SpurmemError(`${run.dir}: no finished epoch`);
+  return {
+    out: run.dir,
+    epochs: cfg.epochs,
+    resumedFrom: start > 0 ? start - 1 : null,
+    start: { checkpoint: base.checkpointPath, test: first.test, val: first.val },
+    selected: { epoch: best.epoch, criterion: 'best validation worst-group accuracy', test: best.test, val: best.val },
+    seconds: (Date.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * The epoch loop shared by ERM training and finetune-prune: a shuffled, augmented pass over the training
+ * split (one step per batch), the scheduler stepped with the epoch's summed loss, an evaluation of every
+ * split with the eval transform, the checkpoint, one metrics line and the summaries.
+ */
+import type { Dataset, ImageBatch, ImageCache } from '../data/index.js';
+import type { LabelOrder } from '../metrics/groups.js';
+import type { NativeModel } from '../native.js';
+import { SpurmemError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
+import { loadBatches } from '../data/index.js';
+import { brief, evaluateAll } from './common.js';
+import type { RunDir } from './run-dir.js';
+import type { Scheduler } from './schedule.js';
+
+export interface StepResult {
+  /** The batch's loss (the value summed into the epoch loss). */
+  loss: number;
+  /** Other terms to sum and record (e.g. ntxent, ce). */
+  losses?: Record<string, number>;
+}
+
+export interface LoopOptions {
+  model: NativeModel;
+  ds: Dataset;
+  run: RunDir;
+  scheduler: Scheduler;
+  start: number;
+  epochs: number;
+  resolution: number;
+  batchSize: number;
+  evalBatchSize: number;
+  augment: boolean;
+  seed: number;
+  labelOrder: LabelOrder;
+  cache: ImageCache;
+  skipBadImages: boolean;
+  /** One optimisation step on a batch. */
+  step: (b: ImageBatch) => Promise<StepResult>;
+  /** Runs before each epoch's training pass (finetune-prune refreshes its mask here). */
+  beforeEpoch?: (epoch: number) => Promise<void>;
+  /** The `spurmem` entry of each checkpoint. */
+  meta: () => Record<string, unknown>;
+  extraLossLists?: Record<string, string>;
+  log: (line: string) => void;
+}
+
+/**
+ * Runs epochs `start .. epochs-1`.
+ * @throws SpurmemError on a NaN or infinite loss, naming the epoch and the batch; the last good
+ *   checkpoint stays.
+ */
+export async function runEpochs(o: LoopOptions): Promise<void> {
+  const n = o.ds.samples.train.length;
+  for (let epoch = o.start; epoch < o.epochs; epoch++) {
+    const lr = o.scheduler.lr;
+    o.model.setLearningRate(lr);
+    if (o.beforeEpoch) await o.beforeEpoch(epoch);
+    const te = Date.now();
+    let lossSum = 0;
+    const extra: Record<string, number> = {};
+    let batchNo = 0;
+    const bar = progress(`epoch ${epoch + 1}/${o.epochs}`, n);
+    try {
+      for await (const b of loadBatches(o.ds.samples.train, {
+        resolution: o.resolution,
+        batchSize: o.batchSize,
+        shuffle: true,
+        seed: o.seed,
+        epoch,
+        augment: o.augment,
+        skipBadImages: o.skipBadImages,
+      })) {
+        const r = await o.step(b);
+        if (!Number.isFinite(r.loss)) {
+          throw new SpurmemError(
+            `training diverged: loss ${r.loss} at epoch ${epoch} batch ${batchNo} (lr ${lr}); ` +
+              (epoch > 0 && o.run.lastCompleteEpoch() >= 0
+                ? `the last good checkpoint is ${o.run.checkpoint(o.run.lastCompleteEpoch())}`
+                : 'no checkpoint of this run was written'),
+          );
+        }
+        lossSum += r.loss;
+        for (const [k, v] of Object.entries(r.losses ?? {})) extra[k] = (extra[k] ?? 0) + v;
+        batchNo += 1;
+        bar.tick(b.samples.length, { loss: r.loss.toFixed(4) });
+      }
+    } finally {
+      bar.stop();
+    }
+    const seconds = (Date.now() - te) / 1000;
+    o.scheduler.step(lossSum);
+    const m = await evaluateAll(o.model, o.ds, {
+      resolution: o.resolution,
+      batchSize: o.evalBatchSize,
+      cache: o.cache,
+      labelOrder: o.labelOrder,
+      skipBadImages: o.skipBadImages,
+    });
+    await o.model.save(o.run.checkpoint(epoch), { epoch, loss: lossSum, extra: o.meta() });
+    o.run.append({
+      epoch,
+      loss: lossSum,
+      ...(Object.keys(extra).length ? { losses: extra } : {}),
+      lr,
+      seconds,
+      eval_seconds: m.seconds,
+      train: m.train,
+      val: m.val,
+      test: m.test,
+    });
+    await o.run.writeSummaries({ extraLossLists: o.extraLossLists });
+    o.log(
+      `epoch ${epoch} loss ${lossSum.toFixed(4)} lr ${lr.toExponential(2)} ${(n / seconds).toFixed(1)} img/s | ` +
+        `train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`,
+    );
+  }
+}

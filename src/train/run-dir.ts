@@ -1,0 +1,196 @@
+/**
+ * A training run folder (`spurmem train` and `spurmem finetune-prune`): config.json, one checkpoint per
+ * epoch, metrics.jsonl, the original-compatible text files, plots and best.json. Everything is written
+ * atomically; metrics.jsonl gets one whole line per finished epoch, after that epoch's checkpoint, so
+ * the last line names the last complete epoch and `--resume` starts after it.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { GroupMetrics } from '../metrics/groups.js';
+import type { Split } from '../data/types.js';
+import { groupedBars, lineChart, writePlot } from '../report/plots.js';
+import { evolutionText } from '../report/text.js';
+import { SpurmemError } from '../util/errors.js';
+import { appendJsonLine, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
+
+/** One line of metrics.jsonl. epoch -1 is the model before training. */
+export interface EpochRecord {
+  epoch: number;
+  loss: number | null;
+  /** Extra loss terms (finetune-prune: ntxent, ce). */
+  losses?: Record<string, number>;
+  lr: number | null;
+  /** Wall seconds of the training pass and of the evaluation. */
+  seconds: number;
+  eval_seconds: number;
+  train: GroupMetrics;
+  val: GroupMetrics;
+  test: GroupMetrics;
+}
+
+export const SPLIT_FILE_NAMES: Record<Split, string> = { train: 'training', val: 'validating', test: 'testing' };
+
+export class RunDir {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** `epoch_<e>_checkpoints.pth.tar`, e 0-based, written after training epoch e (original naming). */
+  checkpoint(epoch: number): string {
+    return this.path(`epoch_${epoch}_checkpoints.pth.tar`);
+  }
+
+  /**
+   * Creates the folder or checks it against `config`. A folder holding another run's config is refused
+   * unless `resume` (fields in `mayChange` may differ) or `force` (the old run is overwritten).
+   * Returns the epoch to start from (0, or the one after the last complete epoch when resuming).
+   */
+  prepare(config: Record<string, unknown>, o: { resume: boolean; force: boolean; mayChange: string[] }): number {
+    mkdirSync(this.dir, { recursive: true });
+    const cfgPath = this.path('config.json');
+    if (existsSync(cfgPath)) {
+      let old: { options?: Record<string, unknown> };
+      try {
+        old = JSON.parse(readFileSync(cfgPath, 'utf8'));
+      } catch {
+        throw new SpurmemError(`${cfgPath}: not valid JSON; remove the folder or pass --force`);
+      }
+      const diff = Object.keys({ ...old.options, ...config })
+        .filter((k) => !o.mayChange.includes(k))
+        .filter((k) => JSON.stringify(old.options?.[k]) !== JSON.stringify(config[k]));
+      if (o.force) {
+        writeFileAtomic(this.path('metrics.jsonl'), '');
+        return 0;
+      }
+      if (!o.resume) {
+        throw new SpurmemError(
+          `${this.dir} already holds a run (config.json). Pass --resume to continue it or --force to start it again` +
+            (diff.length ? ` (options that differ: ${diff.join(', ')})` : ''),
+        );
+      }
+      if (diff.length) {
+        throw new SpurmemError(
+          `${this.dir}: --resume with other options than the run was started with: ${diff
+            .map((k) => `${k} (was ${JSON.stringify(old.options?.[k])}, now ${JSON.stringify(config[k])})`)
+            .join('; ')}. Pass --force to start the run again.`,
+        );
+      }
+      const last = this.lastCompleteEpoch();
+      return last + 1;
+    }
+    if (o.resume) {
+      // nothing to resume: start from the beginning
+    }
+    writeFileAtomic(this.path('metrics.jsonl'), '');
+    return 0;
+  }
+
+  writeConfig(value: unknown): void {
+    writeJsonAtomic(this.path('config.json'), value);
+  }
+
+  /** The records of metrics.jsonl; a torn last line (the process was killed while appending) is ignored. */
+  records(): EpochRecord[] {
+    const p = this.path('metrics.jsonl');
+    if (!existsSync(p)) return [];
+    const out: EpochRecord[] = [];
+    for (const line of readFileSync(p, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        out.push(JSON.parse(line) as EpochRecord);
+      } catch {
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** Largest epoch with a metrics line and a checkpoint file; -1 when none. */
+  lastCompleteEpoch(): number {
+    let last = -1;
+    for (const r of this.records()) if (r.epoch >= 0 && existsSync(this.checkpoint(r.epoch))) last = Math.max(last, r.epoch);
+    return last;
+  }
+
+  /** Keeps only the records up to `epoch` (drops what a killed run left after its last checkpoint). */
+  truncate(epoch: number): void {
+    const keep = this.records().filter((r) => r.epoch <= epoch);
+    writeFileAtomic(this.path('metrics.jsonl'), keep.map((r) => JSON.stringify(r)).join('\n') + (keep.length ? '\n' : ''));
+  }
+
+  append(r: EpochRecord): void {
+    appendJsonLine(this.path('metrics.jsonl'), r);
+  }
+
+  /**
+   * Rewrites the summaries from metrics.jsonl: the original's text files, training_loss_list.json,
+   * plots (per-group accuracy per split, loss), and best.json (best validation worst-group accuracy).
+   */
+  async writeSummaries(o: { extraLossLists?: Record<string, string> } = {}): Promise<void> {
+    const recs = this.records().filter((r) => r.epoch >= 0);
+    if (recs.length === 0) return;
+    for (const split of ['train', 'val', 'test'] as const) {
+      writeFileAtomic(this.path(`group_accuracy_evolution_in_${SPLIT_FILE_NAMES[split]}_set.txt`), evolutionText(recs.map((r) => r[split])));
+    }
+    writeJsonAtomic(this.path('training_loss_list.json'), recs.map((r) => r.loss));
+    for (const [key, file] of Object.entries(o.extraLossLists ?? {})) {
+      writeJsonAtomic(this.path(file), recs.map((r) => r.losses?.[key] ?? null));
+    }
+    const all = this.records();
+    for (const split of ['train', 'val', 'test'] as const) {
+      const rows: { x: number; y: number | null; series: string }[] = [];
+      for (const r of all) {
+        const m = r[split];
+        for (const g of m.groups) rows.push({ x: r.epoch + 1, y: g.accuracy, series: `${g.id} ${g.name}` });
+        rows.push({ x: r.epoch + 1, y: m.worst_group_accuracy, series: 'worst group' });
+        rows.push({ x: r.epoch + 1, y: m.average_accuracy, series: 'average' });
+      }
+      await writePlot(
+        this.path(`group_accuracy_${split}`),
+        lineChart({ title: `Per-group accuracy, ${split} split`, rows, xTitle: 'epochs trained', yTitle: 'accuracy', yDomain: [0, 1] }),
+      );
+    }
+    const lossRows: { x: number; y: number | null; series: string }[] = [];
+    for (const r of recs) {
+      lossRows.push({ x: r.epoch + 1, y: r.loss, series: 'total' });
+      for (const [k, v] of Object.entries(r.losses ?? {})) lossRows.push({ x: r.epoch + 1, y: v, series: k });
+    }
+    await writePlot(this.path('loss'), lineChart({ title: 'Training loss (sum of batch means)', rows: lossRows, xTitle: 'epochs trained', yTitle: 'loss' }));
+    const best = bestEpoch(recs);
+    if (best) {
+      writeJsonAtomic(this.path('best.json'), {
+        criterion: 'highest validation worst-group accuracy (ties: the earlier epoch)',
+        epoch: best.epoch,
+        checkpoint: `epoch_${best.epoch}_checkpoints.pth.tar`,
+        val: { worst_group_accuracy: best.val.worst_group_accuracy, average_accuracy: best.val.average_accuracy },
+        test: { worst_group_accuracy: best.test.worst_group_accuracy, average_accuracy: best.test.average_accuracy, mean_accuracy: best.test.mean_accuracy },
+      });
+    }
+  }
+}
+
+/** The record with the highest validation worst-group accuracy (the earlier epoch on ties). */
+export function bestEpoch(recs: EpochRecord[]): EpochRecord | undefined {
+  let best: EpochRecord | undefined;
+  for (const r of recs) {
+    if (r.epoch < 0) continue;
+    const w = r.val.worst_group_accuracy ?? -1;
+    if (!best || w > (best.val.worst_group_accuracy ?? -1)) best = r;
+  }
+  return best;
+}
+
+/** Before/after bar chart of per-group accuracy (used by the reports). */
+export async function writeBeforeAfterPlot(stem: string, title: string, before: GroupMetrics, after: GroupMetrics, afterErr?: (number | null)[]): Promise<void> {
+  const rows = [];
+  for (let g = 0; g < before.groups.length; g++) {
+    rows.push({ category: before.groups[g].name, series: 'before', value: before.groups[g].accuracy });
+    rows.push({ category: before.groups[g].name, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
+  }
+  await writePlot(stem, groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1] }));
+}
