@@ -4,7 +4,7 @@
  * atomically; metrics.jsonl gets one whole line per finished epoch, after that epoch's checkpoint, so
  * the last line names the last complete epoch and `--resume` starts after it.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
@@ -52,6 +52,8 @@ export class RunDir {
    */
   prepare(config: Record<string, unknown>, o: { resume: boolean; force: boolean; mayChange: string[] }): number {
     mkdirSync(this.dir, { recursive: true });
+    // temporary files of writes that a killed process never renamed
+    for (const f of readdirSync(this.dir)) if (/\.tmp-\d+-\d+$/.test(f)) rmSync(join(this.dir, f), { force: true });
     const cfgPath = this.path('config.json');
     if (existsSync(cfgPath)) {
       let old: { options?: Record<string, unknown> };
