@@ -97,8 +97,48 @@ async function readImageFile(file: string): Promise<Buffer> {
   }
 }
 
+/**
+ * Width and height from a JPEG (SOF marker) or PNG (IHDR) header in memory; undefined for other formats
+ * or a header it cannot follow (then sharp reads it). Saves a trip to the thread pool per image.
+ */
+export function headerSize(b: Uint8Array): { width: number; height: number } | undefined {
+  if (b.length > 24 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
+    const w = ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0;
+    const h = ((b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23]) >>> 0;
+    return w > 0 && h > 0 ? { width: w, height: h } : undefined;
+  }
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return undefined;
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return undefined;
+    const m = b[i + 1];
+    if (m === 0xff) {
+      i += 1; // fill byte
+      continue;
+    }
+    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+      i += 2; // markers without a length
+      continue;
+    }
+    const len = (b[i + 2] << 8) | b[i + 3];
+    // SOF0-3, 5-7, 9-11, 13-15 (not DHT C4, JPG C8, DAC CC)
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      const h = (b[i + 5] << 8) | b[i + 6];
+      const w = (b[i + 7] << 8) | b[i + 8];
+      return w > 0 && h > 0 ? { width: w, height: h } : undefined;
+    }
+    if (m === 0xda || len < 2) return undefined; // start of scan before a frame header
+    i += 2 + len;
+  }
+  return undefined;
+}
+
 /** Width and height of an image from its header; `input` is the file name or its bytes. */
 export async function imageSize(file: string, input: string | Buffer = file): Promise<{ width: number; height: number }> {
+  if (typeof input !== 'string') {
+    const quick = headerSize(input);
+    if (quick) return quick;
+  }
   try {
     const m = await open(input).metadata();
     if (!m.width || !m.height) throw new Error('no dimensions in the header');
