@@ -83,9 +83,28 @@ export function randomResizedCropBox(
   return { i: Math.floor((height - h) / 2), j: Math.floor((width - w) / 2), h, w };
 }
 
-function open(input: string | Buffer): sharp.Sharp {
+/** Encoded image bytes, or raw pixels with their layout. */
+interface Source {
+  input: Buffer;
+  raw?: { width: number; height: number; channels: 1 | 2 | 3 | 4 };
+}
+
+function open(src: string | Buffer | Source): sharp.Sharp {
   // PIL ignores ICC profiles and EXIF orientation; fail on corrupt data as PIL does.
-  return sharp(input, { failOn: 'error', ignoreIcc: true, autoOrient: false });
+  if (typeof src === 'string' || Buffer.isBuffer(src)) return sharp(src, { failOn: 'error', ignoreIcc: true, autoOrient: false });
+  return src.raw ? sharp(src.input, { raw: src.raw }) : sharp(src.input, { failOn: 'error', ignoreIcc: true, autoOrient: false });
+}
+
+/**
+ * The whole image decoded, with its alpha channel dropped (PIL's convert('RGB') drops alpha before any
+ * resampling; libvips would premultiply by it).
+ */
+async function withoutAlpha(file: string, input: Buffer): Promise<Source> {
+  const r = await raw(open(input), file);
+  const keep = r.channels >= 3 ? 3 : 1;
+  const out = Buffer.alloc(r.width * r.height * keep);
+  for (let p = 0, n = r.width * r.height; p < n; p++) for (let c = 0; c < keep; c++) out[p * keep + c] = r.data[p * r.channels + c];
+  return { input: out, raw: { width: r.width, height: r.height, channels: keep as 1 | 3 } };
 }
 
 async function readImageFile(file: string): Promise<Buffer> {
@@ -199,29 +218,35 @@ function cropRgb(src: Buffer, srcW: number, channels: number, rect: Rect, flop: 
  */
 async function pilResizedCrop(file: string, input: Buffer, box: Rect, outW: number, outH: number, post: Rect | undefined, flop: boolean): Promise<Uint8Array> {
   const want = post ?? { left: 0, top: 0, width: outW, height: outH };
-  if (box.width >= outW && box.height >= outH) {
-    let p = open(input).extract(box);
-    if (box.width !== outW || box.height !== outH) p = p.resize(outW, outH, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
-    if (post) p = p.extract(post);
-    const r = await raw(p, file);
-    if (r.width !== want.width || r.height !== want.height) throw new SpurmemError(`${file}: resize produced ${r.width}x${r.height}, expected ${want.width}x${want.height}`);
-    return cropRgb(r.data, r.width, r.channels, { left: 0, top: 0, width: r.width, height: r.height }, flop);
-  }
-  // shrink what shrinks, pad one copied pixel on every side, then grow with PIL's bilinear sampling
-  const wA = Math.min(box.width, outW);
-  const hA = Math.min(box.height, outH);
-  let a = open(input).extract(box);
-  if (wA !== box.width || hA !== box.height) a = a.resize(wA, hA, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
-  const ra = await raw(a.extend({ top: 1, bottom: 1, left: 1, right: 1, extendWith: 'copy' }), file);
-  const b = sharp(ra.data, { raw: { width: ra.width, height: ra.height, channels: ra.channels as 1 | 2 | 3 | 4 } }).affine(
-    [outW / wA, 0, 0, outH / hA],
-    { idx: -0.5, idy: -0.5, odx: -0.5, ody: -0.5, interpolator: sharp.interpolators.bilinear },
-  );
-  const rb = await raw(b, file);
-  if (rb.width < want.left + want.width || rb.height < want.top + want.height) {
-    throw new SpurmemError(`${file}: resize produced ${rb.width}x${rb.height}, expected at least ${outW}x${outH}`);
-  }
-  return cropRgb(rb.data, rb.width, rb.channels, want, flop);
+  const run = async (src: Source): Promise<{ data: Buffer; width: number; channels: number; rect: Rect }> => {
+    if (box.width >= outW && box.height >= outH) {
+      let p = open(src).extract(box);
+      if (box.width !== outW || box.height !== outH) p = p.resize(outW, outH, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
+      if (post) p = p.extract(post);
+      const r = await raw(p, file);
+      if (r.width !== want.width || r.height !== want.height) throw new SpurmemError(`${file}: resize produced ${r.width}x${r.height}, expected ${want.width}x${want.height}`);
+      return { data: r.data, width: r.width, channels: r.channels, rect: { left: 0, top: 0, width: r.width, height: r.height } };
+    }
+    // shrink what shrinks, pad one copied pixel on every side, then grow with PIL's bilinear sampling
+    const wA = Math.min(box.width, outW);
+    const hA = Math.min(box.height, outH);
+    let a = open(src).extract(box);
+    if (wA !== box.width || hA !== box.height) a = a.resize(wA, hA, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
+    const ra = await raw(a.extend({ top: 1, bottom: 1, left: 1, right: 1, extendWith: 'copy' }), file);
+    const b = sharp(ra.data, { raw: { width: ra.width, height: ra.height, channels: ra.channels as 1 | 2 | 3 | 4 } }).affine(
+      [outW / wA, 0, 0, outH / hA],
+      { idx: -0.5, idy: -0.5, odx: -0.5, ody: -0.5, interpolator: sharp.interpolators.bilinear },
+    );
+    const rb = await raw(b, file);
+    if (rb.width < want.left + want.width || rb.height < want.top + want.height) {
+      throw new SpurmemError(`${file}: resize produced ${rb.width}x${rb.height}, expected at least ${outW}x${outH}`);
+    }
+    return { data: rb.data, width: rb.width, channels: rb.channels, rect: want };
+  };
+  let r = await run({ input });
+  // an alpha channel was resampled premultiplied: start again from the decoded image without it
+  if (r.channels === 2 || r.channels === 4) r = await run(await withoutAlpha(file, input));
+  return cropRgb(r.data, r.width, r.channels, r.rect, flop);
 }
 
 /**
