@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { makeDemoDataset } from '../src/data/demo.js';
 import { evalTransform, imageSize, openDataset, randomResizedCropBox, trainTransform } from '../src/data/index.js';
 import { Rng } from '../src/util/random.js';
@@ -12,6 +13,20 @@ interface Job { file: string; resolution: number; kind: 'eval' | 'train'; box?: 
 let files: string[] = [];
 
 beforeAll(async () => {
+  // a greyscale JPEG and PNGs with an alpha channel (colour under transparent pixels must survive, as in
+  // PIL's convert('RGB')), growing (120 x 90) and shrinking at R = 64 (240 x 200)
+  const extra = tempDir();
+  for (const [w, h] of [[120, 90], [240, 200]]) {
+    const px = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < w * h; i++) {
+      const x = i % w;
+      const y = Math.floor(i / w);
+      px.set([(x * 5) % 256, (y * 3 + x) % 256, (x * y) % 251, (x * 7 + y * 11) % 256], i * 4);
+    }
+    await sharp(px, { raw: { width: w, height: h, channels: 4 } }).png().toFile(join(extra, `rgba_${w}.png`));
+    await sharp(px, { raw: { width: w, height: h, channels: 4 } }).removeAlpha().toColourspace('b-w').jpeg({ quality: 90 }).toFile(join(extra, `grey_${w}.jpg`));
+    files.push(join(extra, `rgba_${w}.png`), join(extra, `grey_${w}.jpg`));
+  }
   // real JPEGs from the demo data: Waterbirds-like 500 x 375 and CelebA-like 178 x 218
   for (const [w, h] of [[500, 375], [178, 218]]) {
     const root = join(tempDir(), 'demo');
@@ -50,7 +65,13 @@ describe("sharp's transforms vs torchvision + PIL on the same JPEGs (after ToTen
       expect(v.worst_image_mean, k).toBeLessThan(0.03);
     }
     expect(Object.keys(res).sort()).toEqual([
-      'eval 178x218 R=224', 'eval 178x218 R=64', 'eval 500x375 R=224', 'eval 500x375 R=64', 'train 178x218 R=224', 'train 500x375 R=224',
+      'eval JPEG L 120x90 R=224', 'eval JPEG L 120x90 R=64', 'eval JPEG L 240x200 R=224', 'eval JPEG L 240x200 R=64',
+      'eval JPEG RGB 178x218 R=224', 'eval JPEG RGB 178x218 R=64', 'eval JPEG RGB 500x375 R=224', 'eval JPEG RGB 500x375 R=64',
+      'eval PNG RGBA 120x90 R=224', 'eval PNG RGBA 120x90 R=64', 'eval PNG RGBA 240x200 R=224', 'eval PNG RGBA 240x200 R=64',
+      'train JPEG L 120x90 R=224', 'train JPEG L 240x200 R=224', 'train JPEG RGB 178x218 R=224', 'train JPEG RGB 500x375 R=224',
+      'train PNG RGBA 120x90 R=224', 'train PNG RGBA 240x200 R=224',
     ]);
+    // PNG decoding is exact on both sides: what is left is the resampling's rounding (1-2 levels of 255)
+    for (const [k, v] of Object.entries(res)) if (k.includes('PNG')) expect(v.mean, k).toBeLessThan(0.01);
   });
 });

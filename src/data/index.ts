@@ -1,6 +1,6 @@
 /**
- * Datasets, images and batches: `import { openDataset, loadBatches } from 'spurmem/data'` style access
- * through the package's public API.
+ * The data layer's public API: dataset readers (Waterbirds, CelebA, folders), the original's image
+ * transforms, the batch loader and its cache, the built-in Fashion-Waterbirds dataset and dataset checks.
  */
 export * from './types.js';
 export { openDataset, countsTable, groupCounts, PUBLISHED_COUNTS, WATERBIRDS_GROUP_NAMES, CELEBA_GROUP_NAMES, type OpenDatasetOptions } from './dataset.js';

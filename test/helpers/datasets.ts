@@ -1,12 +1,22 @@
 /** Small on-disk datasets for the reader, loader and eval tests. */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
+import { afterAll } from 'vitest';
 import { Rng } from '../../src/util/random.js';
 
+const made: string[] = [];
+// registered by the test file that imports this module: its temporary folders go when its tests are done
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A new temporary folder, removed after the importing test file's tests. */
 export function tempDir(prefix = 'spurmem-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 /** Writes a JPEG of w x h smooth random colours (a real, decodable photo-like file). */
