@@ -64,6 +64,8 @@ export interface ModelInfo {
   numClasses: number;
   lnEps: number;
   imageSize: number;
+  /** ViTs only: the number of blocks. */
+  depth?: number;
   parameters: ParamInfo[];
   buffers: ParamInfo[];
 }
@@ -74,6 +76,8 @@ export interface NativeModelOptions {
   head?: 'softmax' | 'linear';
   lnEps?: number;
   imageSize?: number;
+  /** ViTs only: number of blocks when not the architecture's own (reduced-depth models for tests). */
+  depth?: number;
   device?: string;
   seed?: number;
   channelsLast?: boolean;

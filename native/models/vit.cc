@@ -45,6 +45,7 @@ void VisionTransformer::dims(const std::string& arch, int64_t& d, int64_t& dp, i
 
 VisionTransformer::VisionTransformer(const NetOptions& o) : Net(o) {
   dims(o.arch, dim, depth, heads);
+  if (o.depth > 0) depth = o.depth;  // a reduced-depth model (tests, quick CPU runs)
   if (o.imageSize % 16 != 0 || o.imageSize < 16)
     throw std::invalid_argument("ViT image size must be a positive multiple of 16, got " + std::to_string(o.imageSize));
   grid = o.imageSize / 16;
