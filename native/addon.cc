@@ -52,7 +52,10 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   int n = info[0].As<Napi::Number>().Int32Value();
-  if (n > 0) torch::set_num_threads(n);
+  if (n > 0) {
+    requestedThreads().store(n);
+    torch::set_num_threads(n);
+  }
   return info.Env().Undefined();
 }
 

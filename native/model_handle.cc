@@ -494,6 +494,10 @@ Napi::Value ModelHandle::Forward(const Napi::CallbackInfo& info) {
       env,
       [s, b, train, masked, out]() {
         std::lock_guard<std::mutex> lock(s->mu);
+        // eval forwards run in inference mode (no autograd records, no version counters); a training-mode
+        // forward updates BatchNorm buffers in place, which stays under a plain no-grad guard
+        c10::optional<c10::InferenceMode> inference;
+        if (!train) inference.emplace();
         torch::NoGradGuard g;
         s->net->train(train);
         setMasksActive(*s, masked);
