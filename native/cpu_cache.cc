@@ -5,6 +5,8 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <cstring>
+#include <iterator>
+#include <list>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -42,56 +44,90 @@ class CachingCpuAllocator final : public c10::Allocator {
     {
       std::lock_guard<std::mutex> g(mu_);
       stats_.limitBytes = limit;
-      for (auto it = free_.begin(); it != free_.end() && stats_.cachedBytes > limit;) {
-        auto& v = it->second;
-        while (!v.empty() && stats_.cachedBytes > limit) {
-          drop.push_back(v.back());
-          v.pop_back();
-          stats_.cachedBytes -= it->first;
-        }
-        it = v.empty() ? free_.erase(it) : std::next(it);
-      }
+      evictUntil(limit, drop);
     }
     for (void* p : drop) c10::free_cpu(p);
   }
 
-  CpuCacheStats stats() {
+  CpuCacheStats stats() const {
     std::lock_guard<std::mutex> g(mu_);
     return stats_;
   }
 
  private:
+  struct Block {
+    std::size_t size;
+    void* ptr;
+  };
+  using Lru = std::list<Block>;
+
   static void release(void* p) { instance().give(p); }
 
+  static bool cacheable(std::size_t size) { return size >= kMinBlock && size <= kMaxBlock; }
+
+  /// Frees the least recently cached blocks (into `drop`, freed by the caller outside the lock) until
+  /// at most `target` bytes stay cached. Call with mu_ held.
+  void evictUntil(std::size_t target, std::vector<void*>& drop) const {
+    while (stats_.cachedBytes > target && !lru_.empty()) {
+      const Block b = lru_.front();
+      auto& bucket = free_[b.size];
+      bucket.erase(bucket.begin());  // a bucket keeps its blocks in the order they were cached
+      if (bucket.empty()) free_.erase(b.size);
+      lru_.pop_front();
+      stats_.cachedBytes -= b.size;
+      drop.push_back(b.ptr);
+    }
+  }
+
   c10::DataPtr take(std::size_t n) const {
-    const auto* self = this;
-    const std::size_t size = n < kMinBlock || n > kMaxBlock ? n : (n + kPage - 1) / kPage * kPage;
+    const std::size_t size = cacheable(n) ? (n + kPage - 1) / kPage * kPage : n;
     void* p = nullptr;
-    if (size >= kMinBlock && size <= kMaxBlock) {
+    if (cacheable(size)) {
       {
-        std::lock_guard<std::mutex> g(self->mu_);
-        auto it = self->free_.find(size);
-        if (it != self->free_.end() && !it->second.empty()) {
-          p = it->second.back();
+        std::lock_guard<std::mutex> g(mu_);
+        auto it = free_.find(size);
+        if (it != free_.end()) {
+          Lru::iterator b = it->second.back();  // the most recently freed: likely still in cache
           it->second.pop_back();
-          self->stats_.cachedBytes -= size;
-          self->stats_.hits++;
+          if (it->second.empty()) free_.erase(it);
+          p = b->ptr;
+          lru_.erase(b);
+          stats_.cachedBytes -= size;
+          stats_.hits++;
         } else {
-          self->stats_.misses++;
+          stats_.misses++;
         }
       }
-      if (!p) p = c10::alloc_cpu(size);
-      std::lock_guard<std::mutex> g(self->mu_);
-      self->live_[p] = size;
-      self->stats_.liveBytes += size;
+      if (!p) p = allocOrFlush(size);
+      std::lock_guard<std::mutex> g(mu_);
+      live_[p] = size;
+      stats_.liveBytes += size;
     } else {
-      p = c10::alloc_cpu(size);
+      p = allocOrFlush(size);
     }
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
 
+  /// c10::alloc_cpu; when the system refuses, the cached blocks are given back and it is tried again.
+  void* allocOrFlush(std::size_t size) const {
+    try {
+      return c10::alloc_cpu(size);
+    } catch (const c10::Error&) {
+      std::vector<void*> drop;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        if (stats_.cachedBytes == 0) throw;
+        evictUntil(0, drop);
+      }
+      for (void* q : drop) c10::free_cpu(q);
+      return c10::alloc_cpu(size);
+    }
+  }
+
   void give(void* p) {
     if (!p) return;
+    std::vector<void*> drop;
+    bool kept = false;
     {
       std::lock_guard<std::mutex> g(mu_);
       auto it = live_.find(p);
@@ -99,20 +135,24 @@ class CachingCpuAllocator final : public c10::Allocator {
         const std::size_t size = it->second;
         live_.erase(it);
         stats_.liveBytes -= size;
-        if (stats_.cachedBytes + size <= stats_.limitBytes) {
-          free_[size].push_back(p);
+        if (size <= stats_.limitBytes) {
+          evictUntil(stats_.limitBytes - size, drop);
+          lru_.push_back({size, p});
+          free_[size].push_back(std::prev(lru_.end()));
           stats_.cachedBytes += size;
-          return;
+          kept = true;
         }
       }
     }
-    c10::free_cpu(p);
+    for (void* q : drop) c10::free_cpu(q);
+    if (!kept) c10::free_cpu(p);
   }
 
   // mutable: libtorch < 2.3 allocates through a const member function
   mutable std::mutex mu_;
-  mutable std::unordered_map<std::size_t, std::vector<void*>> free_;  // page-rounded size -> free blocks
-  mutable std::unordered_map<void*, std::size_t> live_;               // cacheable blocks in use -> size
+  mutable Lru lru_;                                                       // cached blocks, oldest first
+  mutable std::unordered_map<std::size_t, std::vector<Lru::iterator>> free_;  // page-rounded size -> cached blocks
+  mutable std::unordered_map<void*, std::size_t> live_;                   // cacheable blocks in use -> size
   mutable CpuCacheStats stats_;
 };
 

@@ -21,10 +21,12 @@ struct CpuCacheStats {
 };
 
 /// Makes libtorch allocate CPU tensor memory through the cache (c10::SetCPUAllocator). Blocks from
-/// 64 KiB to 1 GiB are rounded up to whole 4 KiB pages; a freed block is kept while the cache holds at
-/// most `limitBytes`, and freed otherwise. Smaller and larger blocks go straight to c10::alloc_cpu /
-/// free_cpu. Call once, before tensors are made (the addon does it when it loads); later calls change
-/// the limit. Memory is 64-byte aligned, as libtorch's own CPU allocator gives it.
+/// 64 KiB to 1 GiB are rounded up to whole 4 KiB pages; a freed block is kept, and the least recently
+/// cached ones are freed so that the cache holds at most `limitBytes`. An allocation takes the most
+/// recently cached block of its size. Smaller and larger blocks go straight to c10::alloc_cpu /
+/// free_cpu; when the system refuses memory, the cache is emptied and the allocation tried again.
+/// Call once, before tensors are made (the addon does it when it loads); later calls change the limit.
+/// Memory is 64-byte aligned, as libtorch's own CPU allocator gives it. Thread-safe.
 void installCpuCache(std::size_t limitBytes);
 
 /// Sets the limit; lowering it frees cached blocks until the cache fits. 0 empties and disables it.
