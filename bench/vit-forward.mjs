@@ -9,8 +9,10 @@
  *
  * Both sides use the BLAS that libtorch finds at run time (Debian: whatever provides libblas.so.3;
  * reference BLAS unless OpenBLAS is installed), so both see the same one. $SPURMEM_PYTHON picks the
- * interpreter (default /usr/bin/python3). Prints the median seconds per batch, images/s, the largest
- * output difference, and the ratio spurmem / PyTorch (goal >= 0.95).
+ * interpreter (default /usr/bin/python3). Prints the median (and best) seconds per batch, images/s,
+ * the process CPU seconds per batch (with --threads 1 the figure least disturbed by other load on the
+ * machine), the largest output difference, and the ratio spurmem / PyTorch (goal >= 0.95).
+ * SPURMEM_CPU_CACHE_MB=0 runs the addon without its CPU memory cache (native/cpu_cache.h).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -43,7 +45,7 @@ for (const [k, v] of Object.entries({ threads, batch, iters, rounds, resolution:
 const work = join(root, 'bench', '.work', 'vit-forward');
 mkdirSync(work, { recursive: true });
 const native = addon();
-native.setNumThreads(threads); // before any work runs, so every worker thread starts with it
+native.setNumThreads(threads); // intra-op threads of the addon; the Python side calls torch.set_num_threads
 
 // same weights on both sides: the native model's random init, saved as an ERM-style checkpoint
 const m = createModel({ arch: a.arch, head: 'softmax', imageSize: res, device: 'cpu', seed: 0 });
