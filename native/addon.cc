@@ -2,6 +2,7 @@
 #include "async.h"
 #include "checkpoint/archive.h"
 #include "checkpoint_handle.h"
+#include "cpu_cache.h"
 #include "device.h"
 #include "js_convert.h"
 #include "losses.h"
@@ -9,6 +10,7 @@
 
 #include <torch/version.h>
 
+#include <cstdlib>
 #include <thread>
 
 namespace spurmem {
@@ -52,7 +54,10 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   int n = info[0].As<Napi::Number>().Int32Value();
-  if (n > 0) torch::set_num_threads(n);
+  if (n > 0) {
+    requestedThreads().store(n);
+    torch::set_num_threads(n);
+  }
   return info.Env().Undefined();
 }
 
@@ -79,9 +84,39 @@ Napi::Value NtXent(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ntXent(a, b, o.Get("temperature").As<Napi::Number>().DoubleValue()).item<double>());
 }
 
+// cpuCache() -> {limitBytes, cachedBytes, liveBytes, hits, misses}; cpuCache(limitBytes) sets the limit first.
+Napi::Value CpuCache(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    double v = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= 0)) throw Napi::RangeError::New(env, "cpuCache(limitBytes): limitBytes must be a number >= 0");
+    setCpuCacheLimit(static_cast<std::size_t>(v));
+  }
+  auto s = cpuCacheStats();
+  auto o = Napi::Object::New(env);
+  o.Set("limitBytes", static_cast<double>(s.limitBytes));
+  o.Set("cachedBytes", static_cast<double>(s.cachedBytes));
+  o.Set("liveBytes", static_cast<double>(s.liveBytes));
+  o.Set("hits", static_cast<double>(s.hits));
+  o.Set("misses", static_cast<double>(s.misses));
+  return o;
+}
+
+/// SPURMEM_CPU_CACHE_MB (default 1024; 0 turns the cache off): see cpu_cache.h.
+std::size_t cpuCacheLimitFromEnv() {
+  const char* v = std::getenv("SPURMEM_CPU_CACHE_MB");
+  if (!v || !*v) return std::size_t(1024) << 20;
+  char* end = nullptr;
+  double mb = std::strtod(v, &end);
+  if (end == v || *end != '\0' || !(mb >= 0)) return std::size_t(1024) << 20;
+  return static_cast<std::size_t>(mb * 1024 * 1024);
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static const bool cacheInstalled = (installCpuCache(cpuCacheLimitFromEnv()), true);
+  (void)cacheInstalled;
   exports.Set("Checkpoint", CheckpointHandle::Init(env));
   exports.Set("Model", ModelHandle::Init(env));
   exports.Set("readCheckpoint", Napi::Function::New(env, ReadCheckpoint));
@@ -90,6 +125,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("checkDevice", Napi::Function::New(env, CheckDevice));
   exports.Set("ntXent", Napi::Function::New(env, NtXent));
+  exports.Set("cpuCache", Napi::Function::New(env, CpuCache));
   return exports;
 }
 

@@ -8,6 +8,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,20 @@ namespace spurmem {
 
 /// Text of an exception without libtorch's C++ backtrace.
 std::string errorText(const std::exception& e);
+
+/// Intra-op thread count asked for by setNumThreads (0: libtorch's default). libtorch applies a thread
+/// count to an OS thread once, when that thread first runs parallel work, so a worker thread that ran
+/// before setNumThreads would keep the old count; every worker re-applies the requested one instead.
+inline std::atomic<int>& requestedThreads() {
+  static std::atomic<int> n{0};
+  return n;
+}
+
+/// Makes the calling thread use the requested intra-op thread count (no-op when none was requested).
+inline void applyRequestedThreads() {
+  const int n = requestedThreads().load();
+  if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
+}
 
 class PromiseWorker : public Napi::AsyncWorker {
  public:
@@ -33,6 +48,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
+      applyRequestedThreads();
       work_();
     } catch (const c10::Error& e) {
       SetError(e.what_without_backtrace());

@@ -6,6 +6,7 @@
 #include "device.h"
 #include "js_convert.h"
 #include "losses.h"
+#include "models/vit.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
@@ -297,7 +298,7 @@ Napi::Function ModelHandle::Init(Napi::Env env) {
                      });
 }
 
-// new Model({arch, numClasses, head: 'softmax'|'linear', lnEps, imageSize, device, seed, channelsLast, amp, mean, std})
+// new Model({arch, numClasses, head: 'softmax'|'linear', lnEps, imageSize, depth, device, seed, channelsLast, amp, mean, std})
 ModelHandle::ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info), s_(std::make_shared<State>()) {
   Napi::Env env = info.Env();
   auto o = objArg(info, 0, "Model options");
@@ -308,6 +309,7 @@ ModelHandle::ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mode
     no.softmaxHead = strOpt(o, "head", "softmax") == "softmax";
     no.lnEps = numOpt(o, "lnEps", 1e-6);
     no.imageSize = static_cast<int64_t>(numOpt(o, "imageSize", 224));
+    no.depth = static_cast<int64_t>(numOpt(o, "depth", 0));
     s_->deviceName = strOpt(o, "device", "cpu");
     s_->device = parseDevice(s_->deviceName);
     s_->channelsLast = boolOpt(o, "channelsLast", false);
@@ -342,6 +344,7 @@ Napi::Value ModelHandle::Info(const Napi::CallbackInfo& info) {
   o.Set("numClasses", static_cast<double>(s_->net->opts.numClasses));
   o.Set("lnEps", s_->net->opts.lnEps);
   o.Set("imageSize", static_cast<double>(s_->net->opts.imageSize));
+  if (auto* vit = dynamic_cast<VisionTransformer*>(s_->net.get())) o.Set("depth", static_cast<double>(vit->depth));
   auto params = Napi::Array::New(env);
   uint32_t i = 0;
   std::set<std::string> paramNames;
@@ -491,6 +494,10 @@ Napi::Value ModelHandle::Forward(const Napi::CallbackInfo& info) {
       env,
       [s, b, train, masked, out]() {
         std::lock_guard<std::mutex> lock(s->mu);
+        // eval forwards run in inference mode (no autograd records, no version counters); a training-mode
+        // forward updates BatchNorm buffers in place, which stays under a plain no-grad guard
+        c10::optional<c10::InferenceMode> inference;
+        if (!train) inference.emplace();
         torch::NoGradGuard g;
         s->net->train(train);
         setMasksActive(*s, masked);

@@ -15,19 +15,36 @@ export function isVit(arch: string): boolean {
   return (VITS as readonly string[]).includes(arch);
 }
 
+/** LayerNorm epsilon of timm/DeiT ViTs, spurmem's default. */
+export const VIT_LN_EPS = 1e-6;
+/** LayerNorm epsilon the original code built its ViTs with (PyTorch's default); use it for its checkpoints. */
+export const ORIGINAL_VIT_LN_EPS = 1e-5;
+
 /** Options of a model; see NativeModelOptions. `head: 'softmax'` is the original's Linear + Softmax. */
 export interface ModelOptions extends NativeModelOptions {
   arch: Arch;
 }
 
 /**
- * Builds a model on a device.
- * @throws UsageError for an unknown architecture; SpurmemError for a device that is not there
- *   ("this libtorch was built without CUDA", "no CUDA device N").
+ * Builds a model on a device. ViTs take `lnEps` (default 1e-6, the original's checkpoints need 1e-5),
+ * `imageSize` (a multiple of 16, default 224; the position embedding has (imageSize/16)^2 + 1 tokens) and
+ * `depth` (number of blocks, default the architecture's own).
+ * @throws UsageError for an unknown architecture or a bad lnEps / imageSize / depth; SpurmemError for a
+ *   device that is not there ("this libtorch was built without CUDA", "no CUDA device N").
  */
 export function createModel(o: ModelOptions): NativeModel {
   if (!(ARCHS as readonly string[]).includes(o.arch)) {
     throw new UsageError(`unknown architecture '${o.arch}' (expected one of ${ARCHS.join(', ')})`);
+  }
+  if (o.lnEps !== undefined && !(Number.isFinite(o.lnEps) && o.lnEps > 0)) {
+    throw new UsageError(`LayerNorm eps must be a positive number, got ${o.lnEps}`);
+  }
+  if (o.depth !== undefined) {
+    if (!isVit(o.arch)) throw new UsageError(`depth can only be set for a ViT (${VITS.join(', ')}), not for ${o.arch}`);
+    if (!Number.isInteger(o.depth) || o.depth < 1) throw new UsageError(`depth must be a positive integer, got ${o.depth}`);
+  }
+  if (isVit(o.arch) && o.imageSize !== undefined && !(Number.isInteger(o.imageSize) && o.imageSize >= 16 && o.imageSize % 16 === 0)) {
+    throw new UsageError(`a ViT's resolution must be a positive multiple of 16 (patch size), got ${o.imageSize}`);
   }
   try {
     return new (addon().Model)(o);

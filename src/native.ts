@@ -64,6 +64,8 @@ export interface ModelInfo {
   numClasses: number;
   lnEps: number;
   imageSize: number;
+  /** ViTs only: the number of blocks. */
+  depth?: number;
   parameters: ParamInfo[];
   buffers: ParamInfo[];
 }
@@ -74,6 +76,8 @@ export interface NativeModelOptions {
   head?: 'softmax' | 'linear';
   lnEps?: number;
   imageSize?: number;
+  /** ViTs only: number of blocks when not the architecture's own (reduced-depth models for tests). */
+  depth?: number;
   device?: string;
   seed?: number;
   channelsLast?: boolean;
@@ -127,6 +131,12 @@ export interface Addon {
   setNumThreads(n: number): void;
   checkDevice(device: string): void;
   ntXent(o: { a: Float32Array; b: Float32Array; rows: number; cols: number; temperature: number }): number;
+  /**
+   * The CPU tensor-memory cache (native/cpu_cache.h): freed blocks of 64 KiB..1 GiB are kept for the next
+   * allocation of the same size, up to `limitBytes` (default 1 GiB, env SPURMEM_CPU_CACHE_MB; 0 = off).
+   * With an argument, sets the limit first (lowering it frees cached blocks).
+   */
+  cpuCache(limitBytes?: number): { limitBytes: number; cachedBytes: number; liveBytes: number; hits: number; misses: number };
 }
 
 /** The package's root folder (holds package.json and build/). */

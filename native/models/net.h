@@ -17,6 +17,7 @@ struct NetOptions {
   bool softmaxHead = true;   // head = Sequential(Linear, Softmax) with keys <head>.0.*, as the original code
   double lnEps = 1e-6;       // ViT LayerNorm epsilon
   int64_t imageSize = 224;   // ViT position-embedding grid
+  int64_t depth = 0;         // ViT: number of blocks; 0 = the architecture's own (12, or 24 for vit_large)
 };
 
 struct Net : torch::nn::Module {

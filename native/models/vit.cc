@@ -1,5 +1,7 @@
 #include "models/vit.h"
 
+#include <torch/version.h>
+
 namespace spurmem {
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t h) : heads(h) {
@@ -7,13 +9,20 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t h) : heads(h) {
   proj = register_module("proj", Linear(dim, dim));
 }
 
+// x: [B, N, C] -> [B, N, C]. qkv gives [B, N, 3, heads, C/heads]; each head attends with
+// softmax(q k^T / sqrt(C/heads)) v. libtorch >= 2.0 runs scaled_dot_product_attention (fused kernels on
+// CPU and CUDA, as timm does when torch has it); older ones the same formula op by op, q scaled first.
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), hd = C / heads;
-  auto t = qkv->forward(x).reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-  auto q = t[0], k = t[1], v = t[2];
-  auto attn = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd))), -1);
-  auto y = torch::matmul(attn, v).transpose(1, 2).reshape({B, N, C});
-  return proj->forward(y);
+  auto qkvOut = qkv->forward(x).reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, h, N, hd]
+  auto parts = qkvOut.unbind(0);
+#if TORCH_VERSION_MAJOR >= 2
+  auto y = at::scaled_dot_product_attention(parts[0], parts[1], parts[2]);
+#else
+  auto q = parts[0] * (1.0 / std::sqrt(static_cast<double>(hd)));
+  auto y = torch::matmul(torch::softmax(torch::matmul(q, parts[1].transpose(-2, -1)), -1), parts[2]);
+#endif
+  return proj->forward(y.transpose(1, 2).reshape({B, N, C}));
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
@@ -45,6 +54,7 @@ void VisionTransformer::dims(const std::string& arch, int64_t& d, int64_t& dp, i
 
 VisionTransformer::VisionTransformer(const NetOptions& o) : Net(o) {
   dims(o.arch, dim, depth, heads);
+  if (o.depth > 0) depth = o.depth;  // a reduced-depth model (tests, quick CPU runs)
   if (o.imageSize % 16 != 0 || o.imageSize < 16)
     throw std::invalid_argument("ViT image size must be a positive multiple of 16, got " + std::to_string(o.imageSize));
   grid = o.imageSize / 16;

@@ -32,7 +32,9 @@ struct ViTBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(ViTBlock);
 
-/// deit_tiny 192/12/3, deit_small 384/12/6, deit_base 768/12/12, vit_large 1024/24/16 (dim/depth/heads).
+/// deit_tiny 192/12/3, deit_small 384/12/6, deit_base 768/12/12, vit_large 1024/24/16 (dim/depth/heads);
+/// NetOptions::depth > 0 overrides the depth. Input [B, 3, S, S] with S = NetOptions::imageSize, a
+/// multiple of 16; (S/16)^2 + 1 tokens; LayerNorm eps NetOptions::lnEps (timm 1e-6, the original 1e-5).
 struct VisionTransformer : Net {
   explicit VisionTransformer(const NetOptions& o);
   torch::Tensor forward(const torch::Tensor& x) override;
