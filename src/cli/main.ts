@@ -9,6 +9,7 @@ import { SpurmemError, messageOf } from '../util/errors.js';
 import { finetunePruneCommand } from './finetune-prune.js';
 import { inspectCommand } from './inspect.js';
 import { dataCommand } from './data.js';
+import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
 import { studyCommand } from './study.js';
 import { trainCommand } from './train.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(demoCommand());
   program.addCommand(inspectCommand());
   program.addCommand(dataCommand());
   program.addCommand(evalCommand());

@@ -4,8 +4,9 @@
  * in exactly the Waterbirds layout (metadata.csv + JPEGs in class sub-folders).
  *
  * Construction (the README's "Built-in dataset" section explains the choices):
- * - class y = 0 ("top"): T-shirt/top, Pullover, Shirt; y = 1 ("dress or coat"): Dress, Coat. These are
- *   Fashion-MNIST's most confused classes, so the item is a hard, shape-only cue;
+ * - class y = 0 ("top"): T-shirt/top, Pullover; y = 1 ("shoe"): Sandal, Sneaker, Ankle boot. The item is a
+ *   shape-only cue that a small network learns, but only after the background: it is needed only for the
+ *   5 % of training images whose background goes against their class;
  * - place a = 0 ("land"): a green/brown mottled texture; a = 1 ("water"): a blue texture with waves. Colour
  *   alone separates them, so the background is the easy cue;
  * - the item is drawn as a light, colourless silhouette (Fashion-MNIST intensity as opacity) at a random
@@ -24,6 +25,21 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 import { Rng } from '../util/random.js';
 import { PUBLISHED_COUNTS } from './dataset.js';
 import { SPLITS, type Split } from './types.js';
+
+/**
+ * Default classes: y = 0 tops (T-shirt/top, Pullover), y = 1 shoes (Sandal, Sneaker, Ankle boot). An
+ * earlier choice, tops against dresses and coats (Fashion-MNIST's most confused classes), left the item
+ * unlearnable at the demo's 32 px: ERM never fitted the minority groups at all, so there was no
+ * memorisation to study.
+ */
+export const DEMO_CLASSES0 = [0, 2];
+export const DEMO_CLASSES1 = [5, 7, 9];
+
+/** The name of a class in group names: the default sets' short names, else the class names joined. */
+function classLabel(classes: number[], dflt: number[], name: string): string {
+  if (classes.length === dflt.length && classes.every((c, i) => c === dflt[i])) return name;
+  return classes.map((c) => FASHION_MNIST_CLASSES[c]).join(' or ');
+}
 
 /** Where Debian's dataset-fashion-mnist package puts the IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -199,8 +215,8 @@ function checkOptions(o: DemoOptions): Required<Omit<DemoOptions, 'onProgress'>>
   if (!(itemSize > 0 && itemSize <= 1)) throw new UsageError(`--item-size expects a fraction in (0, 1], got ${o.itemSize}`);
   if (!(itemOpacity > 0 && itemOpacity <= 1)) throw new UsageError(`--item-opacity expects a number in (0, 1], got ${o.itemOpacity}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new UsageError(`JPEG quality must be 1-100, got ${o.quality}`);
-  const classes0 = o.classes0 ?? [0, 2, 6];
-  const classes1 = o.classes1 ?? [3, 4];
+  const classes0 = o.classes0 ?? DEMO_CLASSES0;
+  const classes1 = o.classes1 ?? DEMO_CLASSES1;
   for (const c of [...classes0, ...classes1]) {
     if (!Number.isInteger(c) || c < 0 || c > 9) throw new UsageError(`Fashion-MNIST classes are 0-9, got ${c}`);
   }
@@ -318,7 +334,9 @@ export async function makeDemoDataset(opts: DemoOptions): Promise<DemoResult> {
   };
   await Promise.all(Array.from({ length: 8 }, worker));
 
-  const groupNames = ['top on land', 'top on water', 'dress or coat on land', 'dress or coat on water'];
+  const n0 = classLabel(o.classes0, DEMO_CLASSES0, 'top');
+  const n1 = classLabel(o.classes1, DEMO_CLASSES1, 'shoe');
+  const groupNames = [`${n0} on land`, `${n0} on water`, `${n1} on land`, `${n1} on water`];
   writeJsonAtomic(join(o.out, 'dataset.json'), {
     name: 'fashion-waterbirds',
     description: 'Fashion-MNIST items on land or water backgrounds, in the Waterbirds layout (group = 2·y + place)',

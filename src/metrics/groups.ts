@@ -123,3 +123,18 @@ export function groupMetrics(o: {
     mean_accuracy: accs.reduce((a, b) => a + b, 0) / accs.length,
   };
 }
+
+/**
+ * The minority groups: within each class y, the group (2y + a) with fewer training samples — the groups
+ * whose spurious attribute goes against the majority of their class (Waterbirds: 1 landbird on water and
+ * 2 waterbird on land). The others are the majority groups.
+ */
+export function minorityGroups(trainGroupCounts: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let y = 0; 2 * y + 1 < trainGroupCounts.length; y++) {
+    const a0 = trainGroupCounts[2 * y];
+    const a1 = trainGroupCounts[2 * y + 1];
+    out.push(a0 <= a1 ? 2 * y : 2 * y + 1);
+  }
+  return out;
+}

@@ -66,14 +66,17 @@ export function groupedBars(o: {
     .map((r) => ({ ...r, lo: r.value! - (r.error ?? 0), hi: r.value! + (r.error ?? 0) }));
   const y = { field: 'value', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) };
   const x = { field: 'series', type: 'nominal', axis: null, sort: null };
+  const categories = [...new Set(values.map((v) => v.category))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: o.title,
     background: 'white',
     data: { values },
-    facet: { column: { field: 'category', type: 'nominal', title: null, sort: null, header: { labelOrient: 'bottom', labelLimit: 78, labelFontSize: 10 } } },
+    facet: {
+      column: { field: 'category', type: 'nominal', title: null, sort: categories, header: { labelOrient: 'bottom', labelLimit: 140, labelFontSize: 11 } },
+    },
     spec: {
-      width: { step: 40 },
+      width: { step: 56 },
       height: 260,
       layer: [
         { mark: 'bar', encoding: { x, y, color: { field: 'series', type: 'nominal', title: null, sort: null } } },

@@ -9,8 +9,6 @@ import type { Dataset, ImageCache } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
-import { readCheckpoint } from '../checkpoint.js';
-import { isVit, loadWeights } from '../model.js';
 import { addon, packageRoot, type NativeModel } from '../native.js';
 import { progress } from '../util/progress.js';
 import type { SchedulerState } from './schedule.js';
@@ -75,19 +73,6 @@ export async function evaluateAll(
 export function brief(m: GroupMetrics): string {
   const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
   return `wga ${f(m.worst_group_accuracy)} avg ${f(m.average_accuracy)}`;
-}
-
-/**
- * Loads pretrained weights for a fresh 2-class model: everything but the head (`fc.*` for ResNets;
- * `head.*` and the in21k `pre_logits.*` for ViTs). Returns a sentence naming what was skipped.
- * @throws SpurmemError when the file does not fit the architecture.
- */
-export async function loadPretrained(model: NativeModel, file: string, arch: string): Promise<string> {
-  const ck = await readCheckpoint(file);
-  const skip = isVit(arch) ? ['head.', 'pre_logits.'] : ['fc.'];
-  const r = await loadWeights(model, ck, { strict: true, skip });
-  return `loaded ${r.loaded.length} tensors from ${file}; skipped ${r.skipped.length} on purpose (${r.skipped.join(', ') || 'none'})` +
-    (r.resized.length ? `; resized ${r.resized.join(', ')}` : '');
 }
 
 /** The `spurmem` entry of a checkpoint: how to rebuild the model, and the scheduler for --resume. */

@@ -12,7 +12,8 @@ import { readCheckpoint } from '../checkpoint.js';
 import { createModel, loadWeights } from '../model.js';
 import { addon } from '../native.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
-import { applyThreads, batchTargets, brief, checkpointMeta, countGroups, evaluateAll, groupWeights, loadPretrained, versions, type RunHooks } from './common.js';
+import { applyThreads, batchTargets, brief, checkpointMeta, countGroups, evaluateAll, groupWeights, versions, type RunHooks } from './common.js';
+import { describePretrained, loadPretrained } from '../weights.js';
 import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
@@ -85,7 +86,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
     run.truncate(start - 1);
     log(`resuming ${run.dir} after epoch ${start - 1}`);
   } else if (cfg.pretrained) {
-    log(await loadPretrained(model, cfg.pretrained, cfg.arch));
+    log(describePretrained(await loadPretrained(model, cfg.pretrained)));
   }
   const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
   model.setLearningRate(scheduler.lr);

@@ -191,8 +191,9 @@ export function bestEpoch(recs: EpochRecord[]): EpochRecord | undefined {
 export async function writeBeforeAfterPlot(stem: string, title: string, before: GroupMetrics, after: GroupMetrics, afterErr?: (number | null)[]): Promise<void> {
   const rows = [];
   for (let g = 0; g < before.groups.length; g++) {
-    rows.push({ category: before.groups[g].name, series: 'before', value: before.groups[g].accuracy });
-    rows.push({ category: before.groups[g].name, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
+    const category = `${before.groups[g].id} ${before.groups[g].name}`;
+    rows.push({ category, series: 'before', value: before.groups[g].accuracy });
+    rows.push({ category, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
   }
   await writePlot(stem, groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1] }));
 }

@@ -1,8 +1,9 @@
 /** A small Fashion-Waterbirds dataset for end-to-end tests, made once per test process. */
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDemoDataset } from '../../src/data/index.js';
-import { fixturesDir } from './python.js';
+import { fixturesDir, repoDir } from './python.js';
 
 const made = new Map<string, Promise<string>>();
 
@@ -11,7 +12,9 @@ export function smallDemo(scale = 0.04, size = 32): Promise<string> {
   const key = `${scale}-${size}`;
   let p = made.get(key);
   if (!p) {
-    const root = join(fixturesDir, `demo-${key}`);
+    // the folder name carries a hash of the generator, so a changed construction is rebuilt
+    const gen = createHash('sha256').update(readFileSync(join(repoDir, 'src', 'data', 'demo.ts'))).digest('hex').slice(0, 8);
+    const root = join(fixturesDir, `demo-${key}-${gen}`);
     p = (async () => {
       if (!existsSync(join(root, 'metadata.csv'))) {
         mkdirSync(fixturesDir, { recursive: true });

@@ -1,0 +1,34 @@
+/**
+ * `spurmem demo`: the whole study on the built-in dataset, with a report.
+ */
+import { Command, Option } from 'commander';
+import { demo } from '../demo.js';
+import { deviceOption, nonNegativeInt, threadsOption } from './common.js';
+
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description(
+      'run the whole study on the built-in Fashion-Waterbirds dataset (made from Debian\'s Fashion-MNIST): ERM, ' +
+        'critical neurons (largest zero / random_noise, activated zero), finetune-prune, and a report (report.md, report.html)',
+    )
+    .option('--out <dir>', 'demo folder', 'experiments/demo')
+    .option('--quick', 'a smaller dataset and fewer epochs and repeats (about a minute; for tests)')
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['resnet18', 'resnet50']).default('resnet18'))
+    .addOption(deviceOption())
+    .addOption(threadsOption())
+    .option('--seed <n>', 'seed of the data, the initialisation, shuffling and the studies', nonNegativeInt('--seed'), 0)
+    .action(async (o: { out: string; quick?: boolean; arch: 'resnet18' | 'resnet50'; device: string; threads?: number; seed: number }) => {
+      const r = await demo(o);
+      const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+      const lines = [
+        '',
+        `ERM (epoch ${r.erm.epoch}): test worst-group ${pct(r.erm.test.worst_group_accuracy)}, average ${pct(r.erm.test.average_accuracy)}; ` +
+          `training accuracy of the minority groups ${r.groups.filter((g) => g.minority).map((g) => pct(r.erm.train.groups[g.id].accuracy)).join(', ')}`,
+        ...r.studies.map((s) => `${s.title}: ${s.blocks.map((b) => `minority ${b.minority_change_points?.toFixed(1) ?? 'n/a'} / majority ${b.majority_change_points?.toFixed(1) ?? 'n/a'} points`).join('; ')}`),
+        `finetune-prune: test worst-group ${pct(r.finetune.start_test.worst_group_accuracy)} -> ${pct(r.finetune.selected_test.worst_group_accuracy)}`,
+        `report: ${r.report} (and ${r.html.split('/').pop()})`,
+        '',
+      ];
+      process.stdout.write(lines.join('\n'));
+    });
+}

@@ -1,0 +1,157 @@
+/**
+ * `spurmem demo`: the whole study on the built-in Fashion-Waterbirds dataset, on a CPU, in minutes.
+ *
+ * 1. build Fashion-Waterbirds from Debian's Fashion-MNIST (unless it is there);
+ * 2. ERM training of a torchvision ResNet at a small resolution;
+ * 3. the critical-neuron study on the ERM model: largest top-3 with zero and with random_noise
+ *    (10 repeats), activated top-3 with zero;
+ * 4. finetune-prune from the ERM model;
+ * 5. report.md / report.html / report.json in the demo folder.
+ * Every step calls the same functions as the standalone commands with options the demo chooses, keeps
+ * its own folder, and the report lists the equivalent commands. Running the demo again resumes (the
+ * steps already done are read back, not redone).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { makeDemoDataset } from './data/index.js';
+import { prepareStudy, runStudySetting, type StudyResult, type StudySettingInput } from './neurons/study.js';
+import { writeDemoReport, type DemoReport } from './report/demo-report.js';
+import { train, type TrainSummary } from './train/erm.js';
+import { finetunePrune, type FinetuneSummary } from './train/finetune-prune.js';
+import type { TrainInput } from './train/options.js';
+import type { FinetuneInput } from './train/finetune-prune.js';
+
+export interface DemoOptions {
+  /** Demo folder (default experiments/demo). */
+  out?: string;
+  /** A smaller dataset and fewer epochs and repeats (for tests): about a minute. */
+  quick?: boolean;
+  arch?: 'resnet18' | 'resnet50';
+  device?: string;
+  seed?: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+/** The sizes the demo runs at; `quick` for tests. */
+export function demoPlan(quick: boolean) {
+  return quick
+    ? { scale: 0.06, size: 32, resolution: 32, epochs: 4, batchSize: 32, repeats: 3, finetuneEpochs: 1 }
+    : { scale: 0.25, size: 32, resolution: 32, epochs: 12, batchSize: 32, repeats: 10, finetuneEpochs: 3 };
+}
+
+/** Shell words of a command line, quoted where needed. */
+function commandLine(words: (string | number)[]): string {
+  return words.map((w) => (/^[\w./:=,-]+$/.test(String(w)) ? String(w) : `'${String(w).replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** Runs the demo and writes its report; returns the report's content. */
+export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const t0 = Date.now();
+  const out = resolve(o.out ?? 'experiments/demo');
+  const plan = demoPlan(Boolean(o.quick));
+  const arch = o.arch ?? 'resnet18';
+  const seed = o.seed ?? 0;
+  const device = o.device ?? 'cpu';
+  const dataDir = join(out, 'data');
+  const ermDir = join(out, 'erm');
+  const ftDir = join(out, 'finetune-prune');
+  const commands: { step: string; command: string }[] = [];
+  const timings: Record<string, number> = {};
+
+  // 1. data
+  let t = Date.now();
+  const dataArgs = ['spurmem', 'data', 'make-demo', '--out', dataDir, '--scale', plan.scale, '--size', plan.size, '--seed', seed];
+  commands.push({ step: 'data', command: commandLine(dataArgs) });
+  if (!existsSync(join(dataDir, 'metadata.csv'))) {
+    log(`1/4 data: building Fashion-Waterbirds in ${dataDir}`);
+    await makeDemoDataset({ out: dataDir, scale: plan.scale, width: plan.size, height: plan.size, seed });
+  } else {
+    log(`1/4 data: using ${dataDir}`);
+  }
+  timings.data = (Date.now() - t) / 1000;
+
+  // 2. ERM. The demo chooses what lets a few CPU minutes reach the memorisation regime: the clean head
+  // (logits and cross-entropy, output c = class c; the original's softmax head saturates on confidently
+  // misclassified samples), Adam 1e-3 with a cosine schedule, small batches and no augmentation.
+  t = Date.now();
+  const trainIn: TrainInput = {
+    dataset: 'folder',
+    root: dataDir,
+    arch,
+    resolution: plan.resolution,
+    epochs: plan.epochs,
+    optimizer: 'adam',
+    lr: 1e-3,
+    scheduler: 'cosine',
+    augment: false,
+    head: 'linear',
+    labelOrder: 'natural',
+    batchSize: plan.batchSize,
+    seed,
+    device,
+    threads: o.threads,
+    out: ermDir,
+    evalInitial: false,
+    resume: existsSync(join(ermDir, 'config.json')),
+  };
+  commands.push({
+    step: 'erm',
+    command: commandLine([
+      'spurmem', 'train', '--dataset', 'folder', '--root', dataDir, '--arch', arch, '--resolution', plan.resolution, '--epochs', plan.epochs,
+      '--optimizer', 'adam', '--lr', '1e-3', '--scheduler', 'cosine', '--no-augment', '--head', 'linear', '--label-order', 'natural',
+      '--batch-size', plan.batchSize, '--seed', seed, '--device', device, '--no-eval-initial', '--out', ermDir,
+    ]),
+  });
+  log(`2/4 ERM: ${arch} at ${plan.resolution} px, ${plan.epochs} epochs -> ${ermDir}`);
+  const erm: TrainSummary = await train(trainIn, { log: (l) => log(`  ${l}`) });
+  timings.erm = (Date.now() - t) / 1000;
+
+  // 3. studies on the final ERM epoch, training split (where memorisation lives; the original's default)
+  t = Date.now();
+  log('3/4 critical neurons (training split)');
+  const ctx = await prepareStudy({ run: ermDir, device, threads: o.threads, batchSize: 200 });
+  const settings: { title: string; setting: StudySettingInput }[] = [
+    { title: 'largest top-3, zero', setting: { split: 'train', ranking: 'largest', mode: 'zero', topK: 3, seed } },
+    { title: `largest top-3, random_noise std 0.02 (${plan.repeats} repeats)`, setting: { split: 'train', ranking: 'largest', mode: 'random_noise', std: 0.02, repeats: plan.repeats, topK: 3, seed } },
+    { title: 'activated top-3, zero', setting: { split: 'train', ranking: 'activated', mode: 'zero', topK: 3, seed } },
+  ];
+  const studies: { title: string; result: StudyResult }[] = [];
+  for (const s of settings) {
+    const result = await runStudySetting(ctx, { ...s.setting, quiet: true }, log);
+    studies.push({ title: s.title, result });
+    const st = s.setting;
+    commands.push({
+      step: `study: ${s.title}`,
+      command: commandLine([
+        'spurmem', 'study', '--run', ermDir, '--split', st.split!, '--ranking', st.ranking!, '--mode', st.mode!, '--top-k', st.topK!,
+        ...(st.std ? ['--std', st.std] : []), ...(st.repeats && st.mode === 'random_noise' ? ['--repeats', st.repeats] : []), '--seed', seed, '--device', device,
+      ]),
+    });
+    log(`  ${s.title}: results in ${result.out}`);
+  }
+  timings.study = (Date.now() - t) / 1000;
+
+  // 4. finetune-prune from the final ERM epoch
+  t = Date.now();
+  const ftIn: FinetuneInput = {
+    run: ermDir,
+    epochs: plan.finetuneEpochs,
+    seed,
+    device,
+    threads: o.threads,
+    out: ftDir,
+    resume: existsSync(join(ftDir, 'config.json')),
+  };
+  commands.push({
+    step: 'finetune-prune',
+    command: commandLine(['spurmem', 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--seed', seed, '--device', device, '--out', ftDir]),
+  });
+  log(`4/4 finetune-prune: ${plan.finetuneEpochs} epoch(s) -> ${ftDir}`);
+  const ft: FinetuneSummary = await finetunePrune(ftIn, { log: (l) => log(`  ${l}`) });
+  timings.finetune = (Date.now() - t) / 1000;
+
+  timings.total = (Date.now() - t0) / 1000;
+  return writeDemoReport({ out, arch, plan, erm, ermDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: ctx.ds.groupNames, trainCounts: ctx.ds.trainGroupCounts });
+}

@@ -1,0 +1,198 @@
+/**
+ * The demo's report: report.md, report.html (the Markdown rendered by marked) and report.json.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join, relative } from 'node:path';
+import { marked } from 'marked';
+import type { GroupMetrics } from '../metrics/groups.js';
+import { minorityGroups } from '../metrics/groups.js';
+import type { StudyResult } from '../neurons/study.js';
+import type { TrainSummary } from '../train/erm.js';
+import type { FinetuneSummary } from '../train/finetune-prune.js';
+import type { EpochRecord } from '../train/run-dir.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
+import { versions } from '../train/common.js';
+
+export interface DemoReportInput {
+  out: string;
+  arch: string;
+  plan: { scale: number; size: number; resolution: number; epochs: number; batchSize: number; repeats: number; finetuneEpochs: number };
+  erm: TrainSummary;
+  ermDir: string;
+  studies: { title: string; result: StudyResult }[];
+  ft: FinetuneSummary;
+  ftDir: string;
+  dataDir: string;
+  commands: { step: string; command: string }[];
+  timings: Record<string, number>;
+  groupNames: string[];
+  trainCounts: number[];
+}
+
+/** What report.json holds. */
+export interface DemoReport {
+  report: string;
+  html: string;
+  json: string;
+  groups: { id: number; name: string; minority: boolean; train_count: number }[];
+  erm: { epoch: number; train: GroupMetrics; val: GroupMetrics; test: GroupMetrics; gap_points: number | null };
+  studies: { title: string; folder: string; setting: StudyResult['setting']; blocks: { source_group: number | null; channels: string[]; before: (number | null)[]; after: (number | null)[]; std: (number | null)[]; minority_change_points: number | null; majority_change_points: number | null }[] }[];
+  finetune: { epoch: number; start_test: GroupMetrics; selected_test: GroupMetrics };
+  plots: string[];
+  commands: { step: string; command: string }[];
+  timings: Record<string, number>;
+}
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+const pts = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${x >= 0 ? '+' : ''}${x.toFixed(1)}`);
+
+function meanOf(xs: (number | null)[], ids: number[]): number | null {
+  const v = ids.map((i) => xs[i]).filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+}
+
+function lastRecord(dir: string): EpochRecord {
+  const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as EpochRecord;
+}
+
+/** Writes report.md, report.html and report.json into `o.out`; returns their paths and content. */
+export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
+  const minority = minorityGroups(o.trainCounts);
+  const majority = o.groupNames.map((_, i) => i).filter((i) => !minority.includes(i));
+  const rel = (p: string) => relative(o.out, p);
+  const last = lastRecord(o.ermDir);
+  const gap = last.test.worst_group_accuracy !== null && last.test.average_accuracy !== null ? 100 * (last.test.average_accuracy - last.test.worst_group_accuracy) : null;
+  const plots: string[] = [];
+  const md: string[] = [];
+  md.push('# spurmem demo: spurious memorization on Fashion-Waterbirds', '');
+  md.push(
+    `A ${o.arch} trained by ERM on Fashion-Waterbirds (Fashion-MNIST items on land or water backgrounds, with ` +
+      `Waterbirds' group proportions), then the paper's two experiments on it: changing the critical neurons (Part I) ` +
+      `and finetuning with a pruned sub-network (Part II). Every number below was measured in this run.`,
+    '',
+  );
+  md.push(`Machine: ${availableParallelism()} CPU core(s) (${cpus()[0]?.model ?? 'unknown'}); spurmem ${versions().spurmem}, libtorch ${versions().libtorch}. ` +
+    `Wall time: ${Object.entries(o.timings).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}.`, '');
+
+  // ---- findings
+  md.push('## What it shows', '');
+  const trainMin = minority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ');
+  md.push(
+    `- **Spurious reliance.** ERM test worst-group accuracy is ${pct(last.test.worst_group_accuracy)} against an average ` +
+      `accuracy of ${pct(last.test.average_accuracy)}: ${gap === null ? 'n/a' : gap.toFixed(1)} points lower.`,
+  );
+  md.push(`- **Memorization.** Training accuracy on the minority groups: ${trainMin} (majority: ${majority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ')}); on the test split the minority groups reach ${minority.map((g) => pct(last.test.groups[g].accuracy)).join(' and ')}.`);
+  const studySummaries: DemoReport['studies'] = [];
+  for (const s of o.studies) {
+    const blocks = s.result.blocks.map((b) => {
+      const before = b.groups.map((g) => g.unmodified);
+      const after = b.groups.map((g) => g.mean);
+      const change = b.groups.map((g) => (g.change === null ? null : -100 * g.change));
+      return {
+        source_group: b.source_group,
+        channels: b.channels.map((c) => `${c.name}[${c.index}]`),
+        before,
+        after,
+        std: b.groups.map((g) => g.std),
+        minority_change_points: meanOf(change, minority),
+        majority_change_points: meanOf(change, majority),
+      };
+    });
+    studySummaries.push({ title: s.title, folder: rel(s.result.out), setting: s.result.setting, blocks });
+    const lines = blocks.map(
+      (b) =>
+        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${pts(b.minority_change_points)} points, majority groups ${pts(b.majority_change_points)} points`,
+    );
+    md.push(`- **Critical neurons, ${s.title}** (training split, accuracy after minus before): ${lines.join('; ')}.`);
+  }
+  md.push(
+    `- **Finetune-prune.** Test worst-group accuracy ${pct(o.ft.start.test.worst_group_accuracy)} for the ERM model, ` +
+      `${pct(o.ft.selected.test.worst_group_accuracy)} after finetuning (epoch ${o.ft.selected.epoch}, selected by ${o.ft.selected.criterion}); ` +
+      `average accuracy ${pct(o.ft.start.test.average_accuracy)} -> ${pct(o.ft.selected.test.average_accuracy)}.`,
+    '',
+  );
+
+  // ---- data
+  md.push('## Data', '', `Built by \`spurmem data make-demo\` (scale ${o.plan.scale}, ${o.plan.size} px) in \`${rel(o.dataDir)}\`. Minority groups (the smaller group of each class in the training split): ${minority.map((g) => `${g} ${o.groupNames[g]}`).join(', ')}.`, '');
+  md.push('| group | name | train | val | test |', '|---|---|---:|---:|---:|');
+  for (let g = 0; g < o.groupNames.length; g++) {
+    md.push(`| ${g} | ${o.groupNames[g]}${minority.includes(g) ? ' (minority)' : ''} | ${last.train.groups[g].count} | ${last.val.groups[g].count} | ${last.test.groups[g].count} |`);
+  }
+  md.push('');
+
+  // ---- ERM
+  md.push('## 1. ERM', '', `${o.arch}, ${o.plan.resolution} px, ${o.plan.epochs} epochs, Adam lr 1e-3 with a cosine schedule, batch ${o.plan.batchSize}, no augmentation, linear head (logits). Accuracy after the last epoch (${last.epoch}):`, '');
+  md.push(metricsTable([['train', last.train], ['val', last.val], ['test', last.test]], o.groupNames, minority));
+  for (const [file, caption] of [['group_accuracy_train.png', 'Per-group accuracy over epochs, training split'], ['group_accuracy_test.png', 'Per-group accuracy over epochs, test split'], ['loss.png', 'Training loss']]) {
+    const p = join(o.ermDir, file);
+    plots.push(p);
+    md.push(`![${caption}](${rel(p)})`, '');
+  }
+
+  // ---- studies
+  md.push('## 2. Critical neurons', '', 'The ERM model of the last epoch, evaluated on the training split before and after the change; the weights are restored between repeats.', '');
+  for (const s of o.studies) {
+    md.push(`### ${s.title}`, '', `Results: \`${rel(s.result.out)}\` (the original-compatible \`${s.result.file.split('/').pop()}\`, result.json, result.csv).`, '');
+    for (let bi = 0; bi < s.result.blocks.length; bi++) {
+      const b = s.result.blocks[bi];
+      if (b.source_group !== null) md.push(`Gradients from group ${b.source_group} (${o.groupNames[b.source_group]}):`, '');
+      md.push(`Channels: ${b.channels.map((c) => `\`${c.name}[${c.index}]\``).join(', ')}`, '');
+      md.push('| group | n | before | after | std | after - before |', '|---|---:|---:|---:|---:|---:|');
+      for (const g of b.groups) {
+        md.push(`| ${g.id} ${g.name}${minority.includes(g.id) ? ' (minority)' : ''} | ${g.count} | ${pct(g.unmodified)} | ${pct(g.mean)} | ${g.std === null ? 'n/a' : (100 * g.std).toFixed(1)} | ${pts(g.change === null ? null : -100 * g.change)} |`);
+      }
+      md.push(`| worst-group | | ${pct(b.worst_group_accuracy.unmodified)} | ${pct(b.worst_group_accuracy.mean)} | | ${pts(b.worst_group_accuracy.change === null ? null : -100 * b.worst_group_accuracy.change)} |`);
+      md.push(`| average | | ${pct(b.average_accuracy.unmodified)} | ${pct(b.average_accuracy.mean)} | | ${pts(b.average_accuracy.change === null ? null : -100 * b.average_accuracy.change)} |`, '');
+      const plot = join(s.result.out, s.result.blocks.length > 1 ? `groups_before_after_block${bi}.png` : 'groups_before_after.png');
+      plots.push(plot);
+      md.push(`![${s.title}: per-group accuracy before and after](${rel(plot)})`, '');
+    }
+  }
+
+  // ---- finetune-prune
+  md.push('## 3. Finetune-prune', '', `${o.plan.finetuneEpochs} epoch(s) from the ERM model: 1% smallest-magnitude conv weights masked (refreshed each epoch), NT-Xent between the dense and the masked outputs plus 0.2 x cross-entropy, Adam lr 2e-4 (the original's settings). Test accuracy:`, '');
+  md.push(metricsTable([['ERM (start)', o.ft.start.test], [`finetuned, epoch ${o.ft.selected.epoch}`, o.ft.selected.test]], o.groupNames, minority));
+  const ftPlot = join(o.ftDir, 'group_accuracy_test.png');
+  plots.push(ftPlot);
+  md.push(`![Finetune-prune: per-group test accuracy over epochs](${rel(ftPlot)})`, '');
+
+  // ---- commands
+  md.push('## Each step by hand', '', 'The demo only chose these options; each step kept its folder.', '');
+  for (const c of o.commands) md.push(`- ${c.step}:`, '', '  ```sh', `  ${c.command}`, '  ```', '');
+
+  const text = md.join('\n') + '\n';
+  const report = join(o.out, 'report.md');
+  const html = join(o.out, 'report.html');
+  const json = join(o.out, 'report.json');
+  writeFileAtomic(report, text);
+  const body = await marked.parse(text);
+  writeFileAtomic(
+    html,
+    `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>spurmem demo report</title>\n<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem}td:not(:first-child){text-align:right}img{max-width:100%}code,pre{background:#f4f4f4}</style></head><body>\n${body}</body></html>\n`,
+  );
+  const result: DemoReport = {
+    report,
+    html,
+    json,
+    groups: o.groupNames.map((name, id) => ({ id, name, minority: minority.includes(id), train_count: o.trainCounts[id] })),
+    erm: { epoch: last.epoch, train: last.train, val: last.val, test: last.test, gap_points: gap },
+    studies: studySummaries,
+    finetune: { epoch: o.ft.selected.epoch, start_test: o.ft.start.test, selected_test: o.ft.selected.test },
+    plots,
+    commands: o.commands,
+    timings: o.timings,
+  };
+  writeJsonAtomic(json, result);
+  return result;
+}
+
+function metricsTable(cols: [string, GroupMetrics][], names: string[], minority: number[]): string {
+  const rows = [`| group | ${cols.map((c) => c[0]).join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
+  for (let g = 0; g < names.length; g++) rows.push(`| ${g} ${names[g]}${minority.includes(g) ? ' (minority)' : ''} | ${cols.map((c) => pct(c[1].groups[g].accuracy)).join(' | ')} |`);
+  rows.push(`| **worst-group** | ${cols.map((c) => pct(c[1].worst_group_accuracy)).join(' | ')} |`);
+  rows.push(`| **average** (train-weighted) | ${cols.map((c) => pct(c[1].average_accuracy)).join(' | ')} |`);
+  rows.push(`| mean of groups | ${cols.map((c) => pct(c[1].mean_accuracy)).join(' | ')} |`);
+  return rows.join('\n') + '\n';
+}
