@@ -61,6 +61,15 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setTf32(enabled): TF32 in cuDNN convolutions and cuBLAS matrix products (PyTorch's defaults: conv on,
+// matmul off). Parity checks turn it off on both sides.
+Napi::Value SetTf32(const Napi::CallbackInfo& info) {
+  bool on = info[0].ToBoolean().Value();
+  at::globalContext().setAllowTF32CuDNN(on);
+  at::globalContext().setAllowTF32CuBLAS(on);
+  return info.Env().Undefined();
+}
+
 Napi::Value CheckDevice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -124,6 +133,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("versions", Napi::Function::New(env, Versions));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("checkDevice", Napi::Function::New(env, CheckDevice));
+  exports.Set("setTf32", Napi::Function::New(env, SetTf32));
   exports.Set("ntXent", Napi::Function::New(env, NtXent));
   exports.Set("cpuCache", Napi::Function::New(env, CpuCache));
   return exports;

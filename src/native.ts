@@ -130,6 +130,8 @@ export interface Addon {
   versions(): { libtorch: string; cuda: boolean; cudaDevices: number; threads: number };
   setNumThreads(n: number): void;
   checkDevice(device: string): void;
+  /** TF32 in cuDNN convolutions and cuBLAS (PyTorch's defaults: convolutions on, matmul off). */
+  setTf32(enabled: boolean): void;
   ntXent(o: { a: Float32Array; b: Float32Array; rows: number; cols: number; temperature: number }): number;
   /**
    * The CPU tensor-memory cache (native/cpu_cache.h): freed blocks of 64 KiB..1 GiB are kept for the next

@@ -35,6 +35,8 @@ export function trainCommand(): Command {
     .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', nonNegativeInt('--seed'), 0)
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (timm/DeiT 1e-6; the original code 1e-5)', finiteNumber('--vit-ln-eps'))
     .addOption(deviceOption())
+    .option('--amp', 'CUDA: bf16 autocast for the forward and backward passes')
+    .option('--channels-last', 'channels-last memory format for weights and inputs (faster convolutions on GPUs)')
     .addOption(threadsOption())
     .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_erm)')
     .option('--resume', 'continue the run in --out from its last complete epoch')

@@ -111,6 +111,8 @@ export interface StudyResult {
   file: string;
   out: string;
   seconds: number;
+  /** Wall seconds of this setting's evaluations: waiting for decoded images, and in the model. */
+  timing: { data_seconds: number; compute_seconds: number; evaluations: number };
 }
 
 /** A loaded base: model, data, cache and checkpoints, reused by every setting of a sweep. */
@@ -202,7 +204,7 @@ function stat(unmodified: number | null, values: (number | null)[]): Stat {
   return { unmodified, mean: m, std: std(v), change: unmodified !== null && m !== null ? unmodified - m : null };
 }
 
-async function unmodifiedOf(ctx: StudyContext, split: Split) {
+async function unmodifiedOf(ctx: StudyContext, split: Split, timing: StudyResult['timing']) {
   let u = ctx.unmodified.get(split);
   if (!u) {
     const r = await evaluateSplit(ctx.model, ctx.ds, split, {
@@ -214,6 +216,9 @@ async function unmodifiedOf(ctx: StudyContext, split: Split) {
     });
     u = { outputs: r.outputs, metrics: r.metrics };
     ctx.unmodified.set(split, u);
+    timing.data_seconds += r.dataSeconds;
+    timing.compute_seconds += r.computeSeconds;
+    timing.evaluations += 1;
   }
   return u;
 }
@@ -270,7 +275,8 @@ export async function runStudySetting(
   const numClasses = info.numClasses;
   const samples = ctx.ds.samples[split];
   if (samples.length === 0) throw new SpurmemError(`${ctx.ds.metadataFile}: the ${split} split is empty`);
-  const base = await unmodifiedOf(ctx, split);
+  const timing = { data_seconds: 0, compute_seconds: 0, evaluations: 0 };
+  const base = await unmodifiedOf(ctx, split, timing);
   const src = s.mode === 'rewind' || s.mode === 'layer_rewind' ? await rewindSource(ctx, s, { rewindCheckpoint }) : null;
   const srcPath = src ? stateDictPath(src.ck) : undefined;
 
@@ -344,7 +350,7 @@ export async function runStudySetting(
             sourcePath: srcPath,
           });
         }
-        const ev = await evaluateSplit(model, ctx.ds, split, {
+        const ev: Awaited<ReturnType<typeof evaluateSplit>> = await evaluateSplit(model, ctx.ds, split, {
           resolution: ctx.resolution,
           batchSize: ctx.base.batchSize,
           cache: ctx.cache,
@@ -352,6 +358,9 @@ export async function runStudySetting(
           skipBadImages: ctx.base.skipBadImages,
         });
         repeatsOut.push(ev.metrics);
+        timing.data_seconds += ev.dataSeconds;
+        timing.compute_seconds += ev.computeSeconds;
+        timing.evaluations += 1;
         model.restore(snap);
         if (!quiet) log(`${s.ranking}/${s.mode}${plan.source !== null ? ` group ${plan.source}` : ''} repeat ${r + 1}/${repeats}: ${accuracyLine(ev.metrics)}`);
       }
@@ -386,6 +395,7 @@ export async function runStudySetting(
     file: join(folder, fileName),
     out: folder,
     seconds: (Date.now() - t0) / 1000,
+    timing,
   };
   writeFileAtomic(result.file, originalText(result));
   writeJsonAtomic(join(folder, 'result.json'), result);

@@ -30,7 +30,7 @@ export interface TrainSummary {
 }
 
 /** Options that may change when a run is resumed. */
-const RESUMABLE = ['epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages'];
+const RESUMABLE = ['epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'amp', 'channelsLast'];
 
 /**
  * Trains a model by ERM and writes the run folder (see RunDir). Resumes from the last complete epoch
@@ -49,6 +49,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   const t0 = Date.now();
   const threads = applyThreads(cfg.threads);
   addon().checkDevice(cfg.device);
+  if (cfg.amp && !cfg.device.startsWith('cuda')) throw new UsageError('--amp (bf16 autocast) needs --device cuda');
   const ds = await openDataset({ dataset: cfg.dataset, root: cfg.root, target: cfg.target, attribute: cfg.attribute, skipBadImages: cfg.skipBadImages });
   log(countsTable(ds));
   for (const w of ds.warnings) log(`warning: ${w}`);
@@ -74,6 +75,8 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
     seed: cfg.seed,
     imageSize: cfg.resolution,
     lnEps: cfg.vitLnEps ?? 1e-6,
+    amp: cfg.amp ? 'bf16' : '',
+    channelsLast: cfg.channelsLast,
   });
   model.setOptimizer({ type: cfg.optimizer, lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   let schedulerState: SchedulerState | undefined;

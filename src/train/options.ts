@@ -40,6 +40,8 @@ export const trainSchema = z
     evalInitial: z.boolean().default(true),
     evalBatchSize: z.number().int().positive().optional(),
     vitLnEps: z.number().positive().optional(),
+    amp: z.boolean().default(false),
+    channelsLast: z.boolean().default(false),
     skipBadImages: z.boolean().default(false),
     cacheMb: z.number().int().min(0).default(4096),
   })

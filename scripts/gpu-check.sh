@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# spurmem's CUDA check: builds the addon against a CUDA libtorch and runs, on the GPU,
+#   1. ResNet-50 parity with PyTorch (same weights and inputs, same GPU, TF32 off on both sides);
+#   2. ResNet-50 eval and training images/s at 224 px, batch 128: fp32, and bf16 autocast + channels-last,
+#      spurmem next to PyTorch (Python) in the same run;
+#   3. a `spurmem study` (largest, random_noise, 10 repeats) on a generated Waterbirds-sized dataset
+#      (11,788 JPEGs of 500x375), with the time split into data and compute.
+# It prints one summary table and exits non-zero if parity fails. It needs no network.
+#
+# Usage: scripts/gpu-check.sh [--device cuda|cuda:N|cpu] [--quick] [--no-build] [--out DIR]
+#
+# libtorch: $LIBTORCH (a libtorch folder), else the libtorch inside the Python torch that $PYTHON (default
+# python3) imports (torch.utils.cmake_prefix_path). Node.js: $NODE, else `node` on PATH. On a GPU machine
+# without Node.js or network, bring a Node binary and the project folder with node_modules/ and dist/
+# (see the README, "Running on a GPU").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+device=cuda
+build=1
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) device="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+args+=(--device "$device")
+
+PYTHON=${PYTHON:-python3}
+NODE=${NODE:-$(command -v node || true)}
+if [ -z "$NODE" ] || [ ! -x "$NODE" ]; then
+  echo "gpu-check: no Node.js: set NODE=/path/to/node (a copy of the node binary works; see the README)" >&2
+  exit 2
+fi
+if [ ! -d node_modules ] || [ ! -d dist ]; then
+  echo "gpu-check: node_modules/ and dist/ are needed (run npm ci && npx tsc where there is network, and bring them along)" >&2
+  exit 2
+fi
+if [ -z "${LIBTORCH:-}" ] && [ -z "${Torch_DIR:-}" ] && [ "$device" != cpu ]; then
+  prefix=$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
+  if [ -z "$prefix" ]; then
+    echo "gpu-check: set LIBTORCH to a CUDA libtorch folder, or make \$PYTHON import a CUDA torch" >&2
+    exit 2
+  fi
+  export Torch_DIR="$prefix/Torch"
+fi
+if [ "$build" = 1 ]; then
+  echo "gpu-check: building the addon against ${LIBTORCH:-${Torch_DIR:-the system libtorch}}"
+  rm -rf build
+  PATH="$(dirname "$NODE"):$PATH" "$NODE" node_modules/cmake-js/bin/cmake-js build --out build --parallel "$(nproc)" >build-gpu.log 2>&1 || {
+    tail -40 build-gpu.log >&2
+    echo "gpu-check: the build failed (full log: build-gpu.log)" >&2
+    exit 2
+  }
+fi
+export PYTHON
+exec "$NODE" scripts/gpu-check.mjs "${args[@]}"
