@@ -11,6 +11,7 @@ import { inspectCommand } from './inspect.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { studyCommand } from './study.js';
+import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(studyCommand());
   program.addCommand(finetunePruneCommand());
+  program.addCommand(sweepCommand());
   return program;
 }
 
