@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
+import { addon } from '../src/native.js';
 import { study } from '../src/neurons/study.js';
 import { expandSweep, loadSweepConfigFile, parseSweepConfig, settingKey } from '../src/sweep/config.js';
 import { minorityGroups, type SweepSummary } from '../src/sweep/report.js';
@@ -169,6 +170,22 @@ describe('spurmem sweep on a trained model', () => {
     // both workers took settings from the queue
     expect(logs.some((l) => /worker 0 \(cpu\)/.test(l))).toBe(true);
     expect(logs.some((l) => /worker 1 \(cpu\)/.test(l))).toBe(true);
+  });
+
+  it('--devices: a device the machine lacks stops every worker, and the sweep says why', async (ctx) => {
+    let missing: string | null = null;
+    try {
+      addon().checkDevice('cuda:7');
+    } catch (e) {
+      missing = (e as Error).message;
+    }
+    if (missing === null) {
+      ctx.skip('this machine has a cuda:7');
+      return;
+    }
+    await expect(sweep({ ...config, out: join(base.dir, 'nodevice') }, { devices: ['cuda:7'], log: () => undefined })).rejects.toThrow(
+      /no sweep worker could start: worker 0 \(cuda:7\): /,
+    );
   });
 
   it('a sweep started again skips finished settings, runs missing and failed ones, and reports failures', async () => {

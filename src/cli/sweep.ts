@@ -79,7 +79,6 @@ export function sweepCommand(): Command {
       if (o.sbatchArgs !== undefined && !o.slurm) throw new UsageError('--sbatch-args goes with --slurm');
       if (o.list) {
         const loaded = loadSweepConfigFile(config);
-        if (o.out) loaded.config.out = String(o.out);
         const plan = planSweep(loaded);
         if (o.json) process.stdout.write(JSON.stringify(plan) + '\n');
         else {

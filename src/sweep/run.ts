@@ -63,7 +63,8 @@ export interface SweepOptions {
 const RESULT_KEYS = ['run', 'checkpoint', 'rewind_checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'label_order', 'resolution', 'vit_ln_eps', 'skip_bad_images'] as const;
 
 function load(config: string | SweepConfigInput, o: SweepOptions): LoadedSweepConfig {
-  const loaded = typeof config === 'string' ? loadSweepConfigFile(config) : loadSweepConfigObject(config, o.cwd);
+  const loaded =
+    typeof config === 'string' ? loadSweepConfigFile(config) : loadSweepConfigObject(o.out && config && typeof config === 'object' ? { ...config, out: o.out } : config, o.cwd);
   if (o.out) loaded.config.out = resolve(o.cwd ?? process.cwd(), o.out);
   if (o.device !== undefined) loaded.config.base.device = o.device;
   if (o.threads !== undefined) loaded.config.base.threads = o.threads;

@@ -75,10 +75,18 @@ export async function runWorkers(o: {
               next();
             }
           });
+          let finished = false;
           child.on('error', (e) => {
+            // a process that could not start emits 'error' and maybe no 'exit'
             fatal.push(`${name}: ${e.message}`);
+            if (child.pid === undefined && !finished) {
+              finished = true;
+              resolveWorker();
+            }
           });
           child.on('exit', (code, signal) => {
+            if (finished) return;
+            finished = true;
             if (current) {
               const p: PlannedSetting = current;
               const message = `${name} exited (${signal ?? `code ${code}`}) while running this setting`;
