@@ -13,7 +13,9 @@
 //
 //   node examples/largest-grid.mjs --run experiments/resnet50_waterbirds_erm [--split train] [--device cuda]
 //                                  [--workers N | --devices cuda:0,cuda:1] [--out DIR]
-//   node examples/largest-grid.mjs --demo     # a small Fashion-Waterbirds model trained here first (CPU, minutes)
+//   node examples/largest-grid.mjs --demo     # a small Fashion-Waterbirds model trained here first (CPU, minutes);
+//                                             # it shows the pipeline, not the effect: that tiny model has hardly
+//                                             # any minority samples to memorise, so the changes stay near 0
 //
 // The run folder needs the epochs 10 before its last (rewind 10), as the original's epoch 40 -> 30.
 import { join } from 'node:path';
