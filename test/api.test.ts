@@ -12,7 +12,7 @@ import { buildDist } from './helpers/sweep.js';
 describe('the Node API', () => {
   beforeAll(() => buildDist());
 
-  it("import 'spurmem' gives the commands, the schemas and the helpers", async () => {
+  it("import 'spurmem' gives the commands, the schemas and the data and metric functions", async () => {
     // the package's own name resolves through package.json "exports" to dist/src/index.js
     const api = (await import('spurmem' as string)) as Record<string, unknown>;
     for (const name of ['evaluate', 'train', 'study', 'finetunePrune', 'sweep', 'readCheckpoint', 'inspectCheckpoint', 'makeDemoDataset', 'openDataset', 'groupMetrics', 'collectSweep', 'prepareStudy', 'runStudySetting']) {
