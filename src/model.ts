@@ -6,9 +6,13 @@ import { addon, type LoadReport, type NativeCheckpoint, type NativeModel, type N
 import { stateDictPath } from './checkpoint.js';
 import { SpurmemError, UsageError, messageOf } from './util/errors.js';
 
+/** torchvision ResNets (parameter names as torchvision's). */
 export const RESNETS = ['resnet18', 'resnet50'] as const;
+/** timm/DeiT Vision Transformers (parameter names as timm's). */
 export const VITS = ['deit_tiny', 'deit_small', 'deit_base', 'vit_large'] as const;
+/** Every architecture `createModel` builds. */
 export const ARCHS = [...RESNETS, ...VITS] as const;
+/** One of {@link ARCHS}. */
 export type Arch = (typeof ARCHS)[number];
 
 export function isVit(arch: string): boolean {

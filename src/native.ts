@@ -45,6 +45,7 @@ export type Batch =
   | { images: Uint8Array; shape: [number, number, number, 3] }
   | { tensor: Float32Array; shape: [number, 3, number, number] };
 
+/** What a state-dict load did: keys loaded, missing, unexpected, skipped on purpose, filled, resized (pos_embed). */
 export interface LoadReport {
   loaded: string[];
   missing: string[];
@@ -54,8 +55,10 @@ export interface LoadReport {
   resized: string[];
 }
 
+/** A parameter or buffer: its PyTorch name, dtype and shape; `maskable` for finetune-prune. */
 export interface ParamInfo extends TensorMeta { name: string; maskable?: boolean }
 
+/** A model's architecture, device, head, class count, input size and parameters (in registration order). */
 export interface ModelInfo {
   arch: string;
   device: string;
@@ -70,6 +73,7 @@ export interface ModelInfo {
   buffers: ParamInfo[];
 }
 
+/** Options of a native model: architecture, classes, head, ViT LayerNorm eps, input size, device, init seed. */
 export interface NativeModelOptions {
   arch: string;
   numClasses?: number;
@@ -95,8 +99,14 @@ export interface OptimizerOptions {
   nesterov?: boolean;
 }
 
+/** Channel modifications done natively (original-behaviour §5). */
 export type ModificationMode = 'zero' | 'random_init' | 'random_noise' | 'rewind' | 'layer_rewind';
 
+/**
+ * A model in native memory on a device (see createModel). Batches are uint8 RGB [n, h, w, 3] or float32
+ * [n, 3, h, w]; outputs are float32 [n, numClasses] row-major. Long calls return Promises and run off the
+ * event loop. Errors are thrown as Error with libtorch's or the addon's message.
+ */
 export interface NativeModel {
   info(): ModelInfo;
   loadStateDict(o: { checkpoint: NativeCheckpoint; path?: string[]; strict?: boolean; skip?: string[]; interpolatePosEmbed?: boolean }): Promise<LoadReport>;

@@ -5,28 +5,20 @@
  * plain-mean accuracy.
  */
 import { Command, Option } from 'commander';
-import { readCheckpoint, stateDictPath } from '../checkpoint.js';
-import { ARCHS, createModel, loadWeights, type Arch } from '../model.js';
-import { addon, type NativeCheckpoint } from '../native.js';
-import { evaluateSplit } from '../eval.js';
-import { ImageCache } from '../data/loader.js';
+import { ARCHS, type Arch } from '../model.js';
+import { countsTable } from '../data/dataset.js';
 import { SPLITS, type Split } from '../data/types.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../evaluate.js';
 import { deviceOption, positiveInt, threadsOption } from './common.js';
-import { addDatasetOptions, openFromFlags, type DatasetFlags } from './dataset-options.js';
+import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { progressBar } from './progress.js';
 
-/** The JSON `spurmem eval --json` prints. */
+export { detectHead } from '../evaluate.js';
+
+/** The JSON `spurmem eval --json` prints (see evaluationResult in src/evaluate.ts). */
 export function evalJson(m: GroupMetrics): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    split: m.split,
-    groups: m.groups.map((g) => ({ id: g.id, name: g.name, count: g.count, accuracy: g.accuracy })),
-    worst_group_accuracy: m.worst_group_accuracy,
-    average_accuracy: m.average_accuracy,
-    mean_accuracy: m.mean_accuracy,
-  };
-  if (m.skipped !== undefined) out.skipped = m.skipped;
-  return out;
+  return { ...evaluationResult(m) };
 }
 
 const fmt = (v: number | null) => (v === null ? 'no samples' : v.toFixed(4));
@@ -42,14 +34,6 @@ export function evalTable(m: GroupMetrics): string {
   lines.push(`mean accuracy         ${fmt(m.mean_accuracy)}  (plain mean over groups)`);
   if (m.skipped !== undefined) lines.push(`skipped images        ${m.skipped}`);
   return lines.join('\n');
-}
-
-/** The head a checkpoint was saved with: `fc.0.*`/`head.0.*` = the original's Linear + Softmax, else linear. */
-export function detectHead(ck: NativeCheckpoint): 'softmax' | 'linear' {
-  const keys = ck.keys(stateDictPath(ck));
-  if (keys.includes('fc.0.weight') || keys.includes('head.0.weight')) return 'softmax';
-  if (keys.includes('fc.weight') || keys.includes('head.weight')) return 'linear';
-  return 'softmax';
 }
 
 interface EvalFlags extends DatasetFlags {
@@ -80,26 +64,20 @@ export function evalCommand(): Command {
     .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
     .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images)')
     .action(async (o: EvalFlags) => {
-      if (o.threads !== undefined) addon().setNumThreads(o.threads);
-      const ds = await openFromFlags(o, { json: o.json });
-      const ck = await readCheckpoint(o.checkpoint);
-      const head = o.head === 'auto' ? detectHead(ck) : o.head;
-      const model = createModel({ arch: o.arch, head, device: o.device, imageSize: o.resolution });
-      await loadWeights(model, ck);
+      const { json, ...opts } = o;
       const bar = progressBar(`eval ${o.split}`);
-      const r = await evaluateSplit(model, ds, o.split, {
-        resolution: o.resolution,
-        batchSize: o.batchSize,
-        cache: new ImageCache(),
-        labelOrder: o.labelOrder,
-        skipBadImages: o.skipBadImages,
+      const r = await evaluateDetailed(opts as EvaluateInput, {
+        onDataset: (ds) => {
+          (json ? process.stderr : process.stdout).write(countsTable(ds) + '\n');
+          for (const w of ds.warnings) process.stderr.write(`warning: ${w}\n`);
+        },
         onProgress: bar.update,
       }).finally(() => bar.stop());
-      if (o.skipBadImages) r.metrics.skipped = (r.metrics.skipped ?? 0) + ds.skippedImages.filter((s) => s.split === o.split).length;
-      if (o.json) {
-        process.stdout.write(JSON.stringify(evalJson(r.metrics)) + '\n');
+      if (json) {
+        process.stdout.write(JSON.stringify(r.result) + '\n');
         return;
       }
+      const head = r.head;
       const n = r.metrics.groups.reduce((a, g) => a + g.count, 0);
       process.stdout.write(
         `${o.split} split: ${n} images, ${o.arch} (${head} head) from ${o.checkpoint}, ${o.labelOrder} label order, R = ${o.resolution}, ${r.seconds.toFixed(1)} s\n` +

@@ -12,6 +12,7 @@ import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
 import { studyCommand } from './study.js';
+import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(studyCommand());
   program.addCommand(finetunePruneCommand());
+  program.addCommand(sweepCommand());
   return program;
 }
 

@@ -13,6 +13,7 @@ export const SPLITS: readonly Split[] = Object.freeze(['train', 'val', 'test'] a
 
 /** The dataset kinds `openDataset` reads. */
 export type DatasetKind = 'waterbirds' | 'celeba' | 'folder';
+/** The dataset kinds, as a list. */
 export const DATASET_KINDS: readonly DatasetKind[] = Object.freeze(['waterbirds', 'celeba', 'folder'] as const);
 
 /** One image with its labels. */

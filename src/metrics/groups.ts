@@ -12,6 +12,7 @@ import type { Sample, Split } from '../data/types.js';
  * - `natural`: output index = y.
  */
 export type LabelOrder = 'original' | 'natural';
+/** The label orders, as a list. */
 export const LABEL_ORDERS: readonly LabelOrder[] = ['original', 'natural'];
 
 /** The output index that is correct for class y: 1 - y (original) or y (natural). */

@@ -6,6 +6,7 @@
 import type { ModelInfo, ParamInfo } from '../native.js';
 import { SpurmemError } from '../util/errors.js';
 
+/** How critical neurons are chosen (see RANKINGS). */
 export type Ranking = 'largest' | 'activated' | 'threshold';
 
 /** A chosen channel: parameter name, output-channel index, and its score (weight or gradient L2 norm). */

@@ -26,7 +26,9 @@ import { SpurmemError, UsageError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel, type Ranking } from './rank.js';
 
+/** Modifications of the selected weights (original-behaviour §5; `layer_rewind` copies the whole tensor). */
 export const MODES = ['zero', 'random_init', 'random_noise', 'rewind', 'layer_rewind'] as const;
+/** How neurons are chosen: largest weight L2 norm (§4.1), largest gradient norm on the poorest samples (§4.2), a fraction of single weights by |w| (§4.3). */
 export const RANKINGS = ['largest', 'activated', 'threshold'] as const;
 
 /** The base of a study: which model on which data. Shared by every setting of a sweep. */
@@ -73,9 +75,13 @@ export const studySettingSchema = z
   })
   .strict();
 
+/** Input of `prepareStudy` (see {@link studyBaseSchema}). */
 export type StudyBaseInput = z.input<typeof studyBaseSchema>;
+/** Input of `runStudySetting` (see {@link studySettingSchema}). */
 export type StudySettingInput = z.input<typeof studySettingSchema>;
+/** A validated setting (defaults applied; repeats and distribution may still be open). */
 export type StudySetting = z.output<typeof studySettingSchema>;
+/** Input of `study()`: a base and one setting, plus the result folder `out`. */
 export type StudyInput = StudyBaseInput & StudySettingInput & { out?: string };
 
 /** Statistics of one group (or of worst-group / average accuracy) over the repeats. */
@@ -87,6 +93,11 @@ export interface Stat {
   change: number | null;
 }
 
+/**
+ * One block of a study (one, or for `activated` one per source group): the chosen channels, the seeds and
+ * group metrics of every repeat, and per group / summary the unmodified accuracy, the mean and std over
+ * the repeats and the change (fractions in [0, 1]).
+ */
 export interface StudyBlock {
   /** `activated`: the group whose poorest samples gave the gradients; otherwise null. */
   source_group: number | null;
@@ -100,12 +111,22 @@ export interface StudyBlock {
   mean_accuracy: Stat;
 }
 
+/** A setting with every default resolved: what a study actually ran. */
+export type ResolvedStudySetting = StudySetting & { repeats: number; distribution: 'normal' | 'uniform' };
+
+/**
+ * What `study()` and `runStudySetting` return (and result.json holds): the resolved setting, the
+ * checkpoint, the unmodified metrics, the training counts, the blocks, the result folder and the wall
+ * time in seconds.
+ */
 export interface StudyResult {
-  setting: StudySetting & { repeats: number; distribution: 'normal' | 'uniform' };
+  setting: ResolvedStudySetting;
   checkpoint: string;
   rewind_checkpoint: string | null;
   split: Split;
   unmodified: GroupMetrics;
+  /** Training-split samples per group (the weights of the average accuracy; they define minority groups). */
+  train_group_counts: number[];
   blocks: StudyBlock[];
   /** The original-compatible text file. */
   file: string;
@@ -252,7 +273,24 @@ async function batchOf(ctx: StudyContext, samples: Sample[]) {
 }
 
 /**
- * Runs one setting on a prepared base and writes its result folder.
+ * Validates a setting and resolves its defaults: R = `repeats` (default 10) for the random modes and 1
+ * otherwise (the Largest and threshold scripts, §3.2, §3.4); the distribution is normal N(0, std^2)
+ * unless asked, or uniform for `faithfulThreshold` (Q14).
+ * @throws UsageError naming the bad option
+ */
+export function resolveStudySetting(input: StudySettingInput): ResolvedStudySetting {
+  const parsed = studySettingSchema.safeParse(input);
+  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  const s = parsed.data;
+  const random = s.mode === 'random_init' || s.mode === 'random_noise';
+  const repeats = random ? (s.repeats ?? 10) : 1;
+  const distribution = s.distribution ?? (s.ranking === 'threshold' && s.faithfulThreshold ? 'uniform' : 'normal');
+  return { ...s, repeats, distribution };
+}
+
+/**
+ * Runs one setting on a prepared base and writes its result folder. result.json is written last, so
+ * its presence marks a finished setting (what a restarted sweep skips).
  * @throws UsageError for options that do not fit (rewind without a source, threshold with layer_rewind).
  */
 export async function runStudySetting(
@@ -261,12 +299,9 @@ export async function runStudySetting(
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<StudyResult> {
   const { out: outOpt, rewindCheckpoint, quiet, ...rest } = input;
-  const parsed = studySettingSchema.safeParse(rest);
-  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
-  const s = parsed.data;
+  const s = resolveStudySetting(rest);
   const random = s.mode === 'random_init' || s.mode === 'random_noise';
-  const repeats = random ? (s.repeats ?? 10) : 1;
-  const distribution = s.distribution ?? (s.ranking === 'threshold' && s.faithfulThreshold ? 'uniform' : 'normal');
+  const { repeats, distribution } = s;
   if (s.ranking === 'threshold' && s.mode === 'layer_rewind') throw new UsageError('--mode layer_rewind works on channels, not with --ranking threshold');
   const t0 = Date.now();
   const split = s.split;
@@ -386,11 +421,12 @@ export async function runStudySetting(
   const fileName = originalFileName(s);
   const folder = resolve(outOpt ?? join(ctx.defaultOut, `${split}_${fileName.replace(/\.txt$/, '')}`));
   const result: StudyResult = {
-    setting: { ...s, repeats, distribution },
+    setting: s,
     checkpoint: ctx.checkpointPath,
     rewind_checkpoint: src?.path ?? null,
     split,
     unmodified: base.metrics,
+    train_group_counts: [...ctx.ds.trainGroupCounts],
     blocks,
     file: join(folder, fileName),
     out: folder,
@@ -398,7 +434,6 @@ export async function runStudySetting(
     timing,
   };
   writeFileAtomic(result.file, originalText(result));
-  writeJsonAtomic(join(folder, 'result.json'), result);
   writeFileAtomic(join(folder, 'result.csv'), resultCsv(result));
   for (let bi = 0; bi < blocks.length; bi++) {
     const b = blocks[bi];
@@ -409,6 +444,7 @@ export async function runStudySetting(
     const title = `${s.ranking} ${s.mode}${random ? ` std ${s.std}, ${repeats} repeats` : ''}${b.source_group !== null ? `, gradients of group ${b.source_group}` : ''} (${split})`;
     await writeBeforeAfterPlot(join(folder, blocks.length > 1 ? `groups_before_after_block${bi}` : 'groups_before_after'), title, base.metrics, after, b.groups.map((g) => g.std));
   }
+  writeJsonAtomic(join(folder, 'result.json'), result);
   return result;
 }
 

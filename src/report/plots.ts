@@ -27,27 +27,45 @@ export async function writePlot(stem: string, spec: VlSpec): Promise<{ svg: stri
   return { svg: `${stem}.svg`, png: `${stem}.png` };
 }
 
-/** Line chart of y against x, one line per series. */
+/** Dash patterns in order of first appearance: solid, dashed, dotted, dash-dot. */
+const DASHES = [[1, 0], [7, 4], [2, 3], [7, 3, 2, 3]];
+
+/**
+ * Line chart of y against x, one line per series (colour); rows with a `dash` value are also told apart
+ * by the line's dash pattern, in order of first appearance (solid, dashed, dotted; say which is which in
+ * `subtitle`).
+ */
 export function lineChart(o: {
   title: string;
-  rows: { x: number; y: number | null; series: string }[];
+  rows: { x: number; y: number | null; series: string; dash?: string }[];
   xTitle: string;
   yTitle: string;
   yDomain?: [number, number];
+  subtitle?: string;
+  /** A horizontal rule at this y (e.g. 0 for a change). */
+  rule?: number;
 }): VlSpec {
+  const dashed = o.rows.some((r) => r.dash !== undefined);
+  const dashes = [...new Set(o.rows.map((r) => r.dash).filter((d): d is string => d !== undefined))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: o.title,
+    title: o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title,
     width: 480,
     height: 280,
     background: 'white',
     data: { values: o.rows.filter((r) => r.y !== null && Number.isFinite(r.y)) },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'x', type: 'quantitative', title: o.xTitle, axis: { tickMinStep: 1 } },
-      y: { field: 'y', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) },
-      color: { field: 'series', type: 'nominal', title: null },
-    },
+    layer: [
+      {
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', title: o.xTitle, axis: { tickMinStep: 1 } },
+          y: { field: 'y', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) },
+          color: { field: 'series', type: 'nominal', title: null },
+          ...(dashed ? { strokeDash: { field: 'dash', type: 'nominal', scale: { domain: dashes, range: DASHES.slice(0, dashes.length) }, legend: null }, detail: { field: 'dash', type: 'nominal' } } : {}),
+        },
+      },
+      ...(o.rule !== undefined ? [{ data: { values: [{ y: o.rule }] }, mark: { type: 'rule', color: 'gray', strokeWidth: 1 }, encoding: { y: { field: 'y', type: 'quantitative' } } }] : []),
+    ],
   };
 }
 

@@ -98,6 +98,7 @@ export function countGroups(samples: readonly Sample[]): number[] {
   return c;
 }
 
+/** Callbacks of the long-running commands (train, finetune-prune). */
 export interface RunHooks {
   /** One line of progress text (default: stderr). */
   log?: (line: string) => void;

@@ -25,9 +25,12 @@ import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
 
+/** What the finetune-prune mask removes (refreshed every epoch; several are AND-ed, Q13). */
 export const PRUNE_CRITERIA = ['magnitude-smallest', 'magnitude-largest', 'activated', 'largest-channels'] as const;
+/** One of {@link PRUNE_CRITERIA}. */
 export type PruneCriterion = (typeof PRUNE_CRITERIA)[number];
 
+/** Options of `finetunePrune()` / `spurmem finetune-prune`, with the original's defaults (§6: Adam 2e-4, 21 epochs, batch 100, t 0.5, CE weight 0.2, 1 % smallest weights). */
 export const finetuneSchema = z
   .object({
     run: z.string().optional(),
@@ -69,9 +72,12 @@ export const finetuneSchema = z
   })
   .strict();
 
+/** Input of `finetunePrune()`: a base (run or checkpoint + dataset) and the options of {@link finetuneSchema}. */
 export type FinetuneInput = z.input<typeof finetuneSchema>;
+/** Options after defaults. */
 export type FinetuneConfig = z.output<typeof finetuneSchema>;
 
+/** What `finetunePrune()` returns (`--json`): the run folder, the starting and the selected epoch's metrics, wall time in seconds. */
 export interface FinetuneSummary {
   out: string;
   epochs: number;

@@ -10,6 +10,7 @@ import { ARCHS } from '../model.js';
 
 export const DATASETS = ['waterbirds', 'celeba', 'folder'] as const;
 
+/** Options of `train()` / `spurmem train` (camelCase flags), with the original script's defaults (§3.1). */
 export const trainSchema = z
   .object({
     dataset: z.enum(DATASETS),
@@ -47,6 +48,7 @@ export const trainSchema = z
   })
   .strict();
 
+/** Input of `train()`; `dataset` and `root` are required. */
 export type TrainInput = z.input<typeof trainSchema>;
 
 /** Options after defaults are resolved (what config.json records). */

@@ -1,0 +1,124 @@
+/**
+ * `spurmem sweep CONFIG` and `spurmem sweep collect DIR`: grids of study settings on one base.
+ */
+import { Command } from 'commander';
+import { collectSweep, loadSweepConfigFile, planSweep, runSweepIndex, settingLabel, sweep, sweepTable, type SweepSummary } from '../sweep/index.js';
+import { UsageError } from '../util/errors.js';
+import { nonNegativeInt, positiveInt } from './common.js';
+
+const HELP = `
+Configuration (.json or .yaml; relative paths are relative to the file):
+  base:                      # what every setting studies
+    run: experiments/resnet50_waterbirds_erm   # a spurmem train folder (last epoch unless epoch: E)
+    # or: checkpoint: FILE, dataset: waterbirds|celeba|folder, root: DIR [, rewind_checkpoint: FILE]
+    # also: arch, head, label_order, resolution, batch_size, device, threads, cache_mb, skip_bad_images
+  grid:                      # lists (or single values), crossed; first key outermost
+    ranking: [largest]
+    mode: [random_init, random_noise]
+    top_k: [1, 2, 3]
+    std: [0.02, 0.1]
+    repeats: 10              # also: split, rewind_epochs, fraction, seed, smallest, dropout_p,
+                             # faithful_threshold, distribution, poorest_limit
+  exclude:                   # grid settings matching an entry are dropped
+    - {mode: random_noise, std: 0.1}
+  include:                   # extra settings; missing keys take the grid's lists
+    - {mode: zero, top_k: [1, 2, 3, 4, 5]}
+  out: sweeps/largest        # default: next to the file, named after it
+  minority_groups: [1, 2]    # default: within each class, the group with fewer training samples
+
+Each setting keeps only the keys that apply to it (std, repeats, distribution: random modes;
+rewind_epochs: rewind modes; top_k: not threshold; fraction, smallest, dropout_p: threshold;
+poorest_limit: activated; seed: where something is random), and duplicates are dropped, so the list
+is exactly the distinct experiments (--list prints it).
+
+Outputs in OUT: settings/<setting>/ (result.json, result.csv, the original's .txt, plots) per setting;
+sweep.csv and sweep.json (one row per setting x group: accuracy_unmodified, accuracy_mean,
+accuracy_std over the repeats, change = unmodified - mean; plus worst_group, average, mean,
+minority and majority rows); plots/change_<ranking>_<split>_<mode>.svg|png (minority and majority
+change against top-k). Minority groups: within each class y the group with fewer training samples
+(Waterbirds: 1 landbird on water and 2 waterbird on land; CelebA: 1 and 3); minority accuracy =
+correct / count over all minority-group samples.
+
+A sweep started again skips the settings whose result.json is there and runs failed ones again.
+Backends: in one process (default; the base is loaded once); --workers N or --devices cuda:0,cuda:1
+(one process per worker, a shared queue); --slurm (a job array, task i = --index i; then
+spurmem sweep collect OUT).`;
+
+function deviceList(v: string): string[] {
+  const xs = v.split(',').map((x) => x.trim()).filter(Boolean);
+  if (xs.length === 0) throw new UsageError(`--devices expects a comma-separated list such as cuda:0,cuda:1, got '${v}'`);
+  return xs;
+}
+
+function report(s: SweepSummary, json: boolean | undefined): void {
+  process.stdout.write(json ? JSON.stringify(s) + '\n' : sweepTable(s));
+  for (const st of s.settings) {
+    if (st.status === 'failed') process.stderr.write(`failed: #${st.index} ${st.key}: ${st.message}\n`);
+  }
+  if (s.missing.length) process.stderr.write(`missing: ${s.missing.join(', ')} (no result yet)\n`);
+  if (s.failed.length || s.missing.length) process.exitCode = 1;
+}
+
+export function sweepCommand(): Command {
+  const cmd = new Command('sweep')
+    .description('run a grid of study settings on one trained model: in one process, on worker processes or devices, or as a Slurm job array')
+    .argument('<config>', 'sweep configuration (.json, .yaml or .yml)')
+    .option('--out <dir>', "output folder (default: the configuration's out, else next to the file, named after it)")
+    .option('--workers <n>', 'worker processes on the base device (CPU: cores / n threads each)', positiveInt('--workers'))
+    .option('--devices <list>', 'one worker process per device, e.g. cuda:0,cuda:1', deviceList)
+    .option('--slurm', 'submit a Slurm job array (one task per unfinished setting) with sbatch')
+    .option('--sbatch-args <args>', 'extra sbatch options, e.g. "--time=2:00:00 --partition=gpu --gres=gpu:1"')
+    .option('--index <i>', 'run setting i only (what a Slurm task runs)', nonNegativeInt('--index'))
+    .option('--device <device>', "override the base's device")
+    .option('--threads <n>', "override the base's libtorch CPU threads", positiveInt('--threads'))
+    .option('--force', 'run finished settings again')
+    .option('--list', 'print the expanded settings and exit')
+    .option('--json', 'print sweep.json instead of the table')
+    .addHelpText('after', HELP)
+    .action(async (config: string, o: Record<string, unknown>) => {
+      if (o.sbatchArgs !== undefined && !o.slurm) throw new UsageError('--sbatch-args goes with --slurm');
+      if (o.list) {
+        const loaded = loadSweepConfigFile(config);
+        const plan = planSweep(loaded);
+        if (o.json) process.stdout.write(JSON.stringify(plan) + '\n');
+        else {
+          for (const p of plan.settings) process.stdout.write(`${String(p.index).padStart(4)}  ${settingLabel(p.setting)}\n`);
+          process.stdout.write(`${plan.settings.length} settings on ${plan.checkpoint}\n`);
+        }
+        return;
+      }
+      const opts = {
+        out: o.out as string | undefined,
+        device: o.device as string | undefined,
+        threads: o.threads as number | undefined,
+        force: o.force === true,
+      };
+      if (o.index !== undefined) {
+        if (o.workers !== undefined || o.devices || o.slurm) throw new UsageError('--index runs one setting here; it does not take --workers, --devices or --slurm');
+        const r = await runSweepIndex(config, o.index as number, opts);
+        if (r && !r.ok) process.exitCode = 1;
+        return;
+      }
+      const s = await sweep(config, {
+        ...opts,
+        workers: o.workers as number | undefined,
+        devices: o.devices as string[] | undefined,
+        slurm: o.slurm === true,
+        sbatchArgs: o.sbatchArgs as string | undefined,
+      });
+      if (s.slurm) {
+        process.stdout.write(o.json ? JSON.stringify(s.slurm) + '\n' : `submitted Slurm job ${s.slurm.job_id}: array ${s.slurm.array} (${s.slurm.indices.length} task${s.slurm.indices.length === 1 ? '' : 's'}), script ${s.slurm.script}\nwhen it has finished: spurmem sweep collect ${s.out}\n`);
+        return;
+      }
+      report(s, o.json as boolean | undefined);
+    });
+  cmd
+    .command('collect')
+    .description('merge the result folders of a sweep (after a Slurm array) into sweep.csv, sweep.json and plots; report missing and failed settings')
+    .argument('<dir>', 'the sweep output folder')
+    .option('--json', 'print sweep.json instead of the table')
+    .action(async (dir: string, o: { json?: boolean }) => {
+      report(await collectSweep(dir), o.json);
+    });
+  return cmd;
+}

@@ -1,0 +1,111 @@
+/**
+ * The spurmem Node API: `import { evaluate, train, study, finetunePrune, sweep, readCheckpoint } from 'spurmem'`.
+ *
+ * Every function takes one options object, validated by the same zod schema as the matching CLI command
+ * (exported too, as `*Schema`), and resolves to the object that command prints with `--json`. Accuracies
+ * are fractions in [0, 1]; times are seconds. Errors are `SpurmemError` (bad data or files: the message
+ * names the file, line, key) or its subclass `UsageError` (bad options: the message names the option).
+ *
+ * ```js
+ * import { train, sweep } from 'spurmem';
+ * const run = await train({ dataset: 'waterbirds', root: 'data/waterbird_complete95_forest2water2', epochs: 40, device: 'cuda' });
+ * const s = await sweep({ base: { run: run.out }, grid: { mode: ['zero'], top_k: [1, 2, 3] }, out: 'sweeps/zero' });
+ * console.log(s.rows.filter((r) => r.group === 'worst_group'));
+ * ```
+ */
+
+// ---- commands
+export { evaluate, evaluateDetailed, evaluateSchema, evaluationResult, detectHead, type EvaluateInput, type EvaluationResult, type EvaluationDetails, type EvaluateHooks } from './evaluate.js';
+export { train, type TrainSummary } from './train/erm.js';
+export { trainSchema, resolveTrainOptions, type TrainInput, type TrainConfig } from './train/options.js';
+export type { RunHooks } from './train/common.js';
+export {
+  study,
+  prepareStudy,
+  runStudySetting,
+  resolveStudySetting,
+  originalFileName,
+  originalText,
+  studyBaseSchema,
+  studySettingSchema,
+  MODES,
+  RANKINGS,
+  type StudyInput,
+  type StudyBaseInput,
+  type StudySettingInput,
+  type StudySetting,
+  type ResolvedStudySetting,
+  type StudyResult,
+  type StudyBlock,
+  type StudyContext,
+  type Stat,
+} from './neurons/study.js';
+export { finetunePrune, finetuneSchema, PRUNE_CRITERIA, type FinetuneInput, type FinetuneConfig, type FinetuneSummary, type PruneCriterion } from './train/finetune-prune.js';
+export {
+  sweep,
+  runSweepIndex,
+  collectSweep,
+  planSweep,
+  sweepConfigSchema,
+  sweepBaseSchema,
+  gridSchema,
+  parseSweepConfig,
+  loadSweepConfigFile,
+  expandSweep,
+  sweepTable,
+  sweepCsv,
+  minorityGroups,
+  settingKey,
+  settingLabel,
+  type SweepOptions,
+  type SweepSummary,
+  type SweepRow,
+  type SweepPlan,
+  type SweepConfig,
+  type SweepConfigInput,
+  type Setting,
+  type SettingKey,
+  type PlannedSetting,
+  type SlurmSubmission,
+} from './sweep/index.js';
+
+// ---- checkpoints and models
+export { readCheckpoint, inspectCheckpoint, stateDictPath, type Inspection, type NativeCheckpoint, type CheckpointEntry } from './checkpoint.js';
+export { createModel, loadWeights, ARCHS, RESNETS, VITS, type Arch, type ModelOptions } from './model.js';
+export type { NativeModel, ModelInfo, ParamInfo, LoadReport, ModificationMode } from './native.js';
+
+// ---- data and metrics
+export {
+  openDataset,
+  countsTable,
+  groupCounts,
+  makeDemoDataset,
+  demoCounts,
+  checkDataset,
+  ImageCache,
+  loadBatches,
+  evalTransform,
+  trainTransform,
+  PUBLISHED_COUNTS,
+  WATERBIRDS_GROUP_NAMES,
+  CELEBA_GROUP_NAMES,
+  FASHION_MNIST_DIR,
+  SPLITS,
+  DATASET_KINDS,
+  type Dataset,
+  type DatasetKind,
+  type Sample,
+  type Split,
+  type OpenDatasetOptions,
+  type DemoOptions,
+  type DemoResult,
+  type CheckReport,
+  type ImageBatch,
+  type LoadBatchesOptions,
+} from './data/index.js';
+export { evaluateSplit, type EvaluateOptions } from './eval.js';
+export { groupMetrics, predictions, targetIndex, LABEL_ORDERS, type GroupMetrics, type GroupResult, type LabelOrder } from './metrics/groups.js';
+export { candidateParams, topChannels, type Channel, type Ranking } from './neurons/rank.js';
+
+// ---- errors
+export { SpurmemError, UsageError } from './util/errors.js';

@@ -1,0 +1,434 @@
+/**
+ * Sweep configurations: a base (a `spurmem train` run folder, or a checkpoint + dataset) and a grid of
+ * study options, expanded to the exact list of distinct experiments.
+ *
+ * Expansion (documented in the README's "Sweeps" section):
+ * 1. `grid`: the cross product of its lists, the first key outermost (a scalar is a list of one);
+ * 2. `exclude`: drops every grid setting that matches an entry (each key equal, or in the entry's list);
+ * 3. `include`: each entry is expanded like a grid whose missing keys take the grid's lists, and added
+ *    (exclude does not apply to it);
+ * 4. every setting keeps only the keys that apply to it (std, repeats and distribution only for the random
+ *    modes; rewind_epochs only for the rewind modes; top_k not for threshold; fraction, smallest,
+ *    dropout_p and faithful_threshold only for threshold; poorest_limit only for activated; seed only
+ *    where something is random), defaults are filled in, and duplicates are dropped (the first stays).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { runEpochs } from '../base.js';
+import { ARCHS } from '../model.js';
+import { MODES, RANKINGS, resolveStudySetting, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
+import { SpurmemError, UsageError } from '../util/errors.js';
+
+/** Keys of a sweep's base (snake_case forms of `spurmem study`'s base options). */
+export const sweepBaseSchema = z
+  .object({
+    /** A `spurmem train` run folder: dataset, root, arch... are read from its config.json. */
+    run: z.string().min(1).optional(),
+    /** Any checkpoint (original epoch_<e>_checkpoints.pth.tar, spurmem, or a plain state dict). */
+    checkpoint: z.string().min(1).optional(),
+    /** Rewind source with `checkpoint` (with `run`, rewind_epochs picks the epoch). */
+    rewind_checkpoint: z.string().min(1).optional(),
+    /** With `run`: the epoch to study (default: the last). */
+    epoch: z.number().int().min(0).optional(),
+    dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
+    root: z.string().min(1).optional(),
+    target: z.string().optional(),
+    attribute: z.string().optional(),
+    arch: z.enum(ARCHS).optional(),
+    head: z.enum(['softmax', 'linear']).optional(),
+    label_order: z.enum(['original', 'natural']).optional(),
+    resolution: z.number().int().min(16).optional(),
+    vit_ln_eps: z.number().positive().optional(),
+    /** Evaluation batch size (the original: 200). */
+    batch_size: z.number().int().positive().optional(),
+    /** cpu, cuda or cuda:N (the worker backends override it per worker). */
+    device: z.string().min(1).optional(),
+    /** libtorch CPU threads (default: all cores in one process, cores / workers with workers). */
+    threads: z.number().int().positive().optional(),
+    skip_bad_images: z.boolean().optional(),
+    /** Memory for decoded images, MiB. */
+    cache_mb: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+/** The value schema of each grid key (one value; the grid takes a value or a non-empty list of values). */
+export const SETTING_VALUES = {
+  split: z.enum(['train', 'val', 'test']),
+  ranking: z.enum(RANKINGS),
+  mode: z.enum(MODES),
+  top_k: z.number().int().positive(),
+  fraction: z.number().min(0).max(1),
+  smallest: z.boolean(),
+  dropout_p: z.number().min(0).max(1),
+  faithful_threshold: z.boolean(),
+  std: z.number().min(0),
+  distribution: z.enum(['normal', 'uniform']),
+  rewind_epochs: z.number().int().min(0),
+  repeats: z.number().int().positive(),
+  poorest_limit: z.number().int().positive(),
+  seed: z.number().int().min(0),
+} as const;
+
+/** Grid keys in their canonical order (the order of setting names and CSV columns). */
+export const SETTING_KEYS = Object.keys(SETTING_VALUES) as SettingKey[];
+/** A grid key. */
+export type SettingKey = keyof typeof SETTING_VALUES;
+
+const listOf = <T extends z.ZodType>(s: T) => z.union([s, z.array(s).min(1)]);
+
+/** A grid: each key a value or a list of values. */
+export const gridSchema = z
+  .object({
+    split: listOf(SETTING_VALUES.split).optional(),
+    ranking: listOf(SETTING_VALUES.ranking).optional(),
+    mode: listOf(SETTING_VALUES.mode).optional(),
+    top_k: listOf(SETTING_VALUES.top_k).optional(),
+    fraction: listOf(SETTING_VALUES.fraction).optional(),
+    smallest: listOf(SETTING_VALUES.smallest).optional(),
+    dropout_p: listOf(SETTING_VALUES.dropout_p).optional(),
+    faithful_threshold: listOf(SETTING_VALUES.faithful_threshold).optional(),
+    std: listOf(SETTING_VALUES.std).optional(),
+    distribution: listOf(SETTING_VALUES.distribution).optional(),
+    rewind_epochs: listOf(SETTING_VALUES.rewind_epochs).optional(),
+    repeats: listOf(SETTING_VALUES.repeats).optional(),
+    poorest_limit: listOf(SETTING_VALUES.poorest_limit).optional(),
+    seed: listOf(SETTING_VALUES.seed).optional(),
+  })
+  .strict();
+
+/** A sweep configuration (the JSON or YAML file of `spurmem sweep CONFIG`). */
+export const sweepConfigSchema = z
+  .object({
+    base: sweepBaseSchema,
+    grid: gridSchema.default({}),
+    exclude: z.array(gridSchema).optional(),
+    include: z.array(gridSchema).optional(),
+    /** Output folder (default: next to the config file, named after it). */
+    out: z.string().min(1).optional(),
+    /** Minority groups for the minority/majority rows and plots (default: within each class, the smaller training group). */
+    minority_groups: z.array(z.number().int().min(0)).min(1).optional(),
+  })
+  .strict();
+
+/** A configuration as written (file or object; snake_case keys). */
+export type SweepConfigInput = z.input<typeof sweepConfigSchema>;
+/** A validated configuration. */
+export type SweepConfig = z.output<typeof sweepConfigSchema>;
+/** A validated grid (each key a value or a list). */
+export type Grid = z.output<typeof gridSchema>;
+
+/**
+ * One distinct experiment: the keys that apply to it, defaults filled in, in canonical order
+ * (snake_case, as in the config).
+ */
+export type Setting = Partial<{ [K in SettingKey]: z.output<(typeof SETTING_VALUES)[K]> }>;
+
+/** A setting with its position in the sweep and its folder name. */
+export interface PlannedSetting {
+  /** 0-based position in the expanded list (the Slurm array index). */
+  index: number;
+  /** Folder name under `<out>/settings/`, made of the setting's values; unique within a sweep. */
+  key: string;
+  setting: Setting;
+}
+
+/** A validated configuration with every path absolute, and where it came from. */
+export interface LoadedSweepConfig {
+  config: SweepConfig & { out: string };
+  /** The file it was read from (null for an object given to the Node API). */
+  file: string | null;
+}
+
+const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
+  const show = (path: PropertyKey[]) => path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const path = show(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const where = path || 'the top level';
+    const allowed =
+      path === '' ? Object.keys(sweepConfigSchema.shape) : path === 'base' ? Object.keys(sweepBaseSchema.shape) : SETTING_KEYS;
+    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')} (expected one of ${allowed.join(', ')})`;
+  }
+  const at = (p: PropertyKey[]) => {
+    let v: unknown = data;
+    for (const k of p) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+    return v;
+  };
+  // a grid key (grid.K, exclude[i].K, include[i].K, possibly [j] inside): say what one value must be
+  const ki = issue.path.findIndex((p, i) => typeof p === 'string' && p in SETTING_VALUES && i > 0);
+  if (ki > 0) {
+    const key = issue.path[ki] as SettingKey;
+    const keyPath = issue.path.slice(0, ki + 1);
+    const value = at(keyPath);
+    if (Array.isArray(value)) {
+      if (value.length === 0) return `${show(keyPath)}: an empty list (give at least one value)`;
+      const j = value.findIndex((x) => !SETTING_VALUES[key].safeParse(x).success);
+      if (j >= 0) return `${show([...keyPath, j])}: expected ${VALUE_TEXT[key]}, got ${JSON.stringify(value[j])}`;
+    }
+    return `${show(keyPath)}: expected ${VALUE_TEXT[key]} or a list of them, got ${JSON.stringify(value)}`;
+  }
+  const got = at(issue.path);
+  if (got === undefined && issue.code === 'invalid_type') return `${path}: missing (${issue.message.replace(/, received undefined$/, '')})`;
+  return `${path || '(config)'}: ${issue.message}${got === undefined ? '' : `, got ${JSON.stringify(got)}`}`;
+}
+
+const VALUE_TEXT: Record<SettingKey, string> = {
+  split: 'one of train, val, test',
+  ranking: `one of ${RANKINGS.join(', ')}`,
+  mode: `one of ${MODES.join(', ')}`,
+  top_k: 'a positive integer',
+  fraction: 'a number in [0, 1]',
+  smallest: 'true or false',
+  dropout_p: 'a number in [0, 1]',
+  faithful_threshold: 'true or false',
+  std: 'a number >= 0',
+  distribution: 'normal or uniform',
+  rewind_epochs: 'an integer >= 0',
+  repeats: 'a positive integer',
+  poorest_limit: 'a positive integer',
+  seed: 'an integer >= 0',
+};
+
+/**
+ * Validates a configuration object.
+ * @param where the file name used in messages (or "config")
+ * @throws UsageError `<where>: <key path>: <what was expected>, got <value>`
+ */
+export function parseSweepConfig(data: unknown, where = 'config'): SweepConfig {
+  const r = sweepConfigSchema.safeParse(data);
+  if (!r.success) {
+    const lines = r.error.issues.slice(0, 5).map((i) => describeIssue(i, data));
+    throw new UsageError(`${where}: ${lines.join('; ')}`);
+  }
+  return r.data;
+}
+
+/**
+ * Reads a configuration file (.json, .yaml or .yml) and makes its paths absolute: `out` and the base's
+ * `run`, `checkpoint`, `rewind_checkpoint` and `root` are relative to the file's folder. The default
+ * `out` is the file's folder joined with its name without the extension.
+ * @throws SpurmemError for a missing or unparsable file (with the line for YAML and JSON syntax errors);
+ *   UsageError naming the file and the bad key
+ */
+export function loadSweepConfigFile(file: string): LoadedSweepConfig {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new SpurmemError(`${file}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  const ext = extname(path).toLowerCase();
+  let data: unknown;
+  if (ext === '.json') {
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      const m = /position (\d+)/.exec((e as Error).message);
+      const line = m ? text.slice(0, Number(m[1])).split('\n').length : null;
+      throw new SpurmemError(`${file}${line ? `:${line}` : ''}: not valid JSON (${(e as Error).message})`);
+    }
+  } else if (ext === '.yaml' || ext === '.yml') {
+    const doc = YAML.parseDocument(text, { uniqueKeys: true });
+    if (doc.errors.length > 0) {
+      const err = doc.errors[0];
+      const line = err.linePos?.[0]?.line;
+      throw new SpurmemError(`${file}${line ? `:${line}` : ''}: not valid YAML (${err.message.split('\n')[0]})`);
+    }
+    data = doc.toJS();
+  } else {
+    throw new UsageError(`${file}: a sweep configuration must be a .json, .yaml or .yml file`);
+  }
+  const cfg = parseSweepConfig(data, file);
+  const dir = dirname(path);
+  return { config: absolutePaths(cfg, dir, join(dir, basename(path, extname(path)))), file: path };
+}
+
+/**
+ * Validates a configuration object given to the Node API; relative paths are relative to `cwd`.
+ * @throws UsageError naming the bad key; UsageError when `out` is missing
+ */
+export function loadSweepConfigObject(data: unknown, cwd = process.cwd()): LoadedSweepConfig {
+  const cfg = parseSweepConfig(data, 'config');
+  if (!cfg.out) throw new UsageError('config: out: the output folder is needed when the configuration is not a file');
+  return { config: absolutePaths(cfg, cwd, cfg.out), file: null };
+}
+
+function absolutePaths(cfg: SweepConfig, dir: string, defaultOut: string): SweepConfig & { out: string } {
+  const abs = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(dir, p));
+  const base = { ...cfg.base };
+  for (const k of ['run', 'checkpoint', 'rewind_checkpoint', 'root'] as const) if (base[k] !== undefined) base[k] = abs(base[k]);
+  return { ...cfg, base, out: abs(cfg.out) ?? resolve(defaultOut) };
+}
+
+/**
+ * The base as `prepareStudy` takes it (camelCase). Checks what a plan needs before anything is loaded.
+ * @throws UsageError when neither or both of run and checkpoint are given
+ */
+export function studyBase(cfg: SweepConfig): StudyBaseInput {
+  const b = cfg.base;
+  if (!b.run === !b.checkpoint) throw new UsageError('base: give exactly one of run (a spurmem train folder) and checkpoint (with dataset and root)');
+  if (b.checkpoint && (!b.dataset || !b.root)) throw new UsageError('base: checkpoint needs dataset and root');
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(b)) if (v !== undefined) out[camel(k)] = v;
+  return out as StudyBaseInput;
+}
+
+/**
+ * The checkpoint a base studies, without reading it: `<run>/epoch_<e>_checkpoints.pth.tar` (e = `epoch` or
+ * the run's last), or the checkpoint file.
+ * @throws SpurmemError when the run folder has no (such) epoch
+ */
+export function baseCheckpointPath(cfg: SweepConfig): string {
+  const b = cfg.base;
+  if (b.checkpoint) return resolve(b.checkpoint);
+  const dir = resolve(b.run!);
+  const epochs = runEpochs(dir);
+  if (epochs.length === 0) throw new SpurmemError(`${dir}: no epoch_<e>_checkpoints.pth.tar`);
+  const e = b.epoch ?? epochs[epochs.length - 1];
+  if (!epochs.includes(e)) throw new SpurmemError(`${dir}: no checkpoint for epoch ${e} (have ${epochs.join(', ')})`);
+  return join(dir, `epoch_${e}_checkpoints.pth.tar`);
+}
+
+const isRandom = (mode: string | undefined) => mode === 'random_init' || mode === 'random_noise';
+const isRewind = (mode: string | undefined) => mode === 'rewind' || mode === 'layer_rewind';
+
+/** Whether a key applies to a setting of this ranking and mode (see the module comment). */
+export function applies(key: SettingKey, s: Setting, o: { rewindCheckpoint?: boolean } = {}): boolean {
+  const threshold = s.ranking === 'threshold';
+  switch (key) {
+    case 'split':
+    case 'ranking':
+    case 'mode':
+      return true;
+    case 'top_k':
+      return !threshold;
+    case 'fraction':
+    case 'smallest':
+    case 'dropout_p':
+    case 'faithful_threshold':
+      return threshold;
+    case 'std':
+    case 'repeats':
+    case 'distribution':
+      return isRandom(s.mode);
+    case 'rewind_epochs':
+      return isRewind(s.mode) && !o.rewindCheckpoint;
+    case 'poorest_limit':
+      return s.ranking === 'activated';
+    case 'seed':
+      return isRandom(s.mode) || (threshold && (s.dropout_p ?? 0) > 0);
+  }
+}
+
+/**
+ * Fills in the study's defaults and keeps the keys that apply, in canonical order.
+ * @throws UsageError for a combination the study refuses (threshold with layer_rewind)
+ */
+export function normalizeSetting(raw: Setting, o: { rewindCheckpoint?: boolean } = {}): Setting {
+  const input: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined) input[camel(k)] = v;
+  const r = resolveStudySetting(input as StudySettingInput) as unknown as Record<string, unknown>;
+  const full: Setting = {};
+  for (const k of SETTING_KEYS) (full as Record<string, unknown>)[k] = r[camel(k)];
+  if (full.ranking === 'threshold' && full.mode === 'layer_rewind') {
+    throw new UsageError('mode layer_rewind works on channels, not with ranking threshold (add an exclude entry {ranking: threshold, mode: layer_rewind})');
+  }
+  const out: Setting = {};
+  for (const k of SETTING_KEYS) if (applies(k, full, o)) (out as Record<string, unknown>)[k] = full[k];
+  return out;
+}
+
+/** The study's input (camelCase) for a normalized setting. */
+export function studySetting(s: Setting): StudySettingInput {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s)) if (v !== undefined) out[camel(k)] = v;
+  return out as StudySettingInput;
+}
+
+/** A short, unique, readable name: `train-largest-random_init-top3-std0.02-r10-seed0`. */
+export function settingKey(s: Setting): string {
+  const parts: string[] = [String(s.split), String(s.ranking), String(s.mode)];
+  if (s.top_k !== undefined) parts.push(`top${s.top_k}`);
+  if (s.fraction !== undefined) parts.push(`frac${s.fraction}`);
+  if (s.smallest) parts.push('smallest');
+  if (s.dropout_p) parts.push(`drop${s.dropout_p}`);
+  if (s.faithful_threshold) parts.push('faithful');
+  if (s.std !== undefined) parts.push(`std${s.std}`);
+  if (s.distribution !== undefined && s.distribution !== (s.ranking === 'threshold' && s.faithful_threshold ? 'uniform' : 'normal')) parts.push(s.distribution);
+  if (s.rewind_epochs !== undefined) parts.push(`back${s.rewind_epochs}`);
+  if (s.repeats !== undefined) parts.push(`r${s.repeats}`);
+  if (s.poorest_limit !== undefined && s.poorest_limit !== 200) parts.push(`poorest${s.poorest_limit}`);
+  if (s.seed !== undefined) parts.push(`seed${s.seed}`);
+  return parts.join('-');
+}
+
+/** A readable label: `largest random_init top 3 std 0.02 (train, R=10, seed 0)`. */
+export function settingLabel(s: Setting): string {
+  return settingKey(s).replace(/-/g, ' ');
+}
+
+const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+
+function crossProduct(lists: [SettingKey, unknown[]][]): Setting[] {
+  let out: Setting[] = [{}];
+  for (const [k, values] of lists) {
+    const next: Setting[] = [];
+    for (const s of out) for (const v of values) next.push({ ...s, [k]: v });
+    out = next;
+  }
+  return out;
+}
+
+function matches(s: Setting, entry: Grid): boolean {
+  for (const [k, v] of Object.entries(entry)) {
+    if (v === undefined) continue;
+    const have = (s as Record<string, unknown>)[k];
+    if (have === undefined) return false;
+    if (!(asList(v) as unknown[]).includes(have)) return false;
+  }
+  return true;
+}
+
+/**
+ * Expands a configuration into the distinct experiments, in order (see the module comment).
+ * @throws UsageError when nothing is left, or for a refused combination (naming the setting)
+ */
+export function expandSweep(cfg: SweepConfig, where = 'config'): PlannedSetting[] {
+  const o = { rewindCheckpoint: cfg.base.rewind_checkpoint !== undefined };
+  const gridKeys = Object.keys(cfg.grid).filter((k) => (cfg.grid as Record<string, unknown>)[k] !== undefined) as SettingKey[];
+  const lists = (g: Grid, keys: SettingKey[]) => keys.map((k) => [k, asList((g as Record<string, unknown>)[k]) as unknown[]] as [SettingKey, unknown[]]);
+  const norm = (raw: Setting, at: string) => {
+    try {
+      return normalizeSetting(raw, o);
+    } catch (e) {
+      throw new UsageError(`${where}: ${at}: ${(e as Error).message}`);
+    }
+  };
+  const out: PlannedSetting[] = [];
+  const seen = new Set<string>();
+  const add = (s: Setting) => {
+    const id = JSON.stringify(s);
+    if (seen.has(id)) return;
+    seen.add(id);
+    const key = settingKey(s);
+    out.push({ index: out.length, key, setting: s });
+  };
+  for (const raw of crossProduct(lists(cfg.grid, gridKeys))) {
+    const s = norm(raw, `grid (${JSON.stringify(raw)})`);
+    if ((cfg.exclude ?? []).some((e) => matches(s, e))) continue;
+    add(s);
+  }
+  (cfg.include ?? []).forEach((entry, i) => {
+    const keys = [...gridKeys, ...(Object.keys(entry) as SettingKey[]).filter((k) => !gridKeys.includes(k) && (entry as Record<string, unknown>)[k] !== undefined)];
+    const merged = { ...cfg.grid, ...Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined)) } as Grid;
+    for (const raw of crossProduct(lists(merged, keys))) add(norm(raw, `include[${i}] (${JSON.stringify(raw)})`));
+  });
+  if (out.length === 0) throw new UsageError(`${where}: grid: the configuration expands to no setting (everything excluded?)`);
+  const keys = new Set(out.map((p) => p.key));
+  if (keys.size !== out.length) throw new SpurmemError('internal: two settings share a folder name');
+  if (!cfg.base.run && !cfg.base.rewind_checkpoint) {
+    const rw = out.find((p) => isRewind(p.setting.mode));
+    if (rw) throw new UsageError(`${where}: base: setting ${rw.index} (${rw.key}) rewinds, which needs base.run (a train folder) or base.rewind_checkpoint`);
+  }
+  return out;
+}

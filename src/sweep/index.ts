@@ -1,0 +1,39 @@
+/**
+ * Sweeps: grids of study settings on one base, run in one process, on worker processes or as a Slurm job
+ * array, with one result folder per setting and merged tables and plots.
+ */
+export {
+  sweepConfigSchema,
+  sweepBaseSchema,
+  gridSchema,
+  SETTING_KEYS,
+  parseSweepConfig,
+  loadSweepConfigFile,
+  loadSweepConfigObject,
+  expandSweep,
+  normalizeSetting,
+  settingKey,
+  settingLabel,
+  type SweepConfig,
+  type SweepConfigInput,
+  type Grid,
+  type Setting,
+  type SettingKey,
+  type PlannedSetting,
+  type LoadedSweepConfig,
+} from './config.js';
+export {
+  collectSweep,
+  sweepCsv,
+  sweepTable,
+  minorityGroups,
+  pooledAccuracy,
+  settingStatus,
+  type SweepSummary,
+  type SweepRow,
+  type SweepPlan,
+  type SettingStatus,
+  type SlurmSubmission,
+} from './report.js';
+export { sweep, runSweepIndex, planSweep, runPlannedSetting, type SweepOptions, type SettingOutcome } from './run.js';
+export { arraySpec, sbatchScript, splitSbatchArgs } from './slurm.js';

@@ -1,0 +1,437 @@
+/**
+ * The sweep's outputs, made from the settings' result folders: which settings finished, failed or are
+ * missing; `sweep.csv` and `sweep.json` (one row per setting x block x group with the unmodified accuracy,
+ * the mean and standard deviation over the repeats and the change, plus worst-group, average, plain-mean,
+ * minority and majority rows); plots of the minority and majority change against top-k per mode; and the
+ * terminal table.
+ *
+ * Minority groups: unless the configuration names them (`minority_groups`), within each class y the group
+ * with fewer training samples (ties: none). Waterbirds: 1 (landbird on water) and 2 (waterbird on land);
+ * CelebA: 1 (non-blond male) and 3 (blond male) — the original calls only 3 a minority; name it with
+ * `minority_groups: [3]` to follow it. Minority (majority) accuracy = correct / count over all the
+ * minority (majority) groups' samples of the evaluated split.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { GroupMetrics } from '../metrics/groups.js';
+import type { StudyResult } from '../neurons/study.js';
+import { lineChart, writePlot } from '../report/plots.js';
+import { SpurmemError } from '../util/errors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
+import { SETTING_KEYS, normalizeSetting, settingLabel, type PlannedSetting, type Setting, type SettingKey } from './config.js';
+
+/** The file a sweep's plan is written to (the expanded settings, with the checkpoint they study). */
+export const PLAN_FILE = 'sweep-plan.json';
+/** The frozen configuration (absolute paths) that Slurm tasks and restarts read. */
+export const CONFIG_FILE = 'sweep-config.json';
+
+/** What `<out>/sweep-plan.json` holds. */
+export interface SweepPlan {
+  /** The configuration file the sweep was planned from (null for an object given to the Node API). */
+  config_file: string | null;
+  /** The checkpoint every setting studies (a result for another checkpoint is stale). */
+  checkpoint: string;
+  /** The base has a rewind_checkpoint (then rewind_epochs does not apply). */
+  rewind_checkpoint: boolean;
+  minority_groups: number[] | null;
+  settings: PlannedSetting[];
+}
+
+/** The result folder of a setting. */
+export function settingFolder(out: string, key: string): string {
+  return join(out, 'settings', key);
+}
+
+export type SettingStatus =
+  | { status: 'finished'; result: StudyResult }
+  | { status: 'failed'; message: string }
+  | { status: 'missing'; reason?: string };
+
+/**
+ * Where a setting stands: `finished` when its result.json (written last, atomically) is readable and is
+ * for the same setting and checkpoint; `failed` when its error.json says why; else `missing` (a result of
+ * another setting or checkpoint counts as missing, so it is run again).
+ */
+export function settingStatus(out: string, p: PlannedSetting, plan: Pick<SweepPlan, 'checkpoint' | 'rewind_checkpoint'>): SettingStatus {
+  const folder = settingFolder(out, p.key);
+  const resultPath = join(folder, 'result.json');
+  let reason: string | undefined;
+  if (existsSync(resultPath)) {
+    try {
+      const r = JSON.parse(readFileSync(resultPath, 'utf8')) as StudyResult;
+      const snake: Setting = {};
+      for (const k of SETTING_KEYS) (snake as Record<string, unknown>)[k] = (r.setting as unknown as Record<string, unknown>)[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())];
+      const same = JSON.stringify(normalizeSetting(snake, { rewindCheckpoint: plan.rewind_checkpoint })) === JSON.stringify(p.setting);
+      if (same && r.checkpoint === plan.checkpoint) return { status: 'finished', result: r };
+      reason = same ? `its result is for another checkpoint (${r.checkpoint})` : 'its result is for another setting';
+    } catch (e) {
+      reason = `unreadable result.json (${(e as Error).message})`;
+    }
+  }
+  const errPath = join(folder, 'error.json');
+  if (existsSync(errPath)) {
+    try {
+      return { status: 'failed', message: (JSON.parse(readFileSync(errPath, 'utf8')) as { message: string }).message };
+    } catch {
+      return { status: 'failed', message: 'unreadable error.json' };
+    }
+  }
+  return { status: 'missing', reason };
+}
+
+/** A row of sweep.csv / sweep.json. Accuracies are fractions in [0, 1]; change = unmodified − mean. */
+export type SweepRow = { index: number; key: string } & { [K in SettingKey]: Setting[K] | null } & {
+  /** Block of the setting (activated: one per source group). */
+  block: number;
+  /** activated: the group whose poorest samples gave the gradients. */
+  source_group: number | null;
+  /** A group id, or worst_group, average (train-count weighted), mean (plain), minority, majority. */
+  group: number | 'worst_group' | 'average' | 'mean' | 'minority' | 'majority';
+  name: string;
+  /** Samples of the evaluated split (groups, minority, majority). */
+  count: number | null;
+  /** Whether the group is a minority group (groups only). */
+  minority: boolean | null;
+  accuracy_unmodified: number | null;
+  accuracy_mean: number | null;
+  /** Standard deviation over the repeats (ddof 0). */
+  accuracy_std: number | null;
+  change: number | null;
+};
+
+/** What `sweep.json` holds (and `sweep()` returns). */
+export interface SweepSummary {
+  out: string;
+  config_file: string | null;
+  checkpoint: string;
+  group_names: string[];
+  train_group_counts: number[];
+  minority_groups: number[];
+  /** How the minority groups were chosen. */
+  minority_rule: string;
+  settings: {
+    index: number;
+    key: string;
+    setting: Setting;
+    status: 'finished' | 'failed' | 'missing';
+    folder: string;
+    /** Wall time of the setting (finished ones). */
+    seconds?: number;
+    /** Why it failed, or why an old result was not used. */
+    message?: string;
+  }[];
+  finished: number;
+  failed: number[];
+  missing: number[];
+  rows: SweepRow[];
+  /** Plot files written (SVG and PNG). */
+  plots: string[];
+  /** Set when the settings were handed to Slurm. */
+  slurm?: SlurmSubmission;
+}
+
+/** A Slurm submission. */
+export interface SlurmSubmission {
+  job_id: string;
+  /** The --array specification, e.g. `0-33` or `3,5-7`. */
+  array: string;
+  script: string;
+  indices: number[];
+}
+
+/** Within each class y (groups 2y and 2y+1), the group with fewer training samples; none on a tie. */
+export function minorityGroups(trainCounts: number[]): number[] {
+  const out: number[] = [];
+  for (let y = 0; 2 * y + 1 < trainCounts.length; y++) {
+    const a = trainCounts[2 * y];
+    const b = trainCounts[2 * y + 1];
+    if (a < b) out.push(2 * y);
+    else if (b < a) out.push(2 * y + 1);
+  }
+  return out;
+}
+
+function meanOf(xs: number[]): number | null {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+}
+function stdOf(xs: number[]): number | null {
+  const m = meanOf(xs);
+  return m === null ? null : Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
+}
+
+/** Accuracy over the samples of a set of groups: Σ correct / Σ count (null without samples). */
+export function pooledAccuracy(m: GroupMetrics, groups: number[]): number | null {
+  let n = 0;
+  let c = 0;
+  for (const g of m.groups) {
+    if (!groups.includes(g.id)) continue;
+    n += g.count;
+    c += g.correct;
+  }
+  return n > 0 ? c / n : null;
+}
+
+function stats(unmodified: number | null, values: (number | null)[]) {
+  const v = values.filter((x): x is number => x !== null);
+  const mean = meanOf(v);
+  return { accuracy_unmodified: unmodified, accuracy_mean: mean, accuracy_std: stdOf(v), change: unmodified !== null && mean !== null ? unmodified - mean : null };
+}
+
+/** The rows of one finished setting. */
+export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[]): SweepRow[] {
+  const head: Record<string, unknown> = { index: p.index, key: p.key };
+  for (const k of SETTING_KEYS) head[k] = p.setting[k] ?? null;
+  const rows: SweepRow[] = [];
+  const majority = r.unmodified.groups.map((g) => g.id).filter((g) => !minority.includes(g));
+  r.blocks.forEach((b, bi) => {
+    const base = { ...head, block: bi, source_group: b.source_group } as Omit<SweepRow, 'group' | 'name' | 'count' | 'minority' | 'accuracy_unmodified' | 'accuracy_mean' | 'accuracy_std' | 'change'>;
+    for (const g of b.groups) {
+      rows.push({ ...base, group: g.id, name: g.name, count: g.count, minority: minority.includes(g.id), accuracy_unmodified: g.unmodified, accuracy_mean: g.mean, accuracy_std: g.std, change: g.change });
+    }
+    for (const [group, name, st] of [
+      ['worst_group', 'worst-group accuracy', b.worst_group_accuracy],
+      ['average', 'average accuracy (train-count weighted)', b.average_accuracy],
+      ['mean', 'mean accuracy (plain mean over groups)', b.mean_accuracy],
+    ] as const) {
+      rows.push({ ...base, group, name, count: null, minority: null, accuracy_unmodified: st.unmodified, accuracy_mean: st.mean, accuracy_std: st.std, change: st.change });
+    }
+    for (const [group, ids] of [['minority', minority], ['majority', majority]] as const) {
+      const count = r.unmodified.groups.filter((g) => ids.includes(g.id)).reduce((a, g) => a + g.count, 0);
+      rows.push({
+        ...base,
+        group,
+        name: `${group} groups (${ids.join(', ') || 'none'})`,
+        count,
+        minority: null,
+        ...stats(pooledAccuracy(r.unmodified, ids), b.repeats.map((m) => pooledAccuracy(m, ids))),
+      });
+    }
+  });
+  return rows;
+}
+
+const CSV_COLUMNS = ['index', 'key', ...SETTING_KEYS, 'block', 'source_group', 'group', 'name', 'count', 'minority', 'accuracy_unmodified', 'accuracy_mean', 'accuracy_std', 'change'] as const;
+
+function csvField(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** sweep.csv: a header and one line per row; numbers at full precision, empty for not applicable. */
+export function sweepCsv(rows: SweepRow[]): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const r of rows) lines.push(CSV_COLUMNS.map((c) => csvField((r as Record<string, unknown>)[c])).join(','));
+  return lines.join('\n') + '\n';
+}
+
+/** The line label of a setting in a plot: what varies besides top-k/fraction (std, rewind epochs, R, ...). */
+function variantLabel(s: Setting, sourceGroup: number | null): string {
+  const parts: string[] = [];
+  if (s.std !== undefined) parts.push(`std ${s.std}`);
+  if (s.distribution !== undefined && s.distribution !== 'normal') parts.push(s.distribution);
+  if (s.rewind_epochs !== undefined) parts.push(`${s.rewind_epochs} epochs back`);
+  if (s.repeats !== undefined) parts.push(`R ${s.repeats}`);
+  if (s.smallest) parts.push('smallest');
+  if (s.dropout_p) parts.push(`dropout ${s.dropout_p}`);
+  if (s.poorest_limit !== undefined && s.poorest_limit !== 200) parts.push(`poorest ${s.poorest_limit}`);
+  if (sourceGroup !== null) parts.push(`gradients of group ${sourceGroup}`);
+  return parts.join(', ') || String(s.mode);
+}
+
+/**
+ * Plots of the minority and majority change (percentage points, unmodified − modified) against top-k
+ * (fraction for threshold), one per ranking, split and mode: `plots/change_<ranking>_<split>_<mode>.svg`
+ * and `.png`. Colour = the other varied options (std, rewind epochs, ...), dash = minority / majority;
+ * points average over seeds.
+ */
+export async function writeSweepPlots(out: string, rows: SweepRow[], minority: number[], groupIds: number[]): Promise<string[]> {
+  const majority = groupIds.filter((g) => !minority.includes(g));
+  const files: string[] = [];
+  const sets = new Map<string, SweepRow[]>();
+  for (const r of rows) {
+    if (r.group !== 'minority' && r.group !== 'majority') continue;
+    const id = `${r.ranking}_${r.split}_${r.mode}`;
+    if (!sets.has(id)) sets.set(id, []);
+    sets.get(id)!.push(r);
+  }
+  for (const [id, rs] of sets) {
+    const threshold = rs[0].ranking === 'threshold';
+    const seeds = new Set(rs.map((r) => r.seed)).size > 1;
+    const points = new Map<string, { x: number; series: string; dash: string; ys: number[] }>();
+    for (const r of rs) {
+      const x = threshold ? r.fraction : r.top_k;
+      if (x === null || x === undefined || r.change === null) continue;
+      const setting = Object.fromEntries(SETTING_KEYS.map((k) => [k, r[k] ?? undefined])) as Setting;
+      const series = variantLabel(setting, r.source_group);
+      const dash = r.group as string;
+      const k = `${series}|${dash}|${x}`;
+      if (!points.has(k)) points.set(k, { x: x as number, series, dash, ys: [] });
+      points.get(k)!.ys.push(100 * r.change);
+    }
+    if (points.size === 0) continue;
+    // majority first (solid), minority second (dashed)
+    const data = [...points.values()]
+      .sort((a, b) => (a.dash === b.dash ? a.x - b.x : a.dash === 'majority' ? -1 : 1))
+      .map((p) => ({ x: p.x, y: meanOf(p.ys), series: p.series, dash: p.dash }));
+    const [ranking, split, ...mode] = id.split('_');
+    const stem = join(out, 'plots', `change_${id}`);
+    await writePlot(
+      stem,
+      lineChart({
+        title: `${ranking} / ${mode.join('_')} on the ${split} split: accuracy change (unmodified − modified)`,
+        rows: data,
+        xTitle: threshold ? 'fraction of weights' : 'top-k channels',
+        yTitle: 'change (percentage points)',
+        subtitle: `solid: majority groups (${majority.join(', ')}); dashed: minority groups (${minority.join(', ')})${seeds ? '; points average over seeds' : ''}`,
+        rule: 0,
+      }),
+    );
+    files.push(`${stem}.svg`, `${stem}.png`);
+  }
+  return files;
+}
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '   n/a' : (100 * x).toFixed(2).padStart(6));
+const signed = (x: number | null | undefined) => (x === null || x === undefined ? '    n/a' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`.padStart(7));
+
+/**
+ * The terminal table: per setting (and block) the worst-group accuracy before and after (mean over the
+ * repeats) and the change of the minority, majority and average accuracy, in percent / percentage points.
+ */
+export function sweepTable(s: SweepSummary): string {
+  const byIndex = new Map<string, Map<string, SweepRow>>();
+  for (const r of s.rows) {
+    const id = `${r.index}/${r.block}`;
+    if (!byIndex.has(id)) byIndex.set(id, new Map());
+    byIndex.get(id)!.set(String(r.group), r);
+  }
+  const blocks = (i: number) => [...byIndex.keys()].filter((k) => k.startsWith(`${i}/`)).length;
+  const labels = s.settings.map((x) => settingLabel(x.setting) + (blocks(x.index) > 1 ? ' [grad. group 0]' : ''));
+  const w = Math.max(7, ...labels.map((l) => l.length));
+  const out: string[] = [];
+  out.push(`minority groups: ${s.minority_groups.map((g) => `${g} (${s.group_names[g] ?? '?'})`).join(', ') || 'none'} — ${s.minority_rule}`);
+  out.push(`${'#'.padStart(4)}  ${'setting'.padEnd(w)}  worst-group %           change (percentage points)`);
+  out.push(`${''.padStart(4)}  ${''.padEnd(w)}  before   after    std   minority majority  average`);
+  for (const st of s.settings) {
+    const label = settingLabel(st.setting);
+    if (st.status !== 'finished') {
+      out.push(`${String(st.index).padStart(4)}  ${label.padEnd(w)}  ${st.status}${st.message ? `: ${st.message}` : ''}`);
+      continue;
+    }
+    for (let b = 0; byIndex.has(`${st.index}/${b}`); b++) {
+      const m = byIndex.get(`${st.index}/${b}`)!;
+      const src = m.get('worst_group')!.source_group;
+      const l = src !== null ? `${label} [grad. group ${src}]` : label;
+      const wg = m.get('worst_group')!;
+      out.push(
+        `${String(st.index).padStart(4)}  ${l.padEnd(w)}  ${pct(wg.accuracy_unmodified)}  ${pct(wg.accuracy_mean)}  ${pct(wg.accuracy_std)}  ` +
+          `${signed(m.get('minority')?.change)}  ${signed(m.get('majority')?.change)}  ${signed(m.get('average')?.change)}`,
+      );
+    }
+  }
+  out.push(`${s.finished} of ${s.settings.length} settings finished${s.failed.length ? `; failed: ${s.failed.join(', ')}` : ''}${s.missing.length ? `; missing: ${s.missing.join(', ')}` : ''}`);
+  out.push(`results: ${join(s.out, 'sweep.csv')}, sweep.json, plots/, settings/<setting>/`);
+  return out.join('\n') + '\n';
+}
+
+/** For a setting without a result: the Slurm log of its last submitted task, and that log's last line. */
+function slurmLogHints(out: string): (index: number) => string | undefined {
+  const subs = join(out, 'slurm', 'submissions.jsonl');
+  if (!existsSync(subs)) return () => undefined;
+  const jobs = readFileSync(subs, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      try {
+        return JSON.parse(l) as SlurmSubmission;
+      } catch {
+        return null;
+      }
+    })
+    .filter((j): j is SlurmSubmission => j !== null);
+  const queued = new Map<string, Map<number, string>>();
+  const stateOf = (jobId: string, index: number): string | undefined => {
+    if (!queued.has(jobId)) {
+      const m = new Map<number, string>();
+      // best effort: where squeue is there, tell queued or running tasks from lost ones
+      const r = spawnSync('squeue', ['-h', '-r', '-j', jobId, '-o', '%K %T'], { encoding: 'utf8', timeout: 10_000 });
+      if (r.status === 0) {
+        for (const line of r.stdout.split('\n')) {
+          const [k, state] = line.trim().split(/\s+/);
+          if (k !== undefined && /^\d+$/.test(k)) m.set(Number(k), state);
+        }
+      }
+      queued.set(jobId, m);
+    }
+    return queued.get(jobId)!.get(index);
+  };
+  return (index) => {
+    const job = [...jobs].reverse().find((j) => j.indices.includes(index));
+    if (!job) return undefined;
+    const state = stateOf(job.job_id, index);
+    if (state) return `Slurm job ${job.job_id} task ${index} is ${state.toLowerCase()}`;
+    const log = join(out, 'slurm', `${job.job_id}_${index}.out`);
+    if (!existsSync(log)) return `Slurm job ${job.job_id} task ${index} is not in the queue and wrote no log (${log})`;
+    const last = readFileSync(log, 'utf8').trim().split('\n').pop() ?? '';
+    return `see ${log}${last ? ` (last line: ${last.slice(0, 200)})` : ''}`;
+  };
+}
+
+/**
+ * Reads the settings' folders of a planned sweep and writes sweep.csv, sweep.json and the plots
+ * (from the finished settings; failed and missing ones are listed).
+ * @throws SpurmemError when `out` holds no sweep plan
+ */
+export async function collectSweep(dir: string, o: { write?: boolean } = {}): Promise<SweepSummary> {
+  const out = resolve(dir);
+  const planPath = join(out, PLAN_FILE);
+  if (!existsSync(planPath)) throw new SpurmemError(`${out}: no ${PLAN_FILE} (not a sweep folder, or the sweep was never started)`);
+  let plan: SweepPlan;
+  try {
+    plan = JSON.parse(readFileSync(planPath, 'utf8')) as SweepPlan;
+  } catch (e) {
+    throw new SpurmemError(`${planPath}: unreadable (${(e as Error).message})`);
+  }
+  const statuses = plan.settings.map((p) => settingStatus(out, p, plan));
+  const first = statuses.find((s): s is Extract<SettingStatus, { status: 'finished' }> => s.status === 'finished');
+  const trainCounts = first?.result.train_group_counts ?? [];
+  const groupNames = first?.result.unmodified.groups.map((g) => g.name) ?? [];
+  const minority = plan.minority_groups ?? minorityGroups(trainCounts);
+  const rule = plan.minority_groups ? 'named in the configuration' : 'within each class, the group with fewer training samples';
+  const logHint = slurmLogHints(out);
+  const rows: SweepRow[] = [];
+  const settings: SweepSummary['settings'] = plan.settings.map((p, i) => {
+    const st = statuses[i];
+    const folder = settingFolder(out, p.key);
+    if (st.status === 'finished') {
+      rows.push(...settingRows(p, st.result, minority));
+      return { index: p.index, key: p.key, setting: p.setting, status: 'finished', folder, seconds: st.result.seconds };
+    }
+    if (st.status === 'failed') return { index: p.index, key: p.key, setting: p.setting, status: 'failed', folder, message: st.message };
+    const message = [st.reason, logHint(p.index)].filter(Boolean).join('; ');
+    return { index: p.index, key: p.key, setting: p.setting, status: 'missing', folder, ...(message ? { message } : {}) };
+  });
+  const summary: SweepSummary = {
+    out,
+    config_file: plan.config_file,
+    checkpoint: plan.checkpoint,
+    group_names: groupNames,
+    train_group_counts: trainCounts,
+    minority_groups: minority,
+    minority_rule: rule,
+    settings,
+    finished: settings.filter((s) => s.status === 'finished').length,
+    failed: settings.filter((s) => s.status === 'failed').map((s) => s.index),
+    missing: settings.filter((s) => s.status === 'missing').map((s) => s.index),
+    rows,
+    plots: [],
+  };
+  if (o.write !== false) {
+    summary.plots = await writeSweepPlots(out, rows, minority, first?.result.unmodified.groups.map((g) => g.id) ?? []);
+    writeFileAtomic(join(out, 'sweep.csv'), sweepCsv(rows));
+    writeJsonAtomic(join(out, 'sweep.json'), summary);
+  }
+  return summary;
+}

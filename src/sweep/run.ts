@@ -1,0 +1,225 @@
+/**
+ * Running a sweep: plan it (expand the grid, freeze the configuration in the output folder), run the
+ * settings that are not finished with one of three backends, then collect the tables and plots.
+ *
+ * - in-process (default): the base (model, decoded split, checkpoints) is loaded once and every setting
+ *   runs on it in turn; a setting restores the weights it changed, so settings do not affect each other;
+ * - workers (`workers: N` or `devices: [...]`): N child processes (one per device), each loads the base
+ *   once and takes settings from a shared queue over IPC;
+ * - Slurm (`slurm: true`): a job array with one task per unfinished setting; task i runs
+ *   `spurmem sweep <out>/sweep-config.json --index i`; `spurmem sweep collect <out>` merges.
+ *
+ * Every setting writes its own folder `<out>/settings/<key>/`; its result.json, written last and
+ * atomically, marks it finished, so a sweep started again skips it. A failed setting leaves error.json
+ * and is run again next time.
+ */
+import { availableParallelism } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { prepareStudy, runStudySetting, type StudyContext, type StudyResult } from '../neurons/study.js';
+import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
+import { writeJsonAtomic } from '../util/files.js';
+import {
+  baseCheckpointPath,
+  expandSweep,
+  loadSweepConfigFile,
+  loadSweepConfigObject,
+  studyBase,
+  studySetting,
+  type LoadedSweepConfig,
+  type PlannedSetting,
+  type SweepConfig,
+  type SweepConfigInput,
+} from './config.js';
+import { CONFIG_FILE, PLAN_FILE, collectSweep, settingFolder, settingStatus, type SweepPlan, type SweepSummary } from './report.js';
+import { submitSlurm } from './slurm.js';
+import { runWorkers } from './workers.js';
+
+/** Options of {@link sweep}. */
+export interface SweepOptions {
+  /** Output folder (overrides the configuration's `out`). */
+  out?: string;
+  /** Worker processes on the base's device (CPU: each gets cores / N libtorch threads). */
+  workers?: number;
+  /** One worker process per device, e.g. ['cuda:0', 'cuda:1']. */
+  devices?: string[];
+  /** Submit a Slurm job array instead of running here. */
+  slurm?: boolean;
+  /** Extra sbatch arguments (a string is split like a shell would, e.g. "--time=2:00:00 -p gpu"). */
+  sbatchArgs?: string | string[];
+  /** Overrides base.device (in-process, Slurm tasks). */
+  device?: string;
+  /** Overrides base.threads. */
+  threads?: number;
+  /** Run finished settings again. Also lets a folder holding a sweep of another base be reused. */
+  force?: boolean;
+  /** Folder relative paths of an object configuration are resolved against (default process.cwd()). */
+  cwd?: string;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** Base keys whose change makes earlier results another experiment. */
+const RESULT_KEYS = ['run', 'checkpoint', 'rewind_checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'label_order', 'resolution', 'vit_ln_eps', 'skip_bad_images'] as const;
+
+function load(config: string | SweepConfigInput, o: SweepOptions): LoadedSweepConfig {
+  const loaded =
+    typeof config === 'string' ? loadSweepConfigFile(config) : loadSweepConfigObject(o.out && config && typeof config === 'object' ? { ...config, out: o.out } : config, o.cwd);
+  if (o.out) loaded.config.out = resolve(o.cwd ?? process.cwd(), o.out);
+  if (o.device !== undefined) loaded.config.base.device = o.device;
+  if (o.threads !== undefined) loaded.config.base.threads = o.threads;
+  return loaded;
+}
+
+/** Plans a sweep: the expanded settings, and the checkpoint they study. */
+export function planSweep(loaded: LoadedSweepConfig): SweepPlan {
+  const cfg = loaded.config;
+  studyBase(cfg);
+  const settings = expandSweep(cfg, loaded.file ?? 'config');
+  return {
+    config_file: loaded.file,
+    checkpoint: baseCheckpointPath(cfg),
+    rewind_checkpoint: cfg.base.rewind_checkpoint !== undefined,
+    minority_groups: cfg.minority_groups ?? null,
+    settings,
+  };
+}
+
+/**
+ * Writes the frozen configuration and the plan into the output folder.
+ * @throws UsageError when the folder holds a sweep of another base (unless `force`)
+ */
+function freeze(cfg: SweepConfig & { out: string }, plan: SweepPlan, force: boolean): void {
+  const cfgPath = join(cfg.out, CONFIG_FILE);
+  if (existsSync(cfgPath) && !force) {
+    let old: SweepConfig | undefined;
+    try {
+      old = JSON.parse(readFileSync(cfgPath, 'utf8')) as SweepConfig;
+    } catch {
+      old = undefined;
+    }
+    for (const k of RESULT_KEYS) {
+      const a = old?.base?.[k];
+      const b = cfg.base[k];
+      if (old && JSON.stringify(a) !== JSON.stringify(b)) {
+        throw new UsageError(`${cfg.out} holds a sweep of another base (base.${k}: ${JSON.stringify(a)} there, ${JSON.stringify(b)} now); choose another out, or --force to run every setting again there`);
+      }
+    }
+  }
+  writeJsonAtomic(cfgPath, cfg);
+  writeJsonAtomic(join(cfg.out, PLAN_FILE), plan);
+}
+
+/** The outcome of one setting. */
+export type SettingOutcome = { index: number; ok: true; line: string; seconds: number } | { index: number; ok: false; line: string; message: string };
+
+function resultLine(r: StudyResult): string {
+  const b = r.blocks[0];
+  const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
+  return `worst-group ${f(b.worst_group_accuracy.unmodified)} -> ${f(b.worst_group_accuracy.mean)}${r.blocks.length > 1 ? ` (block 0 of ${r.blocks.length})` : ''} (${r.seconds.toFixed(1)} s)`;
+}
+
+/**
+ * Runs one planned setting on a prepared base and writes its folder; a failure is written to
+ * error.json and returned, not thrown.
+ */
+export async function runPlannedSetting(ctx: StudyContext, out: string, p: PlannedSetting): Promise<SettingOutcome> {
+  const folder = settingFolder(out, p.key);
+  rmSync(join(folder, 'error.json'), { force: true });
+  try {
+    const r = await runStudySetting(ctx, { ...studySetting(p.setting), out: folder, quiet: true }, () => undefined);
+    return { index: p.index, ok: true, line: `#${p.index} ${p.key}: ${resultLine(r)}`, seconds: r.seconds };
+  } catch (e) {
+    const message = messageOf(e);
+    writeJsonAtomic(join(folder, 'error.json'), { index: p.index, key: p.key, message, time: new Date().toISOString() });
+    return { index: p.index, ok: false, line: `#${p.index} ${p.key}: FAILED: ${message}`, message };
+  }
+}
+
+/**
+ * Runs (or submits) a sweep and collects its results.
+ * @param config a configuration file (.json / .yaml) or a configuration object (snake_case keys, as in
+ *   the file; `out` required)
+ * @returns the summary written to `<out>/sweep.json` (with `slurm` set and no files written when the
+ *   settings were submitted to Slurm)
+ * @throws UsageError for a bad configuration (naming the file and the key) or bad options; SpurmemError
+ *   when the base cannot be loaded, or sbatch fails. A failing setting does not throw: it is listed in
+ *   `failed` (its error.json says why).
+ */
+export async function sweep(config: string | SweepConfigInput, o: SweepOptions = {}): Promise<SweepSummary> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1)) throw new UsageError(`--workers expects a positive integer, got ${o.workers}`);
+  if (o.workers !== undefined && o.devices) throw new UsageError('give --workers N or --devices LIST, not both');
+  if (o.slurm && (o.workers !== undefined || o.devices)) throw new UsageError('--slurm runs one task per setting; it does not take --workers or --devices');
+  if (o.devices && o.devices.length === 0) throw new UsageError('--devices expects a comma-separated list such as cuda:0,cuda:1');
+  const loaded = load(config, o);
+  const cfg = loaded.config;
+  const plan = planSweep(loaded);
+  freeze(cfg, plan, o.force === true);
+  const pending = plan.settings.filter((p) => o.force || settingStatus(cfg.out, p, plan).status !== 'finished');
+  const n = plan.settings.length;
+  log(`sweep: ${n} setting${n === 1 ? '' : 's'}, ${n - pending.length} finished before, ${pending.length} to run (${cfg.out})`);
+
+  if (o.slurm) {
+    const submission = pending.length > 0 ? await submitSlurm(cfg, pending.map((p) => p.index), { sbatchArgs: o.sbatchArgs, device: o.device, threads: o.threads }) : undefined;
+    if (submission) log(`submitted Slurm job ${submission.job_id} (array ${submission.array}); when it has finished: spurmem sweep collect ${cfg.out}`);
+    const summary = await collectSweep(cfg.out, { write: !submission });
+    if (submission) summary.slurm = submission;
+    return summary;
+  }
+
+  if (pending.length > 0) {
+    if (o.workers !== undefined || o.devices) {
+      const devices = o.devices ?? Array.from({ length: o.workers! }, () => cfg.base.device ?? 'cpu');
+      const threads = cfg.base.threads ?? Math.max(1, Math.floor(availableParallelism() / devices.length));
+      await runWorkers({ base: studyBase(cfg), out: cfg.out, devices, threads, settings: pending, log });
+    } else {
+      const ctx = await prepareStudy(studyBase(cfg));
+      let done = 0;
+      for (const p of pending) {
+        const r = await runPlannedSetting(ctx, cfg.out, p);
+        done += 1;
+        log(`[${done}/${pending.length}] ${r.line}`);
+      }
+    }
+  }
+  return collectSweep(cfg.out);
+}
+
+/**
+ * Runs setting `index` of a sweep (what a Slurm array task does), unless it is finished.
+ * @returns the outcome (ok false when the setting failed; its error.json says why), or null when it had
+ *   finished before
+ * @throws UsageError for an index out of range; SpurmemError when the base cannot be loaded
+ */
+export async function runSweepIndex(config: string | SweepConfigInput, index: number, o: SweepOptions = {}): Promise<SettingOutcome | null> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const loaded = load(config, o);
+  const cfg = loaded.config;
+  const plan = planSweep(loaded);
+  if (!Number.isInteger(index) || index < 0 || index >= plan.settings.length) {
+    throw new UsageError(`--index ${index}: the sweep has ${plan.settings.length} settings (0-${plan.settings.length - 1})`);
+  }
+  const planPath = join(cfg.out, PLAN_FILE);
+  if (existsSync(planPath)) {
+    const old = JSON.parse(readFileSync(planPath, 'utf8')) as SweepPlan;
+    if (old.settings[index]?.key !== plan.settings[index].key) {
+      throw new SpurmemError(`${planPath}: setting ${index} is ${old.settings[index]?.key ?? 'absent'} there but ${plan.settings[index].key} in the configuration (was it edited after the sweep was planned?)`);
+    }
+  } else {
+    writeJsonAtomic(join(cfg.out, CONFIG_FILE), cfg);
+    writeJsonAtomic(planPath, plan);
+  }
+  const p = plan.settings[index];
+  if (!o.force && settingStatus(cfg.out, p, plan).status === 'finished') {
+    log(`#${index} ${p.key}: finished before`);
+    return null;
+  }
+  const ctx = await prepareStudy(studyBase(cfg));
+  const r = await runPlannedSetting(ctx, cfg.out, p);
+  log(r.line);
+  return r;
+}
+
+/** Re-export for the CLI and the Node API. */
+export { collectSweep };
