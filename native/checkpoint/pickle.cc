@@ -14,6 +14,12 @@ constexpr size_t kMaxStack = 1u << 20;         // items on the pickle stack
 constexpr size_t kMaxMarks = 4096;             // nested MARKs
 constexpr size_t kMaxContainers = 1u << 24;    // containers created by one pickle
 constexpr int64_t kMaxTensorDims = 64;
+constexpr size_t kMaxMemo = 1u << 21;          // memo entries
+// Nodes of the decoded tree, counting every path to a shared container: a pickle of a few hundred bytes
+// can describe 2^64 paths by memo references (a list holding the same list twice, 64 times over).
+// Without sharing a tree has fewer nodes than the pickle has bytes, so this only refuses such graphs.
+constexpr int64_t kMinTreeNodes = 1 << 20;
+constexpr int64_t kTreeNodesPerByte = 16;
 
 struct StorageType {
   const char* name;
@@ -105,6 +111,10 @@ class Unpickler {
   [[noreturn]] void fail(const std::string& what) const {
     throw CheckpointError(where_ + ": " + what + " (pickle byte offset " + std::to_string(opPos_) + ")");
   }
+  /// Fails because the bytes end before the pickle does.
+  [[noreturn]] void failTruncated(const std::string& what) const {
+    throw CheckpointError(where_ + ": " + what + " (pickle byte offset " + std::to_string(opPos_) + ")", true);
+  }
 
   void dismantle() {
     // Breaks every reference between containers so that cycles and deep chains are freed without recursion.
@@ -127,7 +137,7 @@ class Unpickler {
 
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
   void need(size_t n) {
-    if (n > remaining()) fail("truncated: needs " + std::to_string(n) + " more bytes, " + std::to_string(remaining()) + " left");
+    if (n > remaining()) failTruncated("truncated: needs " + std::to_string(n) + " more bytes, " + std::to_string(remaining()) + " left");
   }
   uint8_t u8() { need(1); return *p_++; }
   uint64_t le(size_t n) {
@@ -138,14 +148,14 @@ class Unpickler {
     return v;
   }
   std::string bytes(uint64_t n) {
-    if (n > remaining()) fail("truncated: string of " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
+    if (n > remaining()) failTruncated("truncated: string of " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
     std::string s(reinterpret_cast<const char*>(p_), static_cast<size_t>(n));
     p_ += n;
     return s;
   }
   std::string line() {
     const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p_, '\n', remaining()));
-    if (!nl) fail("truncated: text argument without a newline");
+    if (!nl) failTruncated("truncated: text argument without a newline");
     std::string s(reinterpret_cast<const char*>(p_), static_cast<size_t>(nl - p_));
     p_ = nl + 1;
     return s;
@@ -295,6 +305,9 @@ class Unpickler {
     }
     if (g == "torch._tensor._rebuild_from_type_v2") {
       if (a.size() < 3 || a[2]->kind != Kind::Tuple) fail("_rebuild_from_type_v2 expects (func, type, args, state)");
+      // torch.save names a tensor-rebuilding function here; letting it name _rebuild_from_type_v2 again
+      // would let a file nest the call (and this C++ recursion) as deep as it likes
+      if (a[0]->kind == Kind::Global && a[0]->s == g) fail("_rebuild_from_type_v2 nested in itself");
       if (a[1]->kind != Kind::Global || (a[1]->s != "torch.Tensor" && a[1]->s != "torch.nn.parameter.Parameter"))
         fail("_rebuild_from_type_v2 for an unsupported tensor type");
       auto t = callGlobal(a[0], a[2]);
@@ -393,7 +406,7 @@ class Unpickler {
       if (vm->kind != Kind::Tuple || vm->items.size() != 3) fail("storage view metadata is not (key, offset, size)");
       std::string vk = vm->items[0]->kind == Kind::String ? vm->items[0]->s : "";
       int64_t off = asInt(vm->items[1], "view offset"), sz = asInt(vm->items[2], "view size");
-      if (off < 0 || sz < 0 || off > numel || sz > numel - off) fail("storage view outside its storage");
+      if (off < 0 || sz < 0 || off > s->numel || sz > s->numel - off) fail("storage view outside its storage");
       auto vit = result_.storages.find(vk);
       std::shared_ptr<PendingStorage> v;
       if (vit == result_.storages.end()) {
@@ -444,7 +457,7 @@ class Unpickler {
         }
         case 0x95: {  // FRAME
           uint64_t n = le(8);
-          if (n > remaining()) fail("truncated frame");
+          if (n > remaining()) failTruncated("truncated frame");
           break;
         }
         case '.':  // STOP
@@ -660,7 +673,7 @@ class Unpickler {
   }
 
   void memoPut(uint64_t idx) {
-    if (memo_.size() > kMaxStack * 8 && !memo_.count(idx)) fail("memo too large");
+    if (memo_.size() >= kMaxMemo && !memo_.count(idx)) fail("too many memo entries (more than " + std::to_string(kMaxMemo) + ")");
     memo_[idx] = top();
   }
   void memoGet(uint64_t idx) {
@@ -674,11 +687,15 @@ class Unpickler {
     if (!stack_.empty()) {
       // Python tolerates leftovers; PyTorch never writes them.
     }
-    forEachLeaf(root, [&](const std::string& path, const ValuePtr& v) {
-      if (v->kind == Kind::Global || v->kind == Kind::Storage || v->kind == Kind::NumpyDType)
-        fail(std::string("unsupported object (") + kindName(v->kind) + (v->kind == Kind::Global ? " " + v->s : "") +
-             ") at '" + path + "'");
-    });
+    const int64_t maxNodes = kMinTreeNodes + kTreeNodesPerByte * static_cast<int64_t>(end_ - begin_);
+    forEachLeaf(
+        root,
+        [&](const std::string& path, const ValuePtr& v) {
+          if (v->kind == Kind::Global || v->kind == Kind::Storage || v->kind == Kind::NumpyDType)
+            fail(std::string("unsupported object (") + kindName(v->kind) + (v->kind == Kind::Global ? " " + v->s : "") +
+                 ") at '" + path + "'");
+        },
+        512, maxNodes);
   }
 };
 
