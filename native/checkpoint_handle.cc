@@ -24,8 +24,16 @@ CheckpointHandle::CheckpointHandle(const Napi::CallbackInfo& info) : Napi::Objec
 
 Napi::Object CheckpointHandle::Wrap(Napi::Env env, Checkpoint c) {
   Napi::Object o = constructor->New({});
-  From(o, "checkpoint")->ckpt = std::move(c);
+  CheckpointHandle* h = From(o, "checkpoint");
+  h->ckpt = std::move(c);
+  // tell V8 how much memory the object holds, so that dropped checkpoints are collected soon
+  h->external_ = static_cast<int64_t>(h->ckpt.storageBytes);
+  if (h->external_) Napi::MemoryManagement::AdjustExternalMemory(env, h->external_);
   return o;
+}
+
+CheckpointHandle::~CheckpointHandle() {
+  if (external_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_);
 }
 
 CheckpointHandle* CheckpointHandle::From(const Napi::Value& v, const char* what) {

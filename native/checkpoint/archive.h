@@ -14,6 +14,7 @@ struct Checkpoint {
   PthFormat format = PthFormat::Zip;
   std::string path;
   ValuePtr root;
+  size_t storageBytes = 0;  // bytes of tensor data held (what the JS garbage collector is told)
 };
 
 /// Reads a checkpoint without executing anything in it. Every tensor lands on the CPU.
