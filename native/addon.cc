@@ -50,9 +50,14 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setNumThreads(n): libtorch's intra-op threads for this thread and every later native call.
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setNumThreads(n): n must be a number");
   int n = info[0].As<Napi::Number>().Int32Value();
-  if (n > 0) torch::set_num_threads(n);
+  if (n > 0) {
+    gNumThreads.store(n);
+    torch::set_num_threads(n);
+  }
   return info.Env().Undefined();
 }
 

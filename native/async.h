@@ -8,6 +8,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,16 @@ namespace spurmem {
 
 /// Text of an exception without libtorch's C++ backtrace.
 std::string errorText(const std::exception& e);
+
+/// libtorch's intra-op thread count as set by setNumThreads (0: never set). at::set_num_threads only
+/// reaches the OpenMP threads started from the calling thread, so every worker applies it before its work.
+inline std::atomic<int> gNumThreads{0};
+
+/// Makes the calling thread's parallel regions (ATen, oneDNN) use gNumThreads threads.
+inline void applyNumThreads() {
+  int n = gNumThreads.load();
+  if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
+}
 
 class PromiseWorker : public Napi::AsyncWorker {
  public:
@@ -33,6 +44,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
+      applyNumThreads();
       work_();
     } catch (const c10::Error& e) {
       SetError(e.what_without_backtrace());

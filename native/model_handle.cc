@@ -491,7 +491,8 @@ Napi::Value ModelHandle::Forward(const Napi::CallbackInfo& info) {
       env,
       [s, b, train, masked, out]() {
         std::lock_guard<std::mutex> lock(s->mu);
-        torch::NoGradGuard g;
+        // no autograd bookkeeping at all (no version counters or view tracking), as torch.inference_mode
+        c10::InferenceMode g;
         s->net->train(train);
         setMasksActive(*s, masked);
         auto x = inputTensor(*s, b);

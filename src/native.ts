@@ -124,6 +124,7 @@ export interface Addon {
   readCheckpoint(path: string): Promise<NativeCheckpoint>;
   writeCheckpoint(path: string, value: unknown): Promise<void>;
   versions(): { libtorch: string; cuda: boolean; cudaDevices: number; threads: number };
+  /** libtorch's intra-op CPU threads for the calling thread and every later native call (worker threads too). */
   setNumThreads(n: number): void;
   checkDevice(device: string): void;
   ntXent(o: { a: Float32Array; b: Float32Array; rows: number; cols: number; temperature: number }): number;
