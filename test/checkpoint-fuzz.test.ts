@@ -13,8 +13,7 @@
  * container when a length changed): the unpickler and the bounds checks behind it are really reached.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +53,7 @@ function ensureDist(): void {
  * Reads every file in a child process; restarts the child after a crash or a hang, pinned on the file it
  * was reading, and goes on with the next one. `env` is passed to the child (self-tests use it).
  */
-async function readInChild(files: string[], dir: string, env: Record<string, string> = {}): Promise<ReadResult[]> {
+async function readInChild(files: string[], dir: string, env: Record<string, string> = {}, deadlineMs = READ_DEADLINE_MS): Promise<ReadResult[]> {
   const manifest = join(dir, `manifest-${Date.now()}.json`);
   writeFileSync(manifest, JSON.stringify(files));
   const results: ReadResult[] = new Array(files.length);
@@ -89,7 +88,7 @@ async function readInChild(files: string[], dir: string, env: Record<string, str
         current = r.i + 1;
       });
       const timer = setInterval(() => {
-        const limit = ready ? READ_DEADLINE_MS : 60_000;
+        const limit = ready ? deadlineMs : 60_000;
         if (Date.now() - last > limit) {
           hung = true;
           child.kill('SIGKILL');
@@ -479,7 +478,10 @@ function hostileFiles(legacyPrefix: Buffer): Hostile[] {
     const w = P().global('torch._tensor', '_rebuild_from_type_v2').put(0).op('0').global('torch', 'Tensor').put(1).op('0').op(')').put(2).op('0');
     const depth = 300_000;
     for (let i = 1; i <= depth; i++) w.get(0).get(1).get(i + 1).op('\x87').put(i + 2).op('0');
-    both(`_rebuild_from_type_v2 nested ${depth} deep`, w.get(0).get(depth + 2).op('R').done(), /_rebuild_from_type_v2/);
+    both(`_rebuild_from_type_v2 nested ${depth} deep`, w.get(0).get(depth + 2).op('R').done(), /_rebuild_from_type_v2|nested deeper than 512 levels/);
+    const two = P().global('torch._tensor', '_rebuild_from_type_v2').put(0).op('0').global('torch', 'Tensor').put(1).op('0');
+    two.get(0).get(0).get(1).get(0).get(1).op(')').op('\x87').op('\x87').op('R');
+    both('_rebuild_from_type_v2 of itself', two.done(), /_rebuild_from_type_v2 nested in itself/);
   }
   // huge lengths
   both('LONG4 of 2^32-1 bytes', P().raw([0x8b, 0xff, 0xff, 0xff, 0xff]).raw('abc').done(), /wider than 64 bits/);
@@ -546,7 +548,7 @@ describe('checkpoint reader under fuzzing', () => {
     try {
       const good = join(fixturesDir, 'fuzz', 'smallnet.zip.pth');
       const files = [good, good, good, good, good];
-      const r = await readInChild(files, dir, { SPURMEM_FUZZ_SELFTEST: 'crash=1,hang=2,alloc=3' });
+      const r = await readInChild(files, dir, { SPURMEM_FUZZ_SELFTEST: 'crash=1,hang=2,alloc=3' }, 1_500);
       expect(r[0].ok).toBe(true);
       expect(r[1].crash).toMatch(/SIGSEGV/);
       expect(r[2].hang).toBe(true);

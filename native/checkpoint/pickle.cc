@@ -10,11 +10,12 @@ namespace spurmem {
 namespace {
 
 // Upper bounds that keep a hostile file from growing memory or time without limit.
-constexpr size_t kMaxStack = 1u << 20;         // items on the pickle stack
+constexpr size_t kMaxStack = 1u << 18;         // items on the pickle stack (torch.save batches by 1000)
 constexpr size_t kMaxMarks = 4096;             // nested MARKs
 constexpr size_t kMaxContainers = 1u << 24;    // containers created by one pickle
 constexpr int64_t kMaxTensorDims = 64;
-constexpr size_t kMaxMemo = 1u << 21;          // memo entries
+constexpr size_t kMaxMemo = 1u << 20;          // memo entries
+constexpr uint32_t kMaxDepth = 512;            // levels of nested containers (as forEachLeaf)
 // Nodes of the decoded tree, counting every path to a shared container: a pickle of a few hundred bytes
 // can describe 2^64 paths by memo references (a list holding the same list twice, 64 times over).
 // Without sharing a tree has fewer nodes than the pickle has bytes, so this only refuses such graphs.
@@ -107,6 +108,8 @@ class Unpickler {
   UnpickleResult result_;
   uint8_t op_ = 0;
   size_t opPos_ = 0;
+  // None, True and False are never changed once decoded: one of each serves the whole pickle
+  const ValuePtr none_ = Value::none(), true_ = Value::boolean(true), false_ = Value::boolean(false);
 
   [[noreturn]] void fail(const std::string& what) const {
     throw CheckpointError(where_ + ": " + what + " (pickle byte offset " + std::to_string(opPos_) + ")");
@@ -132,7 +135,20 @@ class Unpickler {
   ValuePtr track(ValuePtr v) {
     if (containers_.size() >= kMaxContainers) fail("too many containers");
     containers_.push_back(v);
+    for (const auto& x : v->items) raise(v, x);
+    for (const auto& e : v->entries) raise(v, e.second);
     return v;
+  }
+
+  /// Notes that `child` now hangs under `parent`, failing as soon as a chain of containers gets deeper
+  /// than the tree walk accepts (so that 1,000,000 nested tuples stop at the 513th, not after all are
+  /// built). A container filled after it was put in another is only caught by the walk in validate().
+  void raise(const ValuePtr& parent, const ValuePtr& child) {
+    uint32_t h = (child->isContainer() ? child->height : 0) + 1;
+    if (h > parent->height) {
+      parent->height = h;
+      if (h > kMaxDepth) fail("object nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
   }
 
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
@@ -290,6 +306,7 @@ class Unpickler {
         for (const auto& kv : a[0]->items) {
           if ((kv->kind != Kind::Tuple && kv->kind != Kind::List) || kv->items.size() != 2) fail("OrderedDict item is not a pair");
           d->entries.emplace_back(kv->items[0], kv->items[1]);
+          raise(d, kv->items[1]);
         }
       }
       return d;
@@ -356,6 +373,7 @@ class Unpickler {
       if (!a.empty()) {
         if (!a[0]->isContainer() || a[0]->kind == Kind::Dict) fail("set() expects a list");
         l->items = a[0]->items;
+        for (const auto& x : l->items) raise(l, x);
       }
       return l;
     }
@@ -430,6 +448,7 @@ class Unpickler {
   void setItem(const ValuePtr& d, ValuePtr k, ValuePtr v) {
     if (d->kind != Kind::Dict) fail(std::string("SETITEM on a ") + kindName(d->kind));
     if (k->isContainer() || k->kind == Kind::Tensor) fail("dict key of unhashable type");
+    raise(d, v);
     d->entries.emplace_back(std::move(k), std::move(v));
   }
 
@@ -437,7 +456,10 @@ class Unpickler {
     if (obj->kind == Kind::Dict) {
       // OrderedDict state (e.g. {'_metadata': ...} of a state dict) is ignored; a Namespace's state is its fields.
       if (!obj->ordered && state->kind == Kind::Dict) {
-        for (const auto& e : state->entries) obj->entries.push_back(e);
+        for (const auto& e : state->entries) {
+          raise(obj, e.second);
+          obj->entries.push_back(e);
+        }
       }
       return;
     }
@@ -471,9 +493,9 @@ class Unpickler {
         case '0': pop(); break;
         case '1': popMark(); break;
         case '2': push(top()); break;
-        case 'N': push(Value::none()); break;
-        case 0x88: push(Value::boolean(true)); break;
-        case 0x89: push(Value::boolean(false)); break;
+        case 'N': push(none_); break;
+        case 0x88: push(true_); break;
+        case 0x89: push(false_); break;
         case 'J': push(Value::integer(static_cast<int32_t>(le(4)))); break;
         case 'K': push(Value::integer(static_cast<int64_t>(le(1)))); break;
         case 'M': push(Value::integer(static_cast<int64_t>(le(2)))); break;
@@ -547,6 +569,7 @@ class Unpickler {
           auto items = popMark();
           auto l = track(Value::list());
           l->items = std::move(items);
+          for (const auto& x : l->items) raise(l, x);
           push(l);
           break;
         }
@@ -554,6 +577,7 @@ class Unpickler {
           ValuePtr v = pop();
           ValuePtr& l = top();
           if (l->kind != Kind::List) fail(std::string("APPEND to a ") + kindName(l->kind));
+          raise(l, v);
           l->items.push_back(std::move(v));
           break;
         }
@@ -561,7 +585,10 @@ class Unpickler {
           auto items = popMark();
           ValuePtr& l = top();
           if (l->kind != Kind::List) fail(std::string("APPENDS to a ") + kindName(l->kind));
-          for (auto& v : items) l->items.push_back(std::move(v));
+          for (auto& v : items) {
+            raise(l, v);
+            l->items.push_back(std::move(v));
+          }
           break;
         }
         case 0x8f: push(track(Value::list())); break;  // EMPTY_SET
@@ -569,7 +596,10 @@ class Unpickler {
           auto items = popMark();
           ValuePtr& l = top();
           if (l->kind != Kind::List) fail("ADDITEMS to a non-set");
-          for (auto& v : items) l->items.push_back(std::move(v));
+          for (auto& v : items) {
+            raise(l, v);
+            l->items.push_back(std::move(v));
+          }
           break;
         }
         case 0x91: {  // FROZENSET
