@@ -1,5 +1,6 @@
 #include "checkpoint_handle.h"
 
+#include "async.h"
 #include "js_convert.h"
 
 namespace spurmem {
@@ -114,6 +115,10 @@ Napi::Value CheckpointHandle::ToObject(const Napi::CallbackInfo& info) {
     return valueToJs(env, at(pathArg(info.Length() > 0 ? info[0] : env.Undefined())), withData);
   } catch (const std::invalid_argument& e) {
     throw Napi::Error::New(env, e.what());
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, ckpt.path + ": " + errorText(e));
   }
 }
 
@@ -142,7 +147,14 @@ Napi::Value CheckpointHandle::Tensor(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, e.what());
   }
   if (v->kind != Kind::Tensor) throw Napi::Error::New(env, ckpt.path + ": value at that key is a " + kindName(v->kind) + ", not a tensor");
-  return tensorToJs(env, v->tensor);
+  try {
+    return tensorToJs(env, v->tensor);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // e.g. an expanded (stride-0) tensor too large to copy out
+    throw Napi::Error::New(env, ckpt.path + ": cannot convert the tensor (" + errorText(e) + ")");
+  }
 }
 
 }  // namespace spurmem
