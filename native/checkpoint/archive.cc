@@ -394,7 +394,7 @@ size_t storageBytes(const std::string& path, const PendingStorage& s) {
   return nb;
 }
 
-Checkpoint readZip(const InputFile& f, const std::string& path) {
+Checkpoint readZip(const InputFile& f, const std::string& path, bool checkStorageCrc) {
   ZipIndex zip(f, path);
   std::string prefix;
   for (const auto& n : zip.names()) {
@@ -427,7 +427,7 @@ Checkpoint readZip(const InputFile& f, const std::string& path) {
     size_t nb = storageBytes(path, s);
     if (e->size < nb)
       throw CheckpointError(path + ": '" + name + "' holds " + std::to_string(e->size) + " bytes, the storage needs " + std::to_string(nb));
-    copies.push_back(StorageCopy{name, e->offset, nb, true, e->crc, static_cast<size_t>(e->size), &raw[kv.first]});
+    copies.push_back(StorageCopy{name, e->offset, nb, checkStorageCrc, e->crc, static_cast<size_t>(e->size), &raw[kv.first]});
   }
   copyStorages(f, copies, path);
   for (auto& kv : r.storages) kv.second->data = storageTensor(raw[kv.first], *kv.second);
@@ -642,13 +642,13 @@ class ZipWriter {
 
 const char* formatName(PthFormat f) { return f == PthFormat::Zip ? "zip" : "legacy"; }
 
-Checkpoint readCheckpoint(const std::string& path) {
+Checkpoint readCheckpoint(const std::string& path, bool checkStorageCrc) {
   InputFile f(path);
   uint64_t n = f.size();
   if (n == 0) throw CheckpointError(path + ": empty file");
   std::string head = f.read(0, static_cast<size_t>(std::min<uint64_t>(n, 512)));
   const auto* d = reinterpret_cast<const uint8_t*>(head.data());
-  if (n >= 4 && rd(d, 4) == 0x04034b50) return readZip(f, path);
+  if (n >= 4 && rd(d, 4) == 0x04034b50) return readZip(f, path, checkStorageCrc);
   if (n >= sizeof kLegacyMagic && std::memcmp(d, kLegacyMagic, sizeof kLegacyMagic) == 0) return readLegacy(f, path);
   if (n >= 262 && std::memcmp(d + 257, "ustar", 5) == 0)
     throw CheckpointError(path + ": tar-format checkpoint (torch < 0.4) is not supported; load it with an old torch and re-save it with torch.save");
