@@ -7,12 +7,15 @@
 //
 // --threads defaults to os.availableParallelism(), as spurmem's own default; PyTorch gets
 // torch.set_num_threads(N). PyTorch runs in a Python child process; the sides take turns one batch at a
-// time (PyTorch, spurmem uint8, spurmem float, ...) after two warm-up batches each.
+// time (PyTorch, spurmem uint8, spurmem float, ...) after two warm-up batches each. PyTorch and spurmem's
+// float batch are the same numbers.
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { readCheckpoint } from '../dist/src/checkpoint.js';
 import { createModel, loadWeights } from '../dist/src/model.js';
 import { addon } from '../dist/src/native.js';
-import { flag, loadNote, median, pythonServer, resnet50Weights } from './common.mjs';
+import { flag, loadNote, median, pythonServer, resnet50Weights, workDir } from './common.mjs';
 
 const threads = Number(flag('threads', availableParallelism()));
 const repeats = Number(flag('repeats', 3));
@@ -34,7 +37,10 @@ const inputs = {
   float: { tensor, shape: [batch, 3, size, size] },
 };
 
-const torch = await pythonServer('forward.py', [weights, threads, batch, size], { OMP_NUM_THREADS: String(threads) });
+// PyTorch gets the same float batch
+const inputFile = join(workDir, `input-${batch}x${size}.f32`);
+writeFileSync(inputFile, Buffer.from(tensor.buffer));
+const torch = await pythonServer('forward.py', [weights, inputFile, threads, batch, size], { OMP_NUM_THREADS: String(threads) });
 const ours = async (b) => {
   const t0 = process.hrtime.bigint();
   const out = await model.forward(b);
@@ -61,7 +67,7 @@ const ips = (xs) => batch / median(xs);
 const v = addon().versions();
 if (v.threads !== threads) throw new Error(`libtorch runs ${v.threads} threads here, not ${threads}`);
 console.log(
-  `ResNet-50 eval forward, batch ${batch} at ${size}x${size}, CPU, ${threads} threads on both sides ` +
+  `ResNet-50 eval forward, batch ${batch} at ${size}x${size}, CPU, ${threads} thread${threads === 1 ? "" : "s"} on both sides ` +
     `(libtorch ${v.libtorch}; ${await loadNote()}), median of ${repeats} batches:`,
 );
 console.log(`  PyTorch (no_grad, float batch)   ${ips(times.torch).toFixed(2)} images/s`);
