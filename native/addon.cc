@@ -17,14 +17,19 @@ namespace spurmem {
 Napi::Object Init(Napi::Env env, Napi::Object exports);
 namespace {
 
-// readCheckpoint(path) -> Promise<Checkpoint>
+// readCheckpoint(path, {checkStorageCrc?: true}) -> Promise<Checkpoint>
 Napi::Value ReadCheckpoint(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "readCheckpoint(path): path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  bool checkStorageCrc = true;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    auto v = info[1].As<Napi::Object>().Get("checkStorageCrc");
+    if (v.IsBoolean()) checkStorageCrc = v.As<Napi::Boolean>().Value();
+  }
   auto out = std::make_shared<Checkpoint>();
   return runAsync(
-      env, [path, out]() { *out = readCheckpoint(path); },
+      env, [path, out, checkStorageCrc]() { *out = readCheckpoint(path, checkStorageCrc); },
       [out](Napi::Env env) -> Napi::Value { return CheckpointHandle::Wrap(env, std::move(*out)); });
 }
 
@@ -52,7 +57,9 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setNumThreads(n): libtorch's intra-op threads for this thread and every later native call.
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setNumThreads(n): n must be a number");
   int n = info[0].As<Napi::Number>().Int32Value();
   if (n > 0) {
     requestedThreads().store(n);

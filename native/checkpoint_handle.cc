@@ -1,5 +1,6 @@
 #include "checkpoint_handle.h"
 
+#include "async.h"
 #include "js_convert.h"
 
 namespace spurmem {
@@ -24,8 +25,16 @@ CheckpointHandle::CheckpointHandle(const Napi::CallbackInfo& info) : Napi::Objec
 
 Napi::Object CheckpointHandle::Wrap(Napi::Env env, Checkpoint c) {
   Napi::Object o = constructor->New({});
-  From(o, "checkpoint")->ckpt = std::move(c);
+  CheckpointHandle* h = From(o, "checkpoint");
+  h->ckpt = std::move(c);
+  // tell V8 how much memory the object holds, so that dropped checkpoints are collected soon
+  h->external_ = static_cast<int64_t>(h->ckpt.storageBytes);
+  if (h->external_) Napi::MemoryManagement::AdjustExternalMemory(env, h->external_);
   return o;
+}
+
+CheckpointHandle::~CheckpointHandle() {
+  if (external_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_);
 }
 
 CheckpointHandle* CheckpointHandle::From(const Napi::Value& v, const char* what) {
@@ -106,6 +115,10 @@ Napi::Value CheckpointHandle::ToObject(const Napi::CallbackInfo& info) {
     return valueToJs(env, at(pathArg(info.Length() > 0 ? info[0] : env.Undefined())), withData);
   } catch (const std::invalid_argument& e) {
     throw Napi::Error::New(env, e.what());
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, ckpt.path + ": " + errorText(e));
   }
 }
 
@@ -134,7 +147,14 @@ Napi::Value CheckpointHandle::Tensor(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, e.what());
   }
   if (v->kind != Kind::Tensor) throw Napi::Error::New(env, ckpt.path + ": value at that key is a " + kindName(v->kind) + ", not a tensor");
-  return tensorToJs(env, v->tensor);
+  try {
+    return tensorToJs(env, v->tensor);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // e.g. an expanded (stride-0) tensor too large to copy out
+    throw Napi::Error::New(env, ckpt.path + ": cannot convert the tensor (" + errorText(e) + ")");
+  }
 }
 
 }  // namespace spurmem

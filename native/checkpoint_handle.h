@@ -16,12 +16,14 @@ class CheckpointHandle : public Napi::ObjectWrap<CheckpointHandle> {
   static CheckpointHandle* From(const Napi::Value& v, const char* what);
 
   explicit CheckpointHandle(const Napi::CallbackInfo& info);
+  ~CheckpointHandle() override;
   Checkpoint ckpt;
 
   /// The Value at a path of dict keys / list indices; throws naming the first missing component.
   ValuePtr at(const std::vector<std::string>& path) const;
 
  private:
+  int64_t external_ = 0;  // bytes reported to V8 with AdjustExternalMemory
   Napi::Value Format(const Napi::CallbackInfo& info);
   Napi::Value Path(const Napi::CallbackInfo& info);
   Napi::Value Entries(const Napi::CallbackInfo& info);

@@ -2,20 +2,21 @@
  * Reading and writing PyTorch `.pth` checkpoints (zip layout of torch >= 1.6 and the legacy layout of
  * torch < 1.6) without executing anything in them. See native/checkpoint/ for the restricted unpickler.
  */
-import { addon, type CheckpointEntry, type NativeCheckpoint } from './native.js';
+import { addon, type CheckpointEntry, type NativeCheckpoint, type ReadOptions } from './native.js';
 import { SpurmemError, messageOf } from './util/errors.js';
 
-export type { CheckpointEntry, NativeCheckpoint } from './native.js';
+export type { CheckpointEntry, NativeCheckpoint, ReadOptions } from './native.js';
 
 /**
  * Reads a checkpoint file. Tensors stay in native memory; use `entries()`, `tensor(path)` and
- * `toObject(path)` to look inside.
+ * `toObject(path)` to look inside. In the zip layout every entry's CRC-32 is checked, unless
+ * `checkStorageCrc: false` leaves out the tensor data (as torch.load, which checks none).
  * @throws SpurmemError naming the file and what was wrong (missing, truncated, corrupt, a refused
  *   pickle global such as `os.system`).
  */
-export async function readCheckpoint(path: string): Promise<NativeCheckpoint> {
+export async function readCheckpoint(path: string, o: ReadOptions = {}): Promise<NativeCheckpoint> {
   try {
-    return await addon().readCheckpoint(path);
+    return await addon().readCheckpoint(path, o);
   } catch (e) {
     throw new SpurmemError(messageOf(e));
   }

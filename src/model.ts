@@ -2,6 +2,7 @@
  * Models: torchvision ResNets and timm/DeiT Vision Transformers built natively with PyTorch's parameter
  * names, so original checkpoints load unchanged.
  */
+import { availableParallelism } from 'node:os';
 import { addon, type LoadReport, type NativeCheckpoint, type NativeModel, type NativeModelOptions } from './native.js';
 import { stateDictPath } from './checkpoint.js';
 import { SpurmemError, UsageError, messageOf } from './util/errors.js';
@@ -27,14 +28,41 @@ export const ORIGINAL_VIT_LN_EPS = 1e-5;
 /** Options of a model; see NativeModelOptions. `head: 'softmax'` is the original's Linear + Softmax. */
 export interface ModelOptions extends NativeModelOptions {
   arch: Arch;
+  /**
+   * libtorch's CPU threads (intra-op parallelism) for this and every later native call; see setThreads.
+   * Default: every available core, set when the first model is created.
+   */
+  threads?: number;
+}
+
+let threadsSet: number | undefined;
+
+/**
+ * Sets how many CPU threads libtorch uses for each operation (convolutions, matrix products), for every
+ * native call from now on; the default is os.availableParallelism(), every core this process may use.
+ * (libtorch's own default is the number of physical cores, often half of them; PyTorch's equivalent is
+ * torch.set_num_threads.) Returns the count set.
+ * @throws UsageError when n is not a positive integer.
+ */
+export function setThreads(n: number = availableParallelism()): number {
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
+  addon().setNumThreads(n);
+  threadsSet = n;
+  return n;
+}
+
+/** The thread count set by setThreads (or by creating a model), undefined before. */
+export function threadCount(): number | undefined {
+  return threadsSet;
 }
 
 /**
  * Builds a model on a device. ViTs take `lnEps` (default 1e-6, the original's checkpoints need 1e-5),
  * `imageSize` (a multiple of 16, default 224; the position embedding has (imageSize/16)^2 + 1 tokens) and
- * `depth` (number of blocks, default the architecture's own).
- * @throws UsageError for an unknown architecture or a bad lnEps / imageSize / depth; SpurmemError for a
- *   device that is not there ("this libtorch was built without CUDA", "no CUDA device N").
+ * `depth` (number of blocks, default the architecture's own). The first model also sets libtorch's CPU
+ * thread count to every available core unless `threads` (or an earlier setThreads call) says otherwise.
+ * @throws UsageError for an unknown architecture, a bad lnEps / imageSize / depth or thread count;
+ *   SpurmemError for a device that is not there ("this libtorch was built without CUDA", "no CUDA device N").
  */
 export function createModel(o: ModelOptions): NativeModel {
   if (!(ARCHS as readonly string[]).includes(o.arch)) {
@@ -50,8 +78,11 @@ export function createModel(o: ModelOptions): NativeModel {
   if (isVit(o.arch) && o.imageSize !== undefined && !(Number.isInteger(o.imageSize) && o.imageSize >= 16 && o.imageSize % 16 === 0)) {
     throw new UsageError(`a ViT's resolution must be a positive multiple of 16 (patch size), got ${o.imageSize}`);
   }
+  const { threads, ...native } = o;
+  if (threads !== undefined) setThreads(threads);
+  else if (threadsSet === undefined) setThreads();
   try {
-    return new (addon().Model)(o);
+    return new (addon().Model)(native);
   } catch (e) {
     throw new SpurmemError(messageOf(e));
   }

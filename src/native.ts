@@ -30,6 +30,15 @@ export interface CheckpointEntry {
   value?: unknown;
 }
 
+/** Options of readCheckpoint. */
+export interface ReadOptions {
+  /**
+   * Check the CRC-32 of the tensor data's zip entries (default true; the pickle's entry is always
+   * checked). torch.load checks none; leaving them out saves one pass over the data.
+   */
+  checkStorageCrc?: boolean;
+}
+
 /** A decoded `.pth` file held in native memory (see native/checkpoint_handle.h). */
 export interface NativeCheckpoint {
   readonly format: 'zip' | 'legacy';
@@ -135,9 +144,10 @@ export interface NativeModel {
 export interface Addon {
   Model: new (o: NativeModelOptions) => NativeModel;
   Checkpoint: unknown;
-  readCheckpoint(path: string): Promise<NativeCheckpoint>;
+  readCheckpoint(path: string, o?: ReadOptions): Promise<NativeCheckpoint>;
   writeCheckpoint(path: string, value: unknown): Promise<void>;
   versions(): { libtorch: string; cuda: boolean; cudaDevices: number; threads: number };
+  /** libtorch's intra-op CPU threads for the calling thread and every later native call (worker threads too). */
   setNumThreads(n: number): void;
   checkDevice(device: string): void;
   /** TF32 in cuDNN convolutions and cuBLAS (PyTorch's defaults: convolutions on, matmul off). */

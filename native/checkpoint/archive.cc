@@ -1,56 +1,83 @@
 #include "checkpoint/archive.h"
 
+#include "checkpoint/crc32.h"
+
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <unordered_map>
 
 namespace spurmem {
 namespace {
 
-/// Read-only memory map of a whole file.
-class MappedFile {
+/// A checkpoint file read with positional reads (pread), never mapped: a file that another program
+/// truncates while it is being read (torch.save rewrites a file in place) gives an error here, where a
+/// memory map would kill the process with SIGBUS. Reads are thread-safe.
+class InputFile {
  public:
-  explicit MappedFile(const std::string& path) : path_(path) {
+  explicit InputFile(const std::string& path) : path_(path) {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw CheckpointError(path + ": cannot open (" + std::strerror(errno) + ")");
     struct stat st;
-    if (::fstat(fd_, &st) != 0) throw CheckpointError(path + ": cannot stat (" + std::strerror(errno) + ")");
+    if (::fstat(fd_, &st) != 0) {
+      int e = errno;
+      ::close(fd_);
+      throw CheckpointError(path + ": cannot stat (" + std::strerror(e) + ")");
+    }
     if (S_ISDIR(st.st_mode)) {
       ::close(fd_);
       throw CheckpointError(path + ": is a directory, not a checkpoint file");
     }
-    size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {
-      void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-      if (m == MAP_FAILED) {
-        ::close(fd_);
-        throw CheckpointError(path + ": cannot map (" + std::strerror(errno) + ")");
+    size_ = static_cast<uint64_t>(st.st_size);
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  ~InputFile() { ::close(fd_); }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  uint64_t size() const { return size_; }
+
+  /// Reads exactly n bytes at `offset` into dst. Throws CheckpointError naming the file when they are
+  /// not all there (callers check offsets against size(), so that means the file shrank meanwhile).
+  void read(uint64_t offset, void* dst, size_t n) const {
+    auto* d = static_cast<uint8_t*>(dst);
+    while (n > 0) {
+      ssize_t r = ::pread(fd_, d, std::min<size_t>(n, 1u << 30), static_cast<off_t>(offset));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw CheckpointError(path_ + ": read failed at byte " + std::to_string(offset) + " (" + std::strerror(errno) + ")");
       }
-      data_ = static_cast<const uint8_t*>(m);
-      ::madvise(m, size_, MADV_SEQUENTIAL);
+      if (r == 0)
+        throw CheckpointError(path_ + ": ends at byte " + std::to_string(offset) + " although it had " + std::to_string(size_) +
+                              " bytes when opened (was it changed while being read?)");
+      d += r;
+      n -= static_cast<size_t>(r);
+      offset += static_cast<uint64_t>(r);
     }
   }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
-    if (fd_ >= 0) ::close(fd_);
+  std::string read(uint64_t offset, size_t n) const {
+    std::string s(n, '\0');
+    read(offset, s.data(), n);
+    return s;
   }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
 
  private:
   std::string path_;
   int fd_ = -1;
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
+  uint64_t size_ = 0;
 };
 
 uint64_t rd(const uint8_t* p, int n) {
@@ -58,17 +85,9 @@ uint64_t rd(const uint8_t* p, int n) {
   for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
   return v;
 }
+uint64_t rd(const std::string& s, size_t at, int n) { return rd(reinterpret_cast<const uint8_t*>(s.data()) + at, n); }
 
-uint32_t crc32Of(const uint8_t* p, size_t n) {
-  uLong c = ::crc32(0L, Z_NULL, 0);
-  while (n > 0) {
-    uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    c = ::crc32(c, p, chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<uint32_t>(c);
-}
+uint32_t crc32Of(const uint8_t* p, size_t n) { return crc32Update(0, p, n); }
 
 struct ZipEntry {
   uint64_t offset = 0;  // of the data
@@ -76,35 +95,44 @@ struct ZipEntry {
   uint32_t crc = 0;
 };
 
+/// The central directory of a zip file: where each entry's data lies, its size and CRC-32. Every offset
+/// and size is checked against the file before it is used.
 class ZipIndex {
  public:
-  ZipIndex(const MappedFile& f, const std::string& path) : f_(f), path_(path) {
-    const uint8_t* d = f.data();
-    size_t n = f.size();
+  ZipIndex(const InputFile& f, const std::string& path) : f_(f), path_(path) {
+    uint64_t n = f.size();
     if (n < 22) fail("truncated zip: no end-of-central-directory record");
-    size_t lo = n > 65557 ? n - 65557 : 0;
-    size_t eocd = SIZE_MAX;
-    for (size_t i = n - 22 + 1; i-- > lo;) {
-      if (rd(d + i, 4) == 0x06054b50) {
-        eocd = i;
+    uint64_t tailStart = n > 65557 ? n - 65557 : 0;
+    std::string tail = f.read(tailStart, static_cast<size_t>(n - tailStart));
+    uint64_t eocd = UINT64_MAX;
+    for (size_t i = tail.size() - 22 + 1; i-- > 0;) {
+      if (rd(tail, i, 4) == 0x06054b50) {
+        eocd = tailStart + i;
         break;
       }
     }
-    if (eocd == SIZE_MAX) fail("truncated or corrupt zip: end-of-central-directory record not found");
-    uint64_t count = rd(d + eocd + 10, 2);
-    uint64_t cdSize = rd(d + eocd + 12, 4);
-    uint64_t cdOff = rd(d + eocd + 16, 4);
+    if (eocd == UINT64_MAX) fail("truncated or corrupt zip: end-of-central-directory record not found");
+    size_t e = static_cast<size_t>(eocd - tailStart);
+    uint64_t count = rd(tail, e + 10, 2);
+    uint64_t cdSize = rd(tail, e + 12, 4);
+    uint64_t cdOff = rd(tail, e + 16, 4);
     if (count == 0xFFFF || cdSize == 0xFFFFFFFF || cdOff == 0xFFFFFFFF) {
-      if (eocd < 20 || rd(d + eocd - 20, 4) != 0x07064b50) fail("zip64 locator missing");
-      uint64_t z = rd(d + eocd - 20 + 8, 8);
-      if (z > n || n - z < 56 || rd(d + z, 4) != 0x06064b50) fail("zip64 end-of-central-directory record missing");
-      count = rd(d + z + 32, 8);
-      cdSize = rd(d + z + 40, 8);
-      cdOff = rd(d + z + 48, 8);
+      if (eocd < 20) fail("zip64 locator missing");
+      std::string loc = f.read(eocd - 20, 20);
+      if (rd(loc, 0, 4) != 0x07064b50) fail("zip64 locator missing");
+      uint64_t z = rd(loc, 8, 8);
+      if (z > n || n - z < 56) fail("zip64 end-of-central-directory record missing");
+      std::string z64 = f.read(z, 56);
+      if (rd(z64, 0, 4) != 0x06064b50) fail("zip64 end-of-central-directory record missing");
+      count = rd(z64, 32, 8);
+      cdSize = rd(z64, 40, 8);
+      cdOff = rd(z64, 48, 8);
     }
     if (cdOff > n || cdSize > n - cdOff) fail("central directory lies outside the file");
     if (count > cdSize / 46) fail("central directory entry count does not fit its size");
-    uint64_t p = cdOff, endCd = cdOff + cdSize;
+    std::string cd = f.read(cdOff, static_cast<size_t>(cdSize));
+    const uint8_t* d = reinterpret_cast<const uint8_t*>(cd.data());
+    uint64_t p = 0, endCd = cdSize;
     for (uint64_t k = 0; k < count; ++k) {
       if (endCd - p < 46 || rd(d + p, 4) != 0x02014b50) fail("corrupt central directory entry " + std::to_string(k));
       uint32_t flags = static_cast<uint32_t>(rd(d + p + 8, 2));
@@ -117,14 +145,14 @@ class ZipIndex {
       std::string name(reinterpret_cast<const char*>(d + p + 46), nameLen);
       // zip64 extra field: the 64-bit values of the fields set to 0xFFFFFFFF, in this order
       const uint8_t* ex = d + p + 46 + nameLen;
-      for (uint64_t e = 0; e + 4 <= extraLen;) {
-        uint64_t id = rd(ex + e, 2), len = rd(ex + e + 2, 2);
-        if (e + 4 + len > extraLen) break;
+      for (uint64_t x = 0; x + 4 <= extraLen;) {
+        uint64_t id = rd(ex + x, 2), len = rd(ex + x + 2, 2);
+        if (x + 4 + len > extraLen) break;
         if (id == 0x0001) {
-          uint64_t q = e + 4;
+          uint64_t q = x + 4;
           auto take = [&](uint64_t& field) {
             if (field == 0xFFFFFFFF) {
-              if (q + 8 > e + 4 + len) fail("short zip64 extra field for '" + name + "'");
+              if (q + 8 > x + 4 + len) fail("short zip64 extra field for '" + name + "'");
               field = rd(ex + q, 8);
               q += 8;
             }
@@ -133,14 +161,16 @@ class ZipIndex {
           take(csize);
           take(local);
         }
-        e += 4 + len;
+        x += 4 + len;
       }
       p += 46 + nameLen + extraLen + commentLen;
       if (flags & 1) fail("'" + name + "' is encrypted");
       if (method != 0) fail("'" + name + "' is compressed (method " + std::to_string(method) + "); PyTorch writes stored entries only");
       if (csize != usize) fail("'" + name + "' has different stored and real sizes");
-      if (local > n || n - local < 30 || rd(d + local, 4) != 0x04034b50) fail("local header of '" + name + "' is missing");
-      uint64_t lName = rd(d + local + 26, 2), lExtra = rd(d + local + 28, 2);
+      if (local > n || n - local < 30) fail("local header of '" + name + "' is missing");
+      std::string lh = f.read(local, 30);
+      if (rd(lh, 0, 4) != 0x04034b50) fail("local header of '" + name + "' is missing");
+      uint64_t lName = rd(lh, 26, 2), lExtra = rd(lh, 28, 2);
       uint64_t dataOff = local + 30 + lName + lExtra;
       if (dataOff > n || usize > n - dataOff) fail("data of '" + name + "' lies outside the file (truncated?)");
       entries_[name] = ZipEntry{dataOff, usize, crc};
@@ -156,34 +186,205 @@ class ZipIndex {
   }
   const std::vector<std::string>& names() const { return order_; }
 
-  /// Checks the CRC and returns a pointer to the entry's bytes.
-  const uint8_t* bytes(const std::string& name, const ZipEntry& e) const {
-    const uint8_t* p = f_.data() + e.offset;
-    if (crc32Of(p, e.size) != e.crc) fail("'" + name + "' is corrupt (CRC mismatch)");
-    return p;
+  /// Reads an entry's bytes and checks their CRC-32.
+  std::string bytes(const std::string& name, const ZipEntry& e) const {
+    std::string s = f_.read(e.offset, static_cast<size_t>(e.size));
+    if (crc32Of(reinterpret_cast<const uint8_t*>(s.data()), s.size()) != e.crc) fail("'" + name + "' is corrupt (CRC mismatch)");
+    return s;
   }
 
  private:
-  const MappedFile& f_;
+  const InputFile& f_;
   std::string path_;
   std::unordered_map<std::string, ZipEntry> entries_;
   std::vector<std::string> order_;
 };
 
-void materialise(UnpickleResult& r) {
+void materialise(UnpickleResult& r, const std::string& path) {
   for (auto& t : r.tensors) {
     auto& data = t.storage->data;
-    if (!data.defined()) throw CheckpointError("storage '" + t.storage->key + "' has no data");
+    if (!data.defined()) throw CheckpointError(path + ": storage '" + t.storage->key + "' has no data");
     t.value->tensor = data.as_strided(t.size, t.stride, data.storage_offset() + t.offset);
   }
   r.tensors.clear();
 }
 
-torch::Tensor storageFrom(const uint8_t* p, const PendingStorage& s) {
-  auto t = torch::empty({s.numel}, torch::TensorOptions().dtype(s.dtype));
-  size_t nbytes = static_cast<size_t>(s.numel) * storageElementSize(s.dtype);
-  if (nbytes) std::memcpy(t.data_ptr(), p, nbytes);
-  return t;
+/// Storage bytes to read from the file into a new tensor; in the zip layout the whole entry's CRC-32
+/// is checked as well (`crc`, over `entrySize` bytes of which the first `nbytes` are the storage's).
+struct StorageCopy {
+  std::string name;
+  uint64_t offset = 0;  // in the file
+  size_t nbytes = 0;
+  bool checkCrc = false;
+  uint32_t crc = 0;
+  size_t entrySize = 0;
+  torch::Tensor* dst = nullptr;
+};
+
+/// Number of CPUs this process may run on (its affinity mask), at least 1.
+unsigned availableCpus() {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+/// Memory blocks of dropped checkpoints, kept for the next read. Their pages are marked MADV_FREE: the
+/// kernel takes them back when memory runs short (they then fault in zeroed, like fresh memory), and
+/// until then a later checkpoint reuses them without a page fault or the kernel zeroing them again,
+/// which is most of the cost of fresh memory. At most two blocks are kept.
+class BlockCache {
+ public:
+  /// A cached mapping of at least `len` bytes (and not much more), or nullptr.
+  std::pair<void*, size_t> take(size_t len) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      auto b = blocks_[i];
+      if (b.second >= len && b.second - len <= len / 4 + (4u << 20)) {
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+        return b;
+      }
+    }
+    return {nullptr, 0};
+  }
+  void give(void* base, size_t len) {
+#ifdef MADV_FREE
+    ::madvise(base, len, MADV_FREE);
+#endif
+    std::lock_guard<std::mutex> lock(mu_);
+    blocks_.emplace_back(base, len);
+    if (blocks_.size() > 2) {
+      ::munmap(blocks_.front().first, blocks_.front().second);
+      blocks_.erase(blocks_.begin());
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<void*, size_t>> blocks_;
+};
+BlockCache& blockCache() {
+  static auto* cache = new BlockCache();  // never destroyed: tensors may be freed during exit
+  return *cache;
+}
+
+/// One block of memory for every storage of a checkpoint, as a uint8 tensor of `bytes` bytes.
+///
+/// Most of the time of loading a checkpoint goes into fresh memory: one page fault per 4 KiB page, each
+/// page zeroed by the kernel, more than the reading and the CRC together. A block of 4 MiB or more is
+/// therefore mapped on its own, aligned to 2 MiB and marked for transparent huge pages (MADV_HUGEPAGE,
+/// a hint the kernel may ignore), which takes ~512 times fewer faults, and goes to the BlockCache when
+/// the last storage (a view of it) is freed. Smaller blocks come from libtorch's allocator.
+torch::Tensor storageBlock(size_t bytes, const std::string& path) {
+  constexpr size_t kHuge = 2u << 20;
+  try {
+    if (bytes < 2 * kHuge) return torch::empty({static_cast<int64_t>(bytes)}, torch::kUInt8);
+  } catch (const c10::Error&) {
+    throw CheckpointError(path + ": cannot allocate " + std::to_string(bytes) + " bytes for the tensors");
+  }
+  size_t len = (bytes + kHuge - 1) / kHuge * kHuge + kHuge;
+  auto cached = blockCache().take(len);
+  void* base = cached.first;
+  if (base) {
+    len = cached.second;
+  } else {
+    base = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+      throw CheckpointError(path + ": cannot allocate " + std::to_string(bytes) + " bytes for the tensors (" + std::strerror(errno) + ")");
+  }
+  auto start = reinterpret_cast<uintptr_t>(base);
+  auto* aligned = reinterpret_cast<uint8_t*>((start + kHuge - 1) / kHuge * kHuge);
+#ifdef MADV_HUGEPAGE
+  if (!cached.first) ::madvise(aligned, len - static_cast<size_t>(aligned - static_cast<uint8_t*>(base)), MADV_HUGEPAGE);
+#endif
+  return torch::from_blob(
+      aligned, {static_cast<int64_t>(bytes)}, [base, len](void*) { blockCache().give(base, len); },
+      torch::TensorOptions().dtype(torch::kUInt8));
+}
+
+/// Allocates every storage (see storageBlock) and reads its bytes straight into it, checking CRC-32s.
+///
+/// Storages are read in pieces of at most 4 MiB, 256 KiB at a time, and each 256 KiB is CRC-checked
+/// right after its read, while it is in cache; the pieces are shared out between up to 8 threads, and a
+/// storage's CRC is put together from its pieces' with crc32_combine. Throws CheckpointError naming
+/// `path` and the entry on a CRC mismatch.
+void copyStorages(const InputFile& f, std::vector<StorageCopy>& copies, const std::string& path) {
+  struct Piece {
+    size_t copy;
+    size_t begin, end;  // byte range within the entry
+    uint32_t crc;
+  };
+  constexpr size_t kPiece = 4u << 20, kStep = 256u << 10, kAlign = 64;
+  std::vector<Piece> pieces;
+  size_t total = 0, blockBytes = 0;
+  for (const auto& k : copies) {
+    if (k.nbytes > SIZE_MAX / 4 || blockBytes > SIZE_MAX / 4) throw CheckpointError(path + ": storages too large");
+    blockBytes += (k.nbytes + kAlign - 1) / kAlign * kAlign;
+  }
+  torch::Tensor block = storageBlock(blockBytes, path);
+  size_t offset = 0;
+  for (size_t c = 0; c < copies.size(); ++c) {
+    auto& k = copies[c];
+    *k.dst = block.narrow(0, static_cast<int64_t>(offset), static_cast<int64_t>(k.nbytes));
+    offset += (k.nbytes + kAlign - 1) / kAlign * kAlign;
+    size_t span = k.checkCrc ? k.entrySize : k.nbytes;
+    for (size_t b = 0; b < span || b == 0; b += kPiece) {
+      pieces.push_back(Piece{c, b, std::min(span, b + kPiece), 0});
+      if (span == 0) break;
+    }
+    total += span;
+  }
+  auto run = [&](const Piece& pc, std::vector<uint8_t>& scratch) {
+    const StorageCopy& k = copies[pc.copy];
+    uint8_t* dst = k.dst->data_ptr<uint8_t>();
+    uint32_t crc = 0;
+    for (size_t b = pc.begin; b < pc.end; b += kStep) {
+      size_t e = std::min(pc.end, b + kStep);
+      size_t copyEnd = std::min(e, k.nbytes);
+      if (b < copyEnd) {
+        f.read(k.offset + b, dst + b, copyEnd - b);
+        if (k.checkCrc) crc = crc32Update(crc, dst + b, copyEnd - b);
+      }
+      size_t tail = std::max(b, copyEnd);  // a zip entry longer than its storage: CRC of the rest
+      if (k.checkCrc && tail < e) {
+        scratch.resize(e - tail);
+        f.read(k.offset + tail, scratch.data(), e - tail);
+        crc = crc32Update(crc, scratch.data(), e - tail);
+      }
+    }
+    return crc;
+  };
+  size_t nthreads = std::min<size_t>({availableCpus(), 8, pieces.size(), total / (8u << 20) + 1});
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(nthreads);
+  auto worker = [&](size_t w) {
+    std::vector<uint8_t> scratch;
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < pieces.size();) pieces[i].crc = run(pieces[i], scratch);
+    } catch (...) {
+      errors[w] = std::current_exception();
+      next.store(pieces.size());
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < nthreads; ++t) threads.emplace_back(worker, t);
+  worker(0);
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  for (size_t i = 0; i < pieces.size();) {
+    const StorageCopy& k = copies[pieces[i].copy];
+    uLong crc = pieces[i].crc;
+    size_t j = i + 1;
+    for (; j < pieces.size() && pieces[j].copy == pieces[i].copy; ++j)
+      crc = ::crc32_combine(crc, pieces[j].crc, static_cast<z_off_t>(pieces[j].end - pieces[j].begin));
+    if (k.checkCrc && static_cast<uint32_t>(crc) != k.crc) throw CheckpointError(path + ": '" + k.name + "' is corrupt (CRC mismatch)");
+    i = j;
+  }
+}
+
+/// The 1-D storage tensor of `s` over the bytes read into `raw`.
+torch::Tensor storageTensor(const torch::Tensor& raw, const PendingStorage& s) {
+  return s.numel == 0 ? torch::empty({0}, torch::TensorOptions().dtype(s.dtype)) : raw.view(s.dtype);
 }
 
 size_t storageBytes(const std::string& path, const PendingStorage& s) {
@@ -193,7 +394,7 @@ size_t storageBytes(const std::string& path, const PendingStorage& s) {
   return nb;
 }
 
-Checkpoint readZip(const MappedFile& f, const std::string& path) {
+Checkpoint readZip(const InputFile& f, const std::string& path, bool checkStorageCrc) {
   ZipIndex zip(f, path);
   std::string prefix;
   for (const auto& n : zip.names()) {
@@ -210,13 +411,14 @@ Checkpoint readZip(const MappedFile& f, const std::string& path) {
     throw CheckpointError(path + ": zip file without a <folder>/data.pkl entry: not a PyTorch checkpoint");
   }
   if (const ZipEntry* bo = zip.find(prefix + "byteorder")) {
-    const uint8_t* b = zip.bytes(prefix + "byteorder", *bo);
-    std::string order(reinterpret_cast<const char*>(b), bo->size);
-    if (order != "little") throw CheckpointError(path + ": byte order '" + order + "' is not supported (only little-endian)");
+    std::string order = zip.bytes(prefix + "byteorder", *bo);
+    if (order != "little") throw CheckpointError(path + ": byte order '" + order.substr(0, 64) + "' is not supported (only little-endian)");
   }
   const ZipEntry* pkl = zip.find(prefix + "data.pkl");
-  const uint8_t* pb = zip.bytes(prefix + "data.pkl", *pkl);
-  UnpickleResult r = unpickle(pb, pkl->size, path + ": data.pkl");
+  std::string pb = zip.bytes(prefix + "data.pkl", *pkl);
+  UnpickleResult r = unpickle(reinterpret_cast<const uint8_t*>(pb.data()), pb.size(), path + ": data.pkl");
+  std::vector<StorageCopy> copies;
+  std::map<std::string, torch::Tensor> raw;
   for (auto& kv : r.storages) {
     auto& s = *kv.second;
     std::string name = prefix + "data/" + s.key;
@@ -225,55 +427,97 @@ Checkpoint readZip(const MappedFile& f, const std::string& path) {
     size_t nb = storageBytes(path, s);
     if (e->size < nb)
       throw CheckpointError(path + ": '" + name + "' holds " + std::to_string(e->size) + " bytes, the storage needs " + std::to_string(nb));
-    s.data = storageFrom(zip.bytes(name, *e), s);
+    copies.push_back(StorageCopy{name, e->offset, nb, checkStorageCrc, e->crc, static_cast<size_t>(e->size), &raw[kv.first]});
   }
-  materialise(r);
+  copyStorages(f, copies, path);
+  for (auto& kv : r.storages) kv.second->data = storageTensor(raw[kv.first], *kv.second);
+  materialise(r, path);
   Checkpoint c;
   c.format = PthFormat::Zip;
   c.path = path;
   c.root = r.root;
+  for (const auto& k : copies) c.storageBytes += k.nbytes;
   return c;
 }
 
 const uint8_t kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
 
-Checkpoint readLegacy(const MappedFile& f, const std::string& path) {
-  const uint8_t* d = f.data();
-  size_t n = f.size(), pos = sizeof kLegacyMagic;
+/// The pickles at the start of a legacy file: protocol version, sys_info, the object, the storage keys.
+struct LegacyPickles {
+  UnpickleResult proto, sys, obj, keys;
+  uint64_t end = 0;  // file offset after the key list
+};
+
+/// Decodes the pickles from the first `have` bytes of the file; throws CheckpointError (with
+/// `truncated` set when more bytes might help).
+LegacyPickles legacyPickles(const std::string& head, const std::string& path) {
+  const auto* d = reinterpret_cast<const uint8_t*>(head.data());
+  size_t n = head.size(), pos = sizeof kLegacyMagic;
   auto next = [&](const char* what) {
     UnpickleResult r = unpickle(d + pos, n - pos, path + ": " + what);
     pos += r.consumed;
     return r;
   };
-  UnpickleResult proto = next("protocol version");
-  if (proto.root->kind != Kind::Int || proto.root->i != 1001)
+  LegacyPickles p;
+  p.proto = next("protocol version");
+  p.sys = next("sys_info");
+  p.obj = next("object pickle");
+  p.keys = next("storage key list");
+  p.end = pos;
+  return p;
+}
+
+Checkpoint readLegacy(const InputFile& f, const std::string& path) {
+  uint64_t n = f.size();
+  // The pickles come first and are small next to the storages after them: read 1 MiB, and more only
+  // when a pickle runs past what was read.
+  uint64_t have = std::min<uint64_t>(n, 1u << 20);
+  LegacyPickles pk;
+  for (;;) {
+    std::string head = f.read(0, static_cast<size_t>(have));
+    try {
+      pk = legacyPickles(head, path);
+      break;
+    } catch (const CheckpointError& e) {
+      if (!e.truncated || have == n) throw;
+      have = std::min<uint64_t>(n, have * 4);
+    }
+  }
+  if (pk.proto.root->kind != Kind::Int || pk.proto.root->i != 1001)
     throw CheckpointError(path + ": legacy protocol version is not 1001");
-  UnpickleResult sys = next("sys_info");
-  if (sys.root->kind == Kind::Dict) {
-    auto le = sys.root->get("little_endian");
+  if (pk.sys.root->kind == Kind::Dict) {
+    auto le = pk.sys.root->get("little_endian");
     if (le && le->kind == Kind::Bool && !le->b) throw CheckpointError(path + ": big-endian checkpoints are not supported");
   }
-  UnpickleResult obj = next("object pickle");
-  UnpickleResult keys = next("storage key list");
-  if (keys.root->kind != Kind::List && keys.root->kind != Kind::Tuple)
+  UnpickleResult& obj = pk.obj;
+  const ValuePtr& keys = pk.keys.root;
+  if (keys->kind != Kind::List && keys->kind != Kind::Tuple)
     throw CheckpointError(path + ": storage key list is not a list");
-  for (const auto& k : keys.root->items) {
+  std::vector<StorageCopy> copies;
+  std::map<std::string, torch::Tensor> raw;
+  uint64_t pos = pk.end;
+  for (const auto& k : keys->items) {
     if (k->kind != Kind::String) throw CheckpointError(path + ": storage key is not a string");
+    if (raw.count(k->s)) throw CheckpointError(path + ": storage '" + k->s + "' appears twice in the key list");
     auto it = obj.storages.find(k->s);
     if (it == obj.storages.end() || it->second->hasView)
       throw CheckpointError(path + ": storage '" + k->s + "' in the key list is not used by the object");
     auto& s = *it->second;
     if (n - pos < 8) throw CheckpointError(path + ": truncated before the data of storage '" + s.key + "'");
-    int64_t count = static_cast<int64_t>(rd(d + pos, 8));
+    uint8_t countBytes[8];
+    f.read(pos, countBytes, 8);
+    int64_t count = static_cast<int64_t>(rd(countBytes, 8));
     pos += 8;
     if (count != s.numel)
       throw CheckpointError(path + ": storage '" + s.key + "' holds " + std::to_string(count) + " elements, data.pkl says " + std::to_string(s.numel));
     size_t nb = storageBytes(path, s);
     if (n - pos < nb)
       throw CheckpointError(path + ": truncated in the data of storage '" + s.key + "' (" + std::to_string(nb) + " bytes needed, " + std::to_string(n - pos) + " left)");
-    s.data = storageFrom(d + pos, s);
+    copies.push_back(StorageCopy{s.key, pos, nb, false, 0, nb, &raw[s.key]});
     pos += nb;
   }
+  copyStorages(f, copies, path);
+  for (auto& kv : raw) obj.storages.at(kv.first)->data = storageTensor(kv.second, *obj.storages.at(kv.first));
   for (auto& kv : obj.storages) {
     auto& s = *kv.second;
     if (!s.hasView) continue;
@@ -284,11 +528,12 @@ Checkpoint readLegacy(const MappedFile& f, const std::string& path) {
   }
   for (auto& kv : obj.storages)
     if (!kv.second->data.defined()) throw CheckpointError(path + ": storage '" + kv.first + "' has no data in the file");
-  materialise(obj);
+  materialise(obj, path);
   Checkpoint c;
   c.format = PthFormat::Legacy;
   c.path = path;
   c.root = obj.root;
+  for (const auto& k : copies) c.storageBytes += k.nbytes;
   return c;
 }
 
@@ -397,12 +642,13 @@ class ZipWriter {
 
 const char* formatName(PthFormat f) { return f == PthFormat::Zip ? "zip" : "legacy"; }
 
-Checkpoint readCheckpoint(const std::string& path) {
-  MappedFile f(path);
-  const uint8_t* d = f.data();
-  size_t n = f.size();
+Checkpoint readCheckpoint(const std::string& path, bool checkStorageCrc) {
+  InputFile f(path);
+  uint64_t n = f.size();
   if (n == 0) throw CheckpointError(path + ": empty file");
-  if (n >= 4 && rd(d, 4) == 0x04034b50) return readZip(f, path);
+  std::string head = f.read(0, static_cast<size_t>(std::min<uint64_t>(n, 512)));
+  const auto* d = reinterpret_cast<const uint8_t*>(head.data());
+  if (n >= 4 && rd(d, 4) == 0x04034b50) return readZip(f, path, checkStorageCrc);
   if (n >= sizeof kLegacyMagic && std::memcmp(d, kLegacyMagic, sizeof kLegacyMagic) == 0) return readLegacy(f, path);
   if (n >= 262 && std::memcmp(d + 257, "ustar", 5) == 0)
     throw CheckpointError(path + ": tar-format checkpoint (torch < 0.4) is not supported; load it with an old torch and re-save it with torch.save");

@@ -10,10 +10,17 @@ namespace spurmem {
 namespace {
 
 // Upper bounds that keep a hostile file from growing memory or time without limit.
-constexpr size_t kMaxStack = 1u << 20;         // items on the pickle stack
+constexpr size_t kMaxStack = 1u << 18;         // items on the pickle stack (torch.save batches by 1000)
 constexpr size_t kMaxMarks = 4096;             // nested MARKs
 constexpr size_t kMaxContainers = 1u << 24;    // containers created by one pickle
 constexpr int64_t kMaxTensorDims = 64;
+constexpr size_t kMaxMemo = 1u << 20;          // memo entries
+constexpr uint32_t kMaxDepth = 512;            // levels of nested containers (as forEachLeaf)
+// Nodes of the decoded tree, counting every path to a shared container: a pickle of a few hundred bytes
+// can describe 2^64 paths by memo references (a list holding the same list twice, 64 times over).
+// Without sharing a tree has fewer nodes than the pickle has bytes, so this only refuses such graphs.
+constexpr int64_t kMinTreeNodes = 1 << 20;
+constexpr int64_t kTreeNodesPerByte = 16;
 
 struct StorageType {
   const char* name;
@@ -101,9 +108,15 @@ class Unpickler {
   UnpickleResult result_;
   uint8_t op_ = 0;
   size_t opPos_ = 0;
+  // None, True and False are never changed once decoded: one of each serves the whole pickle
+  const ValuePtr none_ = Value::none(), true_ = Value::boolean(true), false_ = Value::boolean(false);
 
   [[noreturn]] void fail(const std::string& what) const {
     throw CheckpointError(where_ + ": " + what + " (pickle byte offset " + std::to_string(opPos_) + ")");
+  }
+  /// Fails because the bytes end before the pickle does.
+  [[noreturn]] void failTruncated(const std::string& what) const {
+    throw CheckpointError(where_ + ": " + what + " (pickle byte offset " + std::to_string(opPos_) + ")", true);
   }
 
   void dismantle() {
@@ -122,12 +135,25 @@ class Unpickler {
   ValuePtr track(ValuePtr v) {
     if (containers_.size() >= kMaxContainers) fail("too many containers");
     containers_.push_back(v);
+    for (const auto& x : v->items) raise(v, x);
+    for (const auto& e : v->entries) raise(v, e.second);
     return v;
+  }
+
+  /// Notes that `child` now hangs under `parent`, failing as soon as a chain of containers gets deeper
+  /// than the tree walk accepts (so that 1,000,000 nested tuples stop at the 513th, not after all are
+  /// built). A container filled after it was put in another is only caught by the walk in validate().
+  void raise(const ValuePtr& parent, const ValuePtr& child) {
+    uint32_t h = (child->isContainer() ? child->height : 0) + 1;
+    if (h > parent->height) {
+      parent->height = h;
+      if (h > kMaxDepth) fail("object nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
   }
 
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
   void need(size_t n) {
-    if (n > remaining()) fail("truncated: needs " + std::to_string(n) + " more bytes, " + std::to_string(remaining()) + " left");
+    if (n > remaining()) failTruncated("truncated: needs " + std::to_string(n) + " more bytes, " + std::to_string(remaining()) + " left");
   }
   uint8_t u8() { need(1); return *p_++; }
   uint64_t le(size_t n) {
@@ -138,14 +164,14 @@ class Unpickler {
     return v;
   }
   std::string bytes(uint64_t n) {
-    if (n > remaining()) fail("truncated: string of " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
+    if (n > remaining()) failTruncated("truncated: string of " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
     std::string s(reinterpret_cast<const char*>(p_), static_cast<size_t>(n));
     p_ += n;
     return s;
   }
   std::string line() {
     const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p_, '\n', remaining()));
-    if (!nl) fail("truncated: text argument without a newline");
+    if (!nl) failTruncated("truncated: text argument without a newline");
     std::string s(reinterpret_cast<const char*>(p_), static_cast<size_t>(nl - p_));
     p_ = nl + 1;
     return s;
@@ -280,6 +306,7 @@ class Unpickler {
         for (const auto& kv : a[0]->items) {
           if ((kv->kind != Kind::Tuple && kv->kind != Kind::List) || kv->items.size() != 2) fail("OrderedDict item is not a pair");
           d->entries.emplace_back(kv->items[0], kv->items[1]);
+          raise(d, kv->items[1]);
         }
       }
       return d;
@@ -295,6 +322,9 @@ class Unpickler {
     }
     if (g == "torch._tensor._rebuild_from_type_v2") {
       if (a.size() < 3 || a[2]->kind != Kind::Tuple) fail("_rebuild_from_type_v2 expects (func, type, args, state)");
+      // torch.save names a tensor-rebuilding function here; letting it name _rebuild_from_type_v2 again
+      // would let a file nest the call (and this C++ recursion) as deep as it likes
+      if (a[0]->kind == Kind::Global && a[0]->s == g) fail("_rebuild_from_type_v2 nested in itself");
       if (a[1]->kind != Kind::Global || (a[1]->s != "torch.Tensor" && a[1]->s != "torch.nn.parameter.Parameter"))
         fail("_rebuild_from_type_v2 for an unsupported tensor type");
       auto t = callGlobal(a[0], a[2]);
@@ -343,6 +373,7 @@ class Unpickler {
       if (!a.empty()) {
         if (!a[0]->isContainer() || a[0]->kind == Kind::Dict) fail("set() expects a list");
         l->items = a[0]->items;
+        for (const auto& x : l->items) raise(l, x);
       }
       return l;
     }
@@ -393,7 +424,7 @@ class Unpickler {
       if (vm->kind != Kind::Tuple || vm->items.size() != 3) fail("storage view metadata is not (key, offset, size)");
       std::string vk = vm->items[0]->kind == Kind::String ? vm->items[0]->s : "";
       int64_t off = asInt(vm->items[1], "view offset"), sz = asInt(vm->items[2], "view size");
-      if (off < 0 || sz < 0 || off > numel || sz > numel - off) fail("storage view outside its storage");
+      if (off < 0 || sz < 0 || off > s->numel || sz > s->numel - off) fail("storage view outside its storage");
       auto vit = result_.storages.find(vk);
       std::shared_ptr<PendingStorage> v;
       if (vit == result_.storages.end()) {
@@ -417,6 +448,7 @@ class Unpickler {
   void setItem(const ValuePtr& d, ValuePtr k, ValuePtr v) {
     if (d->kind != Kind::Dict) fail(std::string("SETITEM on a ") + kindName(d->kind));
     if (k->isContainer() || k->kind == Kind::Tensor) fail("dict key of unhashable type");
+    raise(d, v);
     d->entries.emplace_back(std::move(k), std::move(v));
   }
 
@@ -424,7 +456,10 @@ class Unpickler {
     if (obj->kind == Kind::Dict) {
       // OrderedDict state (e.g. {'_metadata': ...} of a state dict) is ignored; a Namespace's state is its fields.
       if (!obj->ordered && state->kind == Kind::Dict) {
-        for (const auto& e : state->entries) obj->entries.push_back(e);
+        for (const auto& e : state->entries) {
+          raise(obj, e.second);
+          obj->entries.push_back(e);
+        }
       }
       return;
     }
@@ -444,7 +479,7 @@ class Unpickler {
         }
         case 0x95: {  // FRAME
           uint64_t n = le(8);
-          if (n > remaining()) fail("truncated frame");
+          if (n > remaining()) failTruncated("truncated frame");
           break;
         }
         case '.':  // STOP
@@ -458,9 +493,9 @@ class Unpickler {
         case '0': pop(); break;
         case '1': popMark(); break;
         case '2': push(top()); break;
-        case 'N': push(Value::none()); break;
-        case 0x88: push(Value::boolean(true)); break;
-        case 0x89: push(Value::boolean(false)); break;
+        case 'N': push(none_); break;
+        case 0x88: push(true_); break;
+        case 0x89: push(false_); break;
         case 'J': push(Value::integer(static_cast<int32_t>(le(4)))); break;
         case 'K': push(Value::integer(static_cast<int64_t>(le(1)))); break;
         case 'M': push(Value::integer(static_cast<int64_t>(le(2)))); break;
@@ -534,6 +569,7 @@ class Unpickler {
           auto items = popMark();
           auto l = track(Value::list());
           l->items = std::move(items);
+          for (const auto& x : l->items) raise(l, x);
           push(l);
           break;
         }
@@ -541,6 +577,7 @@ class Unpickler {
           ValuePtr v = pop();
           ValuePtr& l = top();
           if (l->kind != Kind::List) fail(std::string("APPEND to a ") + kindName(l->kind));
+          raise(l, v);
           l->items.push_back(std::move(v));
           break;
         }
@@ -548,7 +585,10 @@ class Unpickler {
           auto items = popMark();
           ValuePtr& l = top();
           if (l->kind != Kind::List) fail(std::string("APPENDS to a ") + kindName(l->kind));
-          for (auto& v : items) l->items.push_back(std::move(v));
+          for (auto& v : items) {
+            raise(l, v);
+            l->items.push_back(std::move(v));
+          }
           break;
         }
         case 0x8f: push(track(Value::list())); break;  // EMPTY_SET
@@ -556,7 +596,10 @@ class Unpickler {
           auto items = popMark();
           ValuePtr& l = top();
           if (l->kind != Kind::List) fail("ADDITEMS to a non-set");
-          for (auto& v : items) l->items.push_back(std::move(v));
+          for (auto& v : items) {
+            raise(l, v);
+            l->items.push_back(std::move(v));
+          }
           break;
         }
         case 0x91: {  // FROZENSET
@@ -660,7 +703,7 @@ class Unpickler {
   }
 
   void memoPut(uint64_t idx) {
-    if (memo_.size() > kMaxStack * 8 && !memo_.count(idx)) fail("memo too large");
+    if (memo_.size() >= kMaxMemo && !memo_.count(idx)) fail("too many memo entries (more than " + std::to_string(kMaxMemo) + ")");
     memo_[idx] = top();
   }
   void memoGet(uint64_t idx) {
@@ -674,11 +717,15 @@ class Unpickler {
     if (!stack_.empty()) {
       // Python tolerates leftovers; PyTorch never writes them.
     }
-    forEachLeaf(root, [&](const std::string& path, const ValuePtr& v) {
-      if (v->kind == Kind::Global || v->kind == Kind::Storage || v->kind == Kind::NumpyDType)
-        fail(std::string("unsupported object (") + kindName(v->kind) + (v->kind == Kind::Global ? " " + v->s : "") +
-             ") at '" + path + "'");
-    });
+    const int64_t maxNodes = kMinTreeNodes + kTreeNodesPerByte * static_cast<int64_t>(end_ - begin_);
+    forEachLeaf(
+        root,
+        [&](const std::string& path, const ValuePtr& v) {
+          if (v->kind == Kind::Global || v->kind == Kind::Storage || v->kind == Kind::NumpyDType)
+            fail(std::string("unsupported object (") + kindName(v->kind) + (v->kind == Kind::Global ? " " + v->s : "") +
+                 ") at '" + path + "'");
+        },
+        512, maxNodes);
   }
 };
 

@@ -50,6 +50,9 @@ struct UnpickleResult {
 /// Error raised for anything wrong in a checkpoint; the message names what was wrong and where.
 struct CheckpointError : std::runtime_error {
   using std::runtime_error::runtime_error;
+  CheckpointError(const std::string& what, bool truncated_) : std::runtime_error(what), truncated(truncated_) {}
+  /// The bytes ended before the pickle did (more of the file might complete it).
+  bool truncated = false;
 };
 
 /// Decodes one pickle from data[0..size). Throws CheckpointError (message prefixed with `where`).

@@ -38,6 +38,7 @@ struct Value {
   torch::Tensor tensor;                              // Tensor
   bool parameter = false;                            // Tensor was an nn.Parameter
   std::shared_ptr<PendingStorage> storage;           // Storage (while decoding)
+  uint32_t height = 0;                               // containers: levels of containers below (while decoding)
 
   Value() = default;
   explicit Value(Kind k) : kind(k) {}

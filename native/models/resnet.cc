@@ -24,10 +24,12 @@ BasicBlockImpl::BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride)
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  auto out = torch::relu(bn1->forward(conv1->forward(x)));
+  // in place, as torchvision's ReLU(inplace=True) and `out += identity`: two fewer activation-sized
+  // allocations per block, with the same values and gradients
+  auto out = bn1->forward(conv1->forward(x)).relu_();
   out = bn2->forward(conv2->forward(out));
-  auto identity = dsConv ? dsBn->forward(dsConv->forward(x)) : x;
-  return torch::relu(out + identity);
+  out += dsConv ? dsBn->forward(dsConv->forward(x)) : x;
+  return out.relu_();
 }
 
 BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride) {
@@ -41,11 +43,12 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride)
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  auto out = torch::relu(bn1->forward(conv1->forward(x)));
-  out = torch::relu(bn2->forward(conv2->forward(out)));
+  // in place, as torchvision (see BasicBlockImpl::forward)
+  auto out = bn1->forward(conv1->forward(x)).relu_();
+  out = bn2->forward(conv2->forward(out)).relu_();
   out = bn3->forward(conv3->forward(out));
-  auto identity = dsConv ? dsBn->forward(dsConv->forward(x)) : x;
-  return torch::relu(out + identity);
+  out += dsConv ? dsBn->forward(dsConv->forward(x)) : x;
+  return out.relu_();
 }
 
 ResNet::ResNet(const NetOptions& o) : Net(o) {
@@ -83,7 +86,7 @@ ResNet::ResNet(const NetOptions& o) : Net(o) {
 }
 
 torch::Tensor ResNet::forward(const torch::Tensor& x) {
-  auto y = torch::relu(bn1->forward(conv1->forward(x)));
+  auto y = bn1->forward(conv1->forward(x)).relu_();
   y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
   for (auto& b : blocks) y = b(y);
   y = torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1);
