@@ -11,8 +11,9 @@ import { ImageCache } from './data/loader.js';
 import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
 import { evaluateSplit } from './eval.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
-import { ARCHS, createModel, loadWeights } from './model.js';
-import { addon, type NativeCheckpoint } from './native.js';
+import { ARCHS, createModel, loadWeights, setThreads } from './model.js';
+import { checkpointLnEps } from './weights.js';
+import type { NativeCheckpoint } from './native.js';
 import { UsageError } from './util/errors.js';
 
 /** Options of {@link evaluate}, validated by this schema (the flags of `spurmem eval`, camelCase). */
@@ -28,11 +29,13 @@ export const evaluateSchema = z
     split: z.enum(SPLITS as [Split, ...Split[]]).default('test'),
     /** Crop side R in pixels: resize to round(R·256/224), centre-crop R. */
     resolution: z.number().int().positive().default(224),
+    /** ViT LayerNorm epsilon (default: the checkpoint's spurmem.ln_eps, else timm's 1e-6; the original code used 1e-5). */
+    vitLnEps: z.number().positive().optional(),
     /** Images per forward pass. */
     batchSize: z.number().int().positive().default(100),
     /** cpu, cuda or cuda:N. */
     device: z.string().default('cpu'),
-    /** libtorch CPU threads (default: libtorch's). */
+    /** libtorch CPU threads (default: every available core). */
     threads: z.number().int().positive().optional(),
     labelOrder: z.enum(LABEL_ORDERS as [LabelOrder, ...LabelOrder[]]).default('original'),
     /** softmax (keys fc.0.*), linear (keys fc.*), or auto: from the checkpoint's keys. */
@@ -115,12 +118,12 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
     throw new UsageError(`option ${issue.path.join('.') || '(options)'}: ${issue.message}`);
   }
   const o = parsed.data;
-  if (o.threads !== undefined) addon().setNumThreads(o.threads);
+  setThreads(o.threads);
   const ds = await openDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, skipBadImages: o.skipBadImages });
   hooks.onDataset?.(ds);
   const ck = await readCheckpoint(o.checkpoint);
   const head = o.head === 'auto' ? detectHead(ck) : o.head;
-  const model = createModel({ arch: o.arch, head, device: o.device, imageSize: o.resolution });
+  const model = createModel({ arch: o.arch, head, device: o.device, imageSize: o.resolution, lnEps: o.vitLnEps ?? checkpointLnEps(ck) ?? 1e-6 });
   await loadWeights(model, ck);
   const r = await evaluateSplit(model, ds, o.split, {
     resolution: o.resolution,

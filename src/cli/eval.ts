@@ -10,7 +10,7 @@ import { countsTable } from '../data/dataset.js';
 import { SPLITS, type Split } from '../data/types.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../evaluate.js';
-import { deviceOption, positiveInt, threadsOption } from './common.js';
+import { deviceOption, finiteNumber, positiveInt, threadsOption } from './common.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { progressBar } from './progress.js';
 
@@ -60,6 +60,7 @@ export function evalCommand(): Command {
     .addOption(new Option('--batch-size <n>', 'images per forward pass').default(100).argParser(positiveInt('--batch-size')))
     .addOption(deviceOption())
     .addOption(threadsOption())
+    .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y").choices([...LABEL_ORDERS]).default('original'))
     .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
     .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images)')

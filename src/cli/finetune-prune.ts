@@ -54,6 +54,7 @@ export function finetunePruneCommand(): Command {
     .option('--seed <n>', 'seed', nonNegativeInt('--seed'), 0)
     .addOption(deviceOption())
     .addOption(threadsOption())
+    .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_finetune_prune)')
     .option('--resume', 'continue from the last complete epoch')
     .option('--force', 'start again in an --out folder that holds another run')

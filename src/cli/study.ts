@@ -62,6 +62,7 @@ export function studyCommand(): Command {
     .option('--batch-size <n>', 'evaluation batch size (the original: 200)', positiveInt('--batch-size'), 200)
     .addOption(deviceOption())
     .addOption(threadsOption())
+    .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .option('--skip-bad-images', 'skip missing or undecodable images (counted)')
     .option('--out <dir>', 'result folder (default: <run>/studies/<split>_<original file name>)')
     .option('--json', 'print the result as JSON')

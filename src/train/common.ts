@@ -1,7 +1,6 @@
 /**
  * Helpers shared by the training commands (train, finetune-prune) and the study.
  */
-import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -9,6 +8,7 @@ import type { Dataset, ImageCache } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import { setThreads } from '../model.js';
 import { addon, packageRoot, type NativeModel } from '../native.js';
 import { progress } from '../util/progress.js';
 import type { SchedulerState } from './schedule.js';
@@ -20,11 +20,9 @@ export function versions(): Record<string, string> {
   return { spurmem: pkg.version, libtorch: v.libtorch, node: process.versions.node, sharp: sharp.versions.sharp ?? '', vips: sharp.versions.vips };
 }
 
-/** Sets libtorch's CPU threads: `threads`, else every available core. Returns the number used. */
+/** Sets libtorch's CPU threads: `threads`, else every available core (see setThreads). Returns the count. */
 export function applyThreads(threads?: number): number {
-  const n = threads ?? availableParallelism();
-  addon().setNumThreads(n);
-  return n;
+  return setThreads(threads);
 }
 
 /** Per-sample weights N / |group| of the training split (the original's reweight=True). */
