@@ -89,6 +89,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
     head: 'linear',
     labelOrder: 'natural',
     batchSize: plan.batchSize,
+    evalBatchSize: 256,
     seed,
     device,
     threads: o.threads,
@@ -101,7 +102,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
     command: commandLine([
       'spurmem', 'train', '--dataset', 'folder', '--root', dataDir, '--arch', arch, '--resolution', plan.resolution, '--epochs', plan.epochs,
       '--optimizer', 'adam', '--lr', '1e-3', '--scheduler', 'cosine', '--no-augment', '--head', 'linear', '--label-order', 'natural',
-      '--batch-size', plan.batchSize, '--seed', seed, '--device', device, '--no-eval-initial', '--out', ermDir,
+      '--batch-size', plan.batchSize, '--eval-batch-size', 256, '--seed', seed, '--device', device, '--no-eval-initial', '--out', ermDir,
     ]),
   });
   log(`2/4 ERM: ${arch} at ${plan.resolution} px, ${plan.epochs} epochs -> ${ermDir}`);
@@ -138,6 +139,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const ftIn: FinetuneInput = {
     run: ermDir,
     epochs: plan.finetuneEpochs,
+    evalBatchSize: 256,
     seed,
     device,
     threads: o.threads,
@@ -146,7 +148,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   };
   commands.push({
     step: 'finetune-prune',
-    command: commandLine(['spurmem', 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--seed', seed, '--device', device, '--out', ftDir]),
+    command: commandLine(['spurmem', 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--eval-batch-size', 256, '--seed', seed, '--device', device, '--out', ftDir]),
   });
   log(`4/4 finetune-prune: ${plan.finetuneEpochs} epoch(s) -> ${ftDir}`);
   const ft: FinetuneSummary = await finetunePrune(ftIn, { log: (l) => log(`  ${l}`) });

@@ -97,4 +97,24 @@ describe('spurmem train end to end', () => {
     expect(readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
     for (const e of [0, 1, 2]) expect(torchLoads(join(out, `epoch_${e}_checkpoints.pth.tar`)).epoch).toBe(e);
   });
+
+  it('stops a diverging run with an error naming the epoch and the batch', async () => {
+    const root = await smallDemo();
+    const out = join(mkdtempSync(join(tmpdir(), 'spurmem-nan-')), 'run');
+    await expect(
+      train(
+        { dataset: 'folder', root, arch: 'resnet18', head: 'linear', resolution: 32, batchSize: 16, optimizer: 'sgd', lr: 1e30, momentum: 0, epochs: 1, threads: 1, out, evalInitial: false },
+        { log: () => {} },
+      ),
+    ).rejects.toThrow(/training diverged: loss (NaN|Infinity|-Infinity) at epoch 0 batch \d+ .*no checkpoint of this run was written/);
+    expect(readdirSync(out).filter((f) => f.endsWith('.pth.tar'))).toEqual([]);
+  });
+
+  it('says clearly that this libtorch has no CUDA', () => {
+    const r = spawnSync(process.execPath, [cli, 'train', '--dataset', 'folder', '--root', '/nonexistent', '--device', 'cuda:1'], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/device 'cuda:1': this libtorch was built without CUDA/);
+    const bad = spawnSync(process.execPath, [cli, 'train', '--dataset', 'folder', '--root', '/nonexistent', '--device', 'gpu'], { encoding: 'utf8' });
+    expect(bad.stderr).toMatch(/device 'gpu': expected cpu, cuda or cuda:N/);
+  });
 });

@@ -69,6 +69,8 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
         seed: o.seed,
         epoch,
         augment: o.augment,
+        // without augmentation the training images go through the eval transform: decode them once
+        cache: o.augment ? undefined : o.cache,
         skipBadImages: o.skipBadImages,
       })) {
         const r = await o.step(b);
