@@ -103,7 +103,8 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
     studySummaries.push({ title: s.title, folder: rel(s.result.out), setting: s.result.setting, blocks });
     const lines = blocks.map(
       (b) =>
-        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${pts(b.minority_change_points)} points, majority groups ${pts(b.majority_change_points)} points`,
+        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${pts(b.minority_change_points)} points, ` +
+        `majority groups ${pts(b.majority_change_points)} points (${verdict(b.minority_change_points, b.majority_change_points)})`,
     );
     md.push(`- **Critical neurons, ${s.title}** (training split, accuracy after minus before): ${lines.join('; ')}.`);
   }
@@ -186,6 +187,15 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   };
   writeJsonAtomic(json, result);
   return result;
+}
+
+/** One phrase comparing the minority and majority changes (in points; negative = accuracy lost). */
+export function verdict(minority: number | null, majority: number | null): string {
+  if (minority === null || majority === null) return 'not measured';
+  if (Math.abs(minority) < 0.5 && Math.abs(majority) < 0.5) return 'no measurable change';
+  if (minority < majority - 1) return 'the minority groups lose more: the paper\'s pattern';
+  if (majority < minority - 1) return 'the majority groups lose more';
+  return 'both change about equally';
 }
 
 function metricsTable(cols: [string, GroupMetrics][], names: string[], minority: number[]): string {
