@@ -120,6 +120,21 @@ std::vector<float> float32List(Napi::Env env, const Napi::Value& v, int64_t n, c
   return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
 }
 
+/// The state dict that a rewind copies from: options.source (a Checkpoint) at options.sourcePath. The
+/// checkpoint object is kept alive (`keep`) until the work has finished.
+ValuePtr rewindSourceArg(Napi::Env env, const Napi::Object& o, std::string& file, std::vector<Napi::Value>& keep) {
+  auto* ck = CheckpointHandle::From(o.Get("source"), "options.source");
+  ValuePtr sd;
+  try {
+    sd = ck->at(pathArg(o.Get("sourcePath")));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  file = ck->ckpt.path;
+  keep.push_back(o.Get("source"));
+  return sd;
+}
+
 Napi::Float32Array toFloat32Array(Napi::Env env, const torch::Tensor& t0) {
   auto t = t0.detach().to(torch::kCPU, torch::kFloat).contiguous();
   auto a = Napi::Float32Array::New(env, static_cast<size_t>(t.numel()));
@@ -744,14 +759,7 @@ Napi::Value ModelHandle::ModifyChannels(const Napi::CallbackInfo& info) {
   std::string sourceFile;
   std::vector<Napi::Value> keep;
   if (mode == "rewind" || mode == "layer_rewind") {
-    auto* ck = CheckpointHandle::From(o.Get("source"), "options.source");
-    try {
-      source = ck->at(pathArg(o.Get("sourcePath")));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
-    }
-    sourceFile = ck->ckpt.path;
-    keep.push_back(o.Get("source"));
+    source = rewindSourceArg(env, o, sourceFile, keep);
   } else if (mode != "zero" && mode != "random_init" && mode != "random_noise") {
     throw Napi::Error::New(env, "unknown modification mode '" + mode + "'");
   }
@@ -800,14 +808,7 @@ Napi::Value ModelHandle::ModifyThreshold(const Napi::CallbackInfo& info) {
   std::string sourceFile;
   std::vector<Napi::Value> keep;
   if (mode == "rewind") {
-    auto* ck = CheckpointHandle::From(o.Get("source"), "options.source");
-    try {
-      source = ck->at(pathArg(o.Get("sourcePath")));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
-    }
-    sourceFile = ck->ckpt.path;
-    keep.push_back(o.Get("source"));
+    source = rewindSourceArg(env, o, sourceFile, keep);
   } else if (mode != "zero" && mode != "random_init" && mode != "random_noise") {
     throw Napi::Error::New(env, "unknown modification mode '" + mode + "' for the threshold ranking");
   }

@@ -6,10 +6,30 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { z } from 'zod';
 import { readCheckpoint } from './checkpoint.js';
 import type { LabelOrder } from './metrics/groups.js';
-import type { Arch } from './model.js';
+import { ARCHS, type Arch } from './model.js';
 import { SpurmemError, UsageError } from './util/errors.js';
+
+/**
+ * The zod fields of a base, shared by the schemas of study, finetune-prune and sweep: a run folder or a
+ * checkpoint, and the dataset and model settings that override what the run or checkpoint records.
+ */
+export const baseFields = {
+  run: z.string().optional(),
+  checkpoint: z.string().optional(),
+  epoch: z.number().int().min(0).optional(),
+  dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
+  root: z.string().optional(),
+  target: z.string().optional(),
+  attribute: z.string().optional(),
+  arch: z.enum(ARCHS).optional(),
+  head: z.enum(['softmax', 'linear']).optional(),
+  labelOrder: z.enum(['original', 'natural']).optional(),
+  resolution: z.number().int().min(16).optional(),
+  vitLnEps: z.number().positive().optional(),
+};
 
 export interface BaseInput {
   run?: string;

@@ -16,15 +16,15 @@ import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { readCheckpoint, stateDictPath } from '../checkpoint.js';
-import { ARCHS, createModel, loadWeights } from '../model.js';
-import { resolveBase } from '../base.js';
+import { createModel, loadWeights } from '../model.js';
+import { baseFields, resolveBase } from '../base.js';
 import { addon, type NativeCheckpoint, type NativeModel, type ModificationMode } from '../native.js';
 import { accuracyLine, pythonFloat } from '../report/text.js';
 import { writeBeforeAfterPlot } from '../train/run-dir.js';
 import { applyThreads } from '../train/common.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
-import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel, type Ranking } from './rank.js';
+import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel } from './rank.js';
 
 /** Modifications of the selected weights (original-behaviour §5; `layer_rewind` copies the whole tensor). */
 export const MODES = ['zero', 'random_init', 'random_noise', 'rewind', 'layer_rewind'] as const;
@@ -34,19 +34,8 @@ export const RANKINGS = ['largest', 'activated', 'threshold'] as const;
 /** The base of a study: which model on which data. Shared by every setting of a sweep. */
 export const studyBaseSchema = z
   .object({
-    run: z.string().optional(),
-    checkpoint: z.string().optional(),
+    ...baseFields,
     rewindCheckpoint: z.string().optional(),
-    epoch: z.number().int().min(0).optional(),
-    dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
-    root: z.string().optional(),
-    target: z.string().optional(),
-    attribute: z.string().optional(),
-    arch: z.enum(ARCHS).optional(),
-    head: z.enum(['softmax', 'linear']).optional(),
-    labelOrder: z.enum(['original', 'natural']).optional(),
-    resolution: z.number().int().min(16).optional(),
-    vitLnEps: z.number().positive().optional(),
     batchSize: z.number().int().positive().default(200),
     device: z.string().default('cpu'),
     threads: z.number().int().positive().optional(),

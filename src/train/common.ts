@@ -8,7 +8,9 @@ import type { Dataset, ImageCache } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
-import { setThreads } from '../model.js';
+import { loadWeights, setThreads } from '../model.js';
+import { readCheckpoint } from '../checkpoint.js';
+import type { RunDir } from './run-dir.js';
 import { addon, packageRoot, type NativeModel } from '../native.js';
 import { progress } from '../util/progress.js';
 import type { SchedulerState } from './schedule.js';
@@ -100,4 +102,32 @@ export function countGroups(samples: readonly Sample[]): number[] {
 export interface RunHooks {
   /** One line of progress text (default: stderr). */
   log?: (line: string) => void;
+}
+
+/**
+ * Restores a run for --resume from the checkpoint of epoch `start - 1`: model weights (strictly),
+ * optimizer state, and returns the scheduler state; metrics.jsonl is cut back to that epoch.
+ * @throws SpurmemError when the checkpoint does not fit the model.
+ */
+export async function resumeRun(model: NativeModel, run: RunDir, start: number, log: (l: string) => void): Promise<SchedulerState | undefined> {
+  const ck = await readCheckpoint(run.checkpoint(start - 1));
+  await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
+  model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });
+  const state = (ck.toObject(['spurmem']) as { scheduler?: SchedulerState }).scheduler;
+  run.truncate(start - 1);
+  log(`resuming ${run.dir} after epoch ${start - 1}`);
+  return state;
+}
+
+/** Evaluates the model before training and records it as epoch -1 of metrics.jsonl. */
+export async function recordInitial(
+  model: NativeModel,
+  ds: Dataset,
+  run: RunDir,
+  o: Parameters<typeof evaluateAll>[2],
+  log: (l: string) => void,
+): Promise<void> {
+  const m = await evaluateAll(model, ds, o);
+  run.append({ epoch: -1, loss: null, lr: null, seconds: 0, eval_seconds: m.seconds, train: m.train, val: m.val, test: m.test });
+  log(`${o.label ?? 'initial'} model: train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`);
 }

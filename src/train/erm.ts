@@ -6,13 +6,11 @@
  * all after the same epoch (Q19, Q20), a checkpoint `epoch_<e>_checkpoints.pth.tar` and one metrics line.
  */
 import { openDataset, countsTable, ImageCache } from '../data/index.js';
-import type { Sample } from '../data/types.js';
 import type { GroupMetrics } from '../metrics/groups.js';
-import { readCheckpoint } from '../checkpoint.js';
-import { createModel, loadWeights } from '../model.js';
+import { createModel } from '../model.js';
 import { addon } from '../native.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
-import { applyThreads, batchTargets, brief, checkpointMeta, countGroups, evaluateAll, groupWeights, versions, type RunHooks } from './common.js';
+import { applyThreads, batchTargets, checkpointMeta, countGroups, groupWeights, recordInitial, resumeRun, versions, type RunHooks } from './common.js';
 import { describePretrained, loadPretrained } from '../weights.js';
 import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch } from './run-dir.js';
@@ -81,13 +79,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   model.setOptimizer({ type: cfg.optimizer, lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   let schedulerState: SchedulerState | undefined;
   if (start > 0) {
-    const ckPath = run.checkpoint(start - 1);
-    const ck = await readCheckpoint(ckPath);
-    await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
-    model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });
-    schedulerState = (ck.toObject(['spurmem']) as { scheduler?: SchedulerState }).scheduler;
-    run.truncate(start - 1);
-    log(`resuming ${run.dir} after epoch ${start - 1}`);
+    schedulerState = await resumeRun(model, run, start, log);
   } else if (cfg.pretrained) {
     log(describePretrained(await loadPretrained(model, cfg.pretrained)));
   }
@@ -96,11 +88,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
 
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
   const evalOpts = { resolution: cfg.resolution, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages };
-  if (start === 0 && cfg.evalInitial) {
-    const m = await evaluateAll(model, ds, { ...evalOpts, label: 'initial' });
-    run.append({ epoch: -1, loss: null, lr: null, seconds: 0, eval_seconds: m.seconds, train: m.train, val: m.val, test: m.test });
-    log(`initial model: train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`);
-  }
+  if (start === 0 && cfg.evalInitial) await recordInitial(model, ds, run, { ...evalOpts, label: 'initial' }, log);
 
   const weights = cfg.reweight ? groupWeights(ds.samples.train) : undefined;
   await runEpochs({

@@ -14,13 +14,13 @@ import type { Sample } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { readCheckpoint, stateDictPath } from '../checkpoint.js';
-import { ARCHS, createModel, loadWeights } from '../model.js';
+import { createModel, loadWeights } from '../model.js';
 import { addon, type NativeModel } from '../native.js';
 import { ceilCount, poorestSamples, prunableNames, softmaxRows, topChannels } from '../neurons/rank.js';
-import { resolveBase } from '../base.js';
+import { baseFields, resolveBase } from '../base.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
-import { applyThreads, batchTargets, brief, checkpointMeta, evaluateAll, versions, type RunHooks } from './common.js';
+import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, type RunHooks } from './common.js';
 import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
@@ -33,18 +33,7 @@ export type PruneCriterion = (typeof PRUNE_CRITERIA)[number];
 /** Options of `finetunePrune()` / `spurmem finetune-prune`, with the original's defaults (§6: Adam 2e-4, 21 epochs, batch 100, t 0.5, CE weight 0.2, 1 % smallest weights). */
 export const finetuneSchema = z
   .object({
-    run: z.string().optional(),
-    checkpoint: z.string().optional(),
-    epoch: z.number().int().min(0).optional(),
-    dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
-    root: z.string().optional(),
-    target: z.string().optional(),
-    attribute: z.string().optional(),
-    arch: z.enum(ARCHS).optional(),
-    head: z.enum(['softmax', 'linear']).optional(),
-    labelOrder: z.enum(['original', 'natural']).optional(),
-    resolution: z.number().int().min(16).optional(),
-    vitLnEps: z.number().positive().optional(),
+    ...baseFields,
     prune: z.array(z.enum(PRUNE_CRITERIA)).min(1).default(['magnitude-smallest']),
     pruneFraction: z.number().min(0).max(1).default(0.01),
     pruneChannelFraction: z.number().min(0).max(1).default(0.01),
@@ -185,18 +174,8 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
   const evalBatchSize = cfg.evalBatchSize ?? cfg.batchSize;
   const evalOpts = { resolution: base.resolution, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages };
-  if (start > 0) {
-    const ck = await readCheckpoint(run.checkpoint(start - 1));
-    await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
-    model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });
-    schedulerState = (ck.toObject(['spurmem']) as { scheduler?: SchedulerState }).scheduler;
-    run.truncate(start - 1);
-    log(`resuming ${run.dir} after epoch ${start - 1}`);
-  } else {
-    const m = await evaluateAll(model, ds, { ...evalOpts, label: 'start' });
-    run.append({ epoch: -1, loss: null, lr: null, seconds: 0, eval_seconds: m.seconds, train: m.train, val: m.val, test: m.test });
-    log(`starting checkpoint: train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`);
-  }
+  if (start > 0) schedulerState = await resumeRun(model, run, start, log);
+  else await recordInitial(model, ds, run, { ...evalOpts, label: 'starting' }, log);
   const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
   const metaCfg = { arch: base.arch, head: base.head, labelOrder: base.labelOrder, resolution: base.resolution, dataset: base.dataset, seed: cfg.seed };
   await runEpochs({
