@@ -418,7 +418,7 @@ Napi::Value ModelHandle::LoadStateDict(const Napi::CallbackInfo& info) {
           if (isSkipped(k)) { r->skipped.push_back(k); continue; }
           auto it = s->entries.find(k);
           if (it == s->entries.end()) { r->unexpected.push_back(k); continue; }
-          if (e.second->kind != Kind::Tensor) { r->mismatched.push_back(k + ": not a tensor"); continue; }
+          if (e.second->kind != Kind::Tensor) { r->mismatched.push_back(k + ": not a tensor"); seen.insert(k); continue; }
           torch::Tensor src = e.second->tensor;
           const torch::Tensor& dst = it->second;
           if (k == "pos_embed" && interpolate && src.dim() == 3 && dst.dim() == 3 && src.size(2) == dst.size(2) &&
@@ -444,6 +444,7 @@ Napi::Value ModelHandle::LoadStateDict(const Napi::CallbackInfo& info) {
             std::ostringstream m;
             m << k << ": checkpoint " << src.sizes() << ", model " << dst.sizes();
             r->mismatched.push_back(m.str());
+            seen.insert(k);  // reported once, as a mismatch, not again as missing
             continue;
           }
           copies.emplace_back(dst, src);

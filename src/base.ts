@@ -7,7 +7,8 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { readCheckpoint } from './checkpoint.js';
+import { readCheckpoint, stateDictPath } from './checkpoint.js';
+import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
 import { ARCHS, type Arch } from './model.js';
 import { SpurmemError, UsageError } from './util/errors.js';
@@ -61,6 +62,22 @@ export interface ResolvedBase {
   lnEps: number;
 }
 
+/** The `spurmem` entry of a checkpoint spurmem wrote (arch, head, label_order, resolution, ln_eps ...), or {}. */
+export function checkpointMeta(ck: NativeCheckpoint): Record<string, unknown> {
+  return ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as Record<string, unknown>) : {};
+}
+
+/**
+ * The head a checkpoint was saved with: `fc.0.*` / `head.0.*` = the original's Linear + Softmax,
+ * `fc.*` / `head.*` = a plain Linear (default: softmax).
+ */
+export function detectHead(ck: NativeCheckpoint): 'softmax' | 'linear' {
+  const keys = ck.keys(stateDictPath(ck));
+  if (keys.includes('fc.0.weight') || keys.includes('head.0.weight')) return 'softmax';
+  if (keys.includes('fc.weight') || keys.includes('head.weight')) return 'linear';
+  return 'softmax';
+}
+
 /** Epochs that have a checkpoint in a run folder, ascending. */
 export function runEpochs(dir: string): number[] {
   if (!existsSync(dir)) throw new SpurmemError(`${dir}: no such run folder`);
@@ -96,11 +113,17 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     checkpointPath = resolve(input.checkpoint!);
   }
   const ck = await readCheckpoint(checkpointPath);
-  const meta = ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as Record<string, unknown>) : {};
+  const meta = checkpointMeta(ck);
   const pick = <T>(k: string, metaKey: string, dflt: T): T => (input as Record<string, unknown>)[k] as T ?? (cfg[k] as T) ?? (meta[metaKey] as T) ?? dflt;
   const dataset = pick<ResolvedBase['dataset'] | undefined>('dataset', 'dataset', undefined);
-  const root = pick<string | undefined>('root', '', undefined);
+  let root = pick<string | undefined>('root', '', undefined);
   if (!dataset || !root) throw new UsageError('--dataset and --root are needed (with --run they are read from the run folder)');
+  if (input.root === undefined && runDir) {
+    if (!existsSync(resolve(root))) {
+      throw new SpurmemError(`${join(runDir, 'config.json')} names the dataset folder ${root}, which is not there (from ${process.cwd()}); pass --root DIR`);
+    }
+  }
+  root = resolve(root);
   return {
     checkpointPath,
     runDir,
@@ -110,7 +133,7 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     target: pick<string | undefined>('target', '', undefined),
     attribute: pick<string | undefined>('attribute', '', undefined),
     arch: pick<Arch>('arch', 'arch', 'resnet50'),
-    head: pick<'softmax' | 'linear'>('head', 'head', 'softmax'),
+    head: pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck),
     labelOrder: pick<LabelOrder>('labelOrder', 'label_order', 'original'),
     resolution: pick<number>('resolution', 'resolution', 224),
     lnEps: pick<number>('vitLnEps', 'ln_eps', 1e-6),

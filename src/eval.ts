@@ -46,6 +46,7 @@ export async function evaluateSplit(
   const outputs = new Float32Array(samples.length * numClasses).fill(Number.NaN);
   const done = new Uint8Array(samples.length);
   let skipped = 0;
+  const skippedFiles: string[] = [];
   let processed = 0;
   // wall time spent waiting for decoded batches, and in the model's forward passes
   let dataSeconds = 0;
@@ -58,7 +59,8 @@ export async function evaluateSplit(
     skipBadImages: o.skipBadImages,
     prefetch: o.prefetch,
     concurrency: o.concurrency,
-    onSkip: () => {
+    onSkip: (s, reason) => {
+      if (skipped < 20) skippedFiles.push(`${s.file} (metadata line ${s.line}): ${reason}`);
       skipped += 1;
     },
   })) {
@@ -91,6 +93,9 @@ export async function evaluateSplit(
     groupNames: ds.groupNames,
     labelOrder: o.labelOrder ?? 'original',
   });
-  if (o.skipBadImages) metrics.skipped = skipped;
+  if (o.skipBadImages) {
+    metrics.skipped = skipped;
+    if (skippedFiles.length) metrics.skipped_files = skippedFiles;
+  }
   return { outputs, metrics, seconds: (performance.now() - t0) / 1000, dataSeconds, computeSeconds };
 }

@@ -5,7 +5,7 @@
  * the Node API share this code.
  */
 import { z } from 'zod';
-import { readCheckpoint, stateDictPath } from './checkpoint.js';
+import { readCheckpoint } from './checkpoint.js';
 import { openDataset } from './data/dataset.js';
 import { ImageCache } from './data/loader.js';
 import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
@@ -13,22 +13,25 @@ import { evaluateSplit } from './eval.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
 import { ARCHS, createModel, loadWeights, setThreads } from './model.js';
 import { checkpointLnEps } from './weights.js';
-import type { NativeCheckpoint } from './native.js';
-import { UsageError } from './util/errors.js';
+import { checkpointMeta, detectHead } from './base.js';
+
+export { detectHead } from './base.js';
+import { optionsError } from './util/errors.js';
 
 /** Options of {@link evaluate}, validated by this schema (the flags of `spurmem eval`, camelCase). */
 export const evaluateSchema = z
   .object({
     /** A .pth file: the original's training checkpoint (`model_state_dict` inside) or a plain state dict. */
     checkpoint: z.string().min(1),
-    arch: z.enum(ARCHS).default('resnet50'),
+    /** Default: what a spurmem checkpoint records (`spurmem.arch`), else resnet50. */
+    arch: z.enum(ARCHS).optional(),
     dataset: z.enum(DATASET_KINDS as [DatasetKind, ...DatasetKind[]]),
     root: z.string().min(1),
     target: z.string().optional(),
     attribute: z.string().optional(),
     split: z.enum(SPLITS as [Split, ...Split[]]).default('test'),
-    /** Crop side R in pixels: resize to round(R·256/224), centre-crop R. */
-    resolution: z.number().int().positive().default(224),
+    /** Crop side R in pixels: resize to round(R·256/224), centre-crop R. Default: the checkpoint's, else 224. */
+    resolution: z.number().int().positive().optional(),
     /** ViT LayerNorm epsilon (default: the checkpoint's spurmem.ln_eps, else timm's 1e-6; the original code used 1e-5). */
     vitLnEps: z.number().positive().optional(),
     /** Images per forward pass. */
@@ -37,7 +40,8 @@ export const evaluateSchema = z
     device: z.string().default('cpu'),
     /** libtorch CPU threads (default: every available core). */
     threads: z.number().int().positive().optional(),
-    labelOrder: z.enum(LABEL_ORDERS as [LabelOrder, ...LabelOrder[]]).default('original'),
+    /** Default: the checkpoint's (`spurmem.label_order`), else original. */
+    labelOrder: z.enum(LABEL_ORDERS as [LabelOrder, ...LabelOrder[]]).optional(),
     /** softmax (keys fc.0.*), linear (keys fc.*), or auto: from the checkpoint's keys. */
     head: z.enum(['softmax', 'linear', 'auto']).default('auto'),
     skipBadImages: z.boolean().default(false),
@@ -62,6 +66,8 @@ export interface EvaluationResult {
   mean_accuracy: number | null;
   /** Images left out with skipBadImages (missing files and undecodable images of this split). */
   skipped?: number;
+  /** The first skipped images, each `file (metadata line N): reason`. */
+  skipped_files?: string[];
 }
 
 /** Callbacks of {@link evaluate}. */
@@ -82,16 +88,10 @@ export function evaluationResult(m: GroupMetrics): EvaluationResult {
     mean_accuracy: m.mean_accuracy,
   };
   if (m.skipped !== undefined) out.skipped = m.skipped;
+  if (m.skipped_files !== undefined) out.skipped_files = m.skipped_files;
   return out;
 }
 
-/** The head a checkpoint was saved with: `fc.0.*`/`head.0.*` = the original's Linear + Softmax, else linear. */
-export function detectHead(ck: NativeCheckpoint): 'softmax' | 'linear' {
-  const keys = ck.keys(stateDictPath(ck));
-  if (keys.includes('fc.0.weight') || keys.includes('head.0.weight')) return 'softmax';
-  if (keys.includes('fc.weight') || keys.includes('head.weight')) return 'linear';
-  return 'softmax';
-}
 
 /** {@link evaluate} with what the CLI's text output needs as well. */
 export interface EvaluationDetails {
@@ -101,7 +101,10 @@ export interface EvaluationDetails {
   outputs: Float32Array;
   /** The head used (resolved from the checkpoint with head 'auto'). */
   head: 'softmax' | 'linear';
-  options: z.output<typeof evaluateSchema>;
+  /** The options with arch, resolution and label order resolved (given, else recorded in the checkpoint). */
+  options: z.output<typeof evaluateSchema> & { arch: (typeof ARCHS)[number]; resolution: number; labelOrder: LabelOrder };
+  /** Options given that contradict what the checkpoint records. */
+  warnings: string[];
   /** Wall time of the inference pass in seconds. */
   seconds: number;
 }
@@ -113,18 +116,28 @@ export interface EvaluationDetails {
  */
 export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHooks = {}): Promise<EvaluationDetails> {
   const parsed = evaluateSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(`option ${issue.path.join('.') || '(options)'}: ${issue.message}`);
+  if (!parsed.success) throw optionsError(parsed.error.issues);
+  const given = parsed.data;
+  setThreads(given.threads);
+  const ck = await readCheckpoint(given.checkpoint);
+  const meta = checkpointMeta(ck);
+  const warnings: string[] = [];
+  for (const [k, mk, flag] of [['arch', 'arch', '--arch'], ['resolution', 'resolution', '--resolution'], ['labelOrder', 'label_order', '--label-order']] as const) {
+    if (given[k] !== undefined && meta[mk] !== undefined && given[k] !== meta[mk]) {
+      warnings.push(`${flag} ${given[k]} differs from what ${given.checkpoint} records (${meta[mk]})`);
+    }
   }
-  const o = parsed.data;
-  setThreads(o.threads);
-  const ds = await openDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, skipBadImages: o.skipBadImages });
-  hooks.onDataset?.(ds);
-  const ck = await readCheckpoint(o.checkpoint);
+  const o = {
+    ...given,
+    arch: given.arch ?? (meta.arch as (typeof ARCHS)[number] | undefined) ?? 'resnet50',
+    resolution: given.resolution ?? (meta.resolution as number | undefined) ?? 224,
+    labelOrder: given.labelOrder ?? (meta.label_order as LabelOrder | undefined) ?? 'original',
+  };
   const head = o.head === 'auto' ? detectHead(ck) : o.head;
   const model = createModel({ arch: o.arch, head, device: o.device, imageSize: o.resolution, lnEps: o.vitLnEps ?? checkpointLnEps(ck) ?? 1e-6 });
   await loadWeights(model, ck);
+  const ds = await openDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, skipBadImages: o.skipBadImages });
+  hooks.onDataset?.(ds);
   const r = await evaluateSplit(model, ds, o.split, {
     resolution: o.resolution,
     batchSize: o.batchSize,
@@ -133,8 +146,13 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
     skipBadImages: o.skipBadImages,
     onProgress: hooks.onProgress,
   });
-  if (o.skipBadImages) r.metrics.skipped = (r.metrics.skipped ?? 0) + ds.skippedImages.filter((s) => s.split === o.split).length;
-  return { result: evaluationResult(r.metrics), metrics: r.metrics, outputs: r.outputs, head, options: o, seconds: r.seconds };
+  if (o.skipBadImages) {
+    const missing = ds.skippedImages.filter((s) => s.split === o.split);
+    r.metrics.skipped = (r.metrics.skipped ?? 0) + missing.length;
+    const named = [...missing.map((s) => `${s.file} (metadata line ${s.line}): ${s.reason}`), ...(r.metrics.skipped_files ?? [])];
+    if (named.length) r.metrics.skipped_files = named.slice(0, 20);
+  }
+  return { result: evaluationResult(r.metrics), metrics: r.metrics, outputs: r.outputs, head, options: o, warnings, seconds: r.seconds };
 }
 
 /**

@@ -105,6 +105,15 @@ export async function loadWeights(
   try {
     return await model.loadStateDict({ checkpoint: ck, path, strict: o.strict ?? true, skip: o.skip ?? [] });
   } catch (e) {
-    throw new SpurmemError(messageOf(e));
+    // say what the checkpoint itself records, when it does (spurmem checkpoints)
+    const meta = ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as { arch?: string; head?: string }) : {};
+    const info = model.info();
+    const hints: string[] = [];
+    if (meta.arch && meta.arch !== info.arch) hints.push(`the checkpoint records --arch ${meta.arch}`);
+    if (meta.head && meta.head !== info.head) hints.push(`it records --head ${meta.head}`);
+    const keys = ck.keys(path);
+    const fileHead = keys.includes(`${info.headName}.0.weight`) ? 'softmax' : keys.includes(`${info.headName}.weight`) ? 'linear' : undefined;
+    if (!meta.head && fileHead && fileHead !== info.head) hints.push(`its head keys are those of --head ${fileHead}`);
+    throw new SpurmemError(messageOf(e) + (hints.length ? ` (${hints.join('; ')})` : ''));
   }
 }

@@ -33,18 +33,19 @@ export function evalTable(m: GroupMetrics): string {
   lines.push(`average accuracy      ${fmt(m.average_accuracy)}  (weighted by the train split's group counts)`);
   lines.push(`mean accuracy         ${fmt(m.mean_accuracy)}  (plain mean over groups)`);
   if (m.skipped !== undefined) lines.push(`skipped images        ${m.skipped}`);
+  for (const f of m.skipped_files ?? []) lines.push(`  skipped ${f}`);
   return lines.join('\n');
 }
 
 interface EvalFlags extends DatasetFlags {
   checkpoint: string;
-  arch: Arch;
+  arch?: Arch;
   split: Split;
-  resolution: number;
+  resolution?: number;
   batchSize: number;
   device: string;
   threads?: number;
-  labelOrder: LabelOrder;
+  labelOrder?: LabelOrder;
   head: 'softmax' | 'linear' | 'auto';
   json?: boolean;
 }
@@ -52,16 +53,16 @@ interface EvalFlags extends DatasetFlags {
 export function evalCommand(): Command {
   const cmd = new Command('eval').description('per-group accuracy, worst-group and average accuracy of a checkpoint on one split');
   cmd.requiredOption('--checkpoint <file>', "a .pth file: the original's training checkpoint (model_state_dict inside) or a plain state dict");
-  cmd.addOption(new Option('--arch <arch>', 'architecture').choices([...ARCHS]).default('resnet50'));
+  cmd.addOption(new Option('--arch <arch>', 'architecture (default: recorded in spurmem checkpoints, else resnet50)').choices([...ARCHS]));
   addDatasetOptions(cmd);
   return cmd
     .addOption(new Option('--split <split>', 'split to evaluate').choices([...SPLITS]).default('test'))
-    .addOption(new Option('--resolution <r>', 'crop side R: resize to round(R·256/224), centre-crop R').default(224).argParser(positiveInt('--resolution')))
+    .addOption(new Option('--resolution <r>', 'crop side R: resize to round(R·256/224), centre-crop R (default: recorded in spurmem checkpoints, else 224)').argParser(positiveInt('--resolution')))
     .addOption(new Option('--batch-size <n>', 'images per forward pass').default(100).argParser(positiveInt('--batch-size')))
     .addOption(deviceOption())
     .addOption(threadsOption())
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
-    .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y").choices([...LABEL_ORDERS]).default('original'))
+    .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y (default: recorded in spurmem checkpoints, else original)").choices([...LABEL_ORDERS]))
     .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
     .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images)')
     .action(async (o: EvalFlags) => {
@@ -74,6 +75,7 @@ export function evalCommand(): Command {
         },
         onProgress: bar.update,
       }).finally(() => bar.stop());
+      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       if (json) {
         process.stdout.write(JSON.stringify(r.result) + '\n');
         return;
@@ -81,7 +83,7 @@ export function evalCommand(): Command {
       const head = r.head;
       const n = r.metrics.groups.reduce((a, g) => a + g.count, 0);
       process.stdout.write(
-        `${o.split} split: ${n} images, ${o.arch} (${head} head) from ${o.checkpoint}, ${o.labelOrder} label order, R = ${o.resolution}, ${r.seconds.toFixed(1)} s\n` +
+        `${o.split} split: ${n} images, ${r.options.arch} (${head} head) from ${o.checkpoint}, ${r.options.labelOrder} label order, R = ${r.options.resolution}, ${r.seconds.toFixed(1)} s\n` +
           evalTable(r.metrics) + '\n',
       );
     });

@@ -33,6 +33,12 @@ export function buildProgram(): Command {
   program.addCommand(studyCommand());
   program.addCommand(finetunePruneCommand());
   program.addCommand(sweepCommand());
+  // usage errors of sub-commands (a bad choice, a missing option) come back here too: exit status 2
+  const override = (c: Command) => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return program;
 }
 

@@ -224,7 +224,12 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
     throw new UsageError(`--dataset must be one of ${DATASET_KINDS.join(', ')}, got '${o.dataset}'`);
   }
   const root = resolve(o.root);
-  if (!isDir(root)) throw new SpurmemError(`${root}: no such folder (expected the ${o.dataset} dataset folder)`);
+  if (!isDir(root)) {
+    throw new SpurmemError(`${root}: ${existsSync(root) ? 'is a file' : 'no such folder'} (--root expects the ${o.dataset} dataset folder)`);
+  }
+  if (o.target !== undefined && o.target === (o.attribute ?? (o.dataset === 'celeba' ? 'Male' : 'place'))) {
+    throw new UsageError(`--target and --attribute are both '${o.target}': the class and the spurious attribute must be different columns`);
+  }
   const kind = o.dataset;
   let target: string;
   let attribute: string;

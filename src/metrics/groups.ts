@@ -71,6 +71,8 @@ export interface GroupMetrics {
   mean_accuracy: number | null;
   /** Images left out with --skip-bad-images. */
   skipped?: number;
+  /** The first images left out: `file (metadata line N): reason` (at most 20). */
+  skipped_files?: string[];
 }
 
 /**
@@ -126,16 +128,29 @@ export function groupMetrics(o: {
 }
 
 /**
- * The minority groups: within each class y, the group (2y + a) with fewer training samples — the groups
- * whose spurious attribute goes against the majority of their class (Waterbirds: 1 landbird on water and
- * 2 waterbird on land). The others are the majority groups.
+ * The minority groups: within each class y (groups 2y and 2y+1), the group with fewer training samples,
+ * none on a tie — the groups whose spurious attribute goes against the majority of their class
+ * (Waterbirds: 1 landbird on water and 2 waterbird on land). The others are the majority groups.
  */
-export function minorityGroups(trainGroupCounts: readonly number[]): number[] {
+export function minorityGroups(trainCounts: readonly number[]): number[] {
   const out: number[] = [];
-  for (let y = 0; 2 * y + 1 < trainGroupCounts.length; y++) {
-    const a0 = trainGroupCounts[2 * y];
-    const a1 = trainGroupCounts[2 * y + 1];
-    out.push(a0 <= a1 ? 2 * y : 2 * y + 1);
+  for (let y = 0; 2 * y + 1 < trainCounts.length; y++) {
+    const a = trainCounts[2 * y];
+    const b = trainCounts[2 * y + 1];
+    if (a < b) out.push(2 * y);
+    else if (b < a) out.push(2 * y + 1);
   }
   return out;
+}
+
+/** Accuracy over the samples of a set of groups: Σ correct / Σ count (null without samples). */
+export function pooledAccuracy(m: GroupMetrics, groups: readonly number[]): number | null {
+  let n = 0;
+  let c = 0;
+  for (const g of m.groups) {
+    if (!groups.includes(g.id)) continue;
+    n += g.count;
+    c += g.correct;
+  }
+  return n > 0 ? c / n : null;
 }

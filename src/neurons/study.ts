@@ -22,7 +22,7 @@ import { addon, type NativeCheckpoint, type NativeModel, type ModificationMode }
 import { accuracyLine, pythonFloat } from '../report/text.js';
 import { writeBeforeAfterPlot } from '../train/run-dir.js';
 import { applyThreads } from '../train/common.js';
-import { SpurmemError, UsageError } from '../util/errors.js';
+import { SpurmemError, UsageError, optionsError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel } from './rank.js';
 
@@ -150,7 +150,7 @@ export interface StudyContext {
  */
 export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext> {
   const parsed = studyBaseSchema.safeParse(input);
-  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  if (!parsed.success) throw optionsError(parsed.error.issues);
   const base = parsed.data;
   applyThreads(base.threads);
   addon().checkDevice(base.device);
@@ -269,7 +269,7 @@ async function batchOf(ctx: StudyContext, samples: Sample[]) {
  */
 export function resolveStudySetting(input: StudySettingInput): ResolvedStudySetting {
   const parsed = studySettingSchema.safeParse(input);
-  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  if (!parsed.success) throw optionsError(parsed.error.issues);
   const s = parsed.data;
   const random = s.mode === 'random_init' || s.mode === 'random_noise';
   const repeats = random ? (s.repeats ?? 10) : 1;
@@ -292,6 +292,13 @@ export async function runStudySetting(
   const random = s.mode === 'random_init' || s.mode === 'random_noise';
   const { repeats, distribution } = s;
   if (s.ranking === 'threshold' && s.mode === 'layer_rewind') throw new UsageError('--mode layer_rewind works on channels, not with --ranking threshold');
+  // settings that would change nothing are refused rather than reported as a null result
+  if (s.mode === 'random_noise' && s.std === 0) throw new UsageError('--mode random_noise with --std 0 adds nothing: give --std S > 0 (the original used 0.02, 0.01, 0.005)');
+  if (s.mode === 'random_init' && s.std === 0) throw new UsageError('--mode random_init with --std 0 is --mode zero: give --std S > 0 (the original used 0.02, 0.15, 0.1)');
+  const rewindFile = rewindCheckpoint ?? ctx.base.rewindCheckpoint;
+  if ((s.mode === 'rewind' || s.mode === 'layer_rewind') && s.rewindEpochs === 0 && !rewindFile) {
+    throw new UsageError(`--mode ${s.mode} with --rewind-epochs 0 copies the weights onto themselves: give --rewind-epochs N > 0 (or --rewind-checkpoint FILE)`);
+  }
   const t0 = Date.now();
   const split = s.split;
   const model = ctx.model;
@@ -303,6 +310,13 @@ export async function runStudySetting(
   const base = await unmodifiedOf(ctx, split, timing);
   const src = s.mode === 'rewind' || s.mode === 'layer_rewind' ? await rewindSource(ctx, s, { rewindCheckpoint }) : null;
   const srcPath = src ? stateDictPath(src.ck) : undefined;
+  if (src && rewindFile && s.rewindEpochs === 0) {
+    // name the result after the distance in epochs that the two checkpoints record, when they do
+    const epochOf = (ck: NativeCheckpoint) => (ck.keys([]).includes('epoch') ? (ck.toObject(['epoch']) as unknown) : undefined);
+    const a = epochOf(ctx.checkpoint);
+    const b = epochOf(src.ck);
+    if (typeof a === 'number' && typeof b === 'number' && a > b) s.rewindEpochs = a - b;
+  }
 
   // ---- ranking: blocks of channels (or one threshold block)
   const plans: { source: number | null; channels: Channel[] }[] = [];

@@ -5,8 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { marked } from 'marked';
-import type { GroupMetrics } from '../metrics/groups.js';
-import { minorityGroups } from '../metrics/groups.js';
+import { minorityGroups, pooledAccuracy, type GroupMetrics } from '../metrics/groups.js';
 import type { StudyResult } from '../neurons/study.js';
 import type { TrainSummary } from '../train/erm.js';
 import type { FinetuneSummary } from '../train/finetune-prune.js';
@@ -37,6 +36,11 @@ export interface DemoReport {
   json: string;
   groups: { id: number; name: string; minority: boolean; train_count: number }[];
   erm: { epoch: number; train: GroupMetrics; val: GroupMetrics; test: GroupMetrics; gap_points: number | null };
+  /**
+   * Per study and block: group accuracies before and after (mean over repeats); minority/majority change
+   * = accuracy before - after in points (positive: accuracy lost), pooled over the groups' samples, as
+   * sweep.csv's `change`.
+   */
   studies: { title: string; folder: string; setting: StudyResult['setting']; blocks: { source_group: number | null; channels: string[]; before: (number | null)[]; after: (number | null)[]; std: (number | null)[]; minority_change_points: number | null; majority_change_points: number | null }[] }[];
   finetune: { epoch: number; start_test: GroupMetrics; selected_test: GroupMetrics };
   plots: string[];
@@ -47,9 +51,12 @@ export interface DemoReport {
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
 const pts = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${x >= 0 ? '+' : ''}${x.toFixed(1)}`);
 
-function meanOf(xs: (number | null)[], ids: number[]): number | null {
-  const v = ids.map((i) => xs[i]).filter((x): x is number => x !== null);
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+/** Accuracy before minus the mean accuracy after, in points, pooled over the samples of `ids`. */
+function pooledChange(before: GroupMetrics, repeats: GroupMetrics[], ids: number[]): number | null {
+  const b = pooledAccuracy(before, ids);
+  const after = repeats.map((m) => pooledAccuracy(m, ids)).filter((x): x is number => x !== null);
+  if (b === null || after.length === 0) return null;
+  return 100 * (b - after.reduce((x, y) => x + y, 0) / after.length);
 }
 
 function lastRecord(dir: string): EpochRecord {
@@ -86,27 +93,22 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   md.push(`- **Memorization.** Training accuracy on the minority groups: ${trainMin} (majority: ${majority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ')}); on the test split the minority groups reach ${minority.map((g) => pct(last.test.groups[g].accuracy)).join(' and ')}.`);
   const studySummaries: DemoReport['studies'] = [];
   for (const s of o.studies) {
-    const blocks = s.result.blocks.map((b) => {
-      const before = b.groups.map((g) => g.unmodified);
-      const after = b.groups.map((g) => g.mean);
-      const change = b.groups.map((g) => (g.change === null ? null : -100 * g.change));
-      return {
-        source_group: b.source_group,
-        channels: b.channels.map((c) => `${c.name}[${c.index}]`),
-        before,
-        after,
-        std: b.groups.map((g) => g.std),
-        minority_change_points: meanOf(change, minority),
-        majority_change_points: meanOf(change, majority),
-      };
-    });
+    const blocks = s.result.blocks.map((b) => ({
+      source_group: b.source_group,
+      channels: b.channels.map((c) => `${c.name}[${c.index}]`),
+      before: b.groups.map((g) => g.unmodified),
+      after: b.groups.map((g) => g.mean),
+      std: b.groups.map((g) => g.std),
+      minority_change_points: pooledChange(s.result.unmodified, b.repeats, minority),
+      majority_change_points: pooledChange(s.result.unmodified, b.repeats, majority),
+    }));
     studySummaries.push({ title: s.title, folder: rel(s.result.out), setting: s.result.setting, blocks });
     const lines = blocks.map(
       (b) =>
-        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${pts(b.minority_change_points)} points, ` +
-        `majority groups ${pts(b.majority_change_points)} points (${verdict(b.minority_change_points, b.majority_change_points)})`,
+        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${drop(b.minority_change_points)}, ` +
+        `majority groups ${drop(b.majority_change_points)} (${verdict(b.minority_change_points, b.majority_change_points)})`,
     );
-    md.push(`- **Critical neurons, ${s.title}** (training split, accuracy after minus before): ${lines.join('; ')}.`);
+    md.push(`- **Critical neurons, ${s.title}** (training split; accuracy of all minority / majority samples): ${lines.join('; ')}.`);
   }
   md.push(
     `- **Finetune-prune.** Test worst-group accuracy ${pct(o.ft.start.test.worst_group_accuracy)} for the ERM model, ` +
@@ -140,12 +142,12 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
       const b = s.result.blocks[bi];
       if (b.source_group !== null) md.push(`Gradients from group ${b.source_group} (${o.groupNames[b.source_group]}):`, '');
       md.push(`Channels: ${b.channels.map((c) => `\`${c.name}[${c.index}]\``).join(', ')}`, '');
-      md.push('| group | n | before | after | std | after - before |', '|---|---:|---:|---:|---:|---:|');
+      md.push('| group | n | before | after | std | change (before - after) |', '|---|---:|---:|---:|---:|---:|');
       for (const g of b.groups) {
-        md.push(`| ${g.id} ${g.name}${minority.includes(g.id) ? ' (minority)' : ''} | ${g.count} | ${pct(g.unmodified)} | ${pct(g.mean)} | ${g.std === null ? 'n/a' : (100 * g.std).toFixed(1)} | ${pts(g.change === null ? null : -100 * g.change)} |`);
+        md.push(`| ${g.id} ${g.name}${minority.includes(g.id) ? ' (minority)' : ''} | ${g.count} | ${pct(g.unmodified)} | ${pct(g.mean)} | ${g.std === null ? 'n/a' : (100 * g.std).toFixed(1)} | ${pts(g.change === null ? null : 100 * g.change)} |`);
       }
-      md.push(`| worst-group | | ${pct(b.worst_group_accuracy.unmodified)} | ${pct(b.worst_group_accuracy.mean)} | | ${pts(b.worst_group_accuracy.change === null ? null : -100 * b.worst_group_accuracy.change)} |`);
-      md.push(`| average | | ${pct(b.average_accuracy.unmodified)} | ${pct(b.average_accuracy.mean)} | | ${pts(b.average_accuracy.change === null ? null : -100 * b.average_accuracy.change)} |`, '');
+      md.push(`| worst-group | | ${pct(b.worst_group_accuracy.unmodified)} | ${pct(b.worst_group_accuracy.mean)} | | ${pts(b.worst_group_accuracy.change === null ? null : 100 * b.worst_group_accuracy.change)} |`);
+      md.push(`| average | | ${pct(b.average_accuracy.unmodified)} | ${pct(b.average_accuracy.mean)} | | ${pts(b.average_accuracy.change === null ? null : 100 * b.average_accuracy.change)} |`, '');
       const plot = join(s.result.out, s.result.blocks.length > 1 ? `groups_before_after_block${bi}.png` : 'groups_before_after.png');
       plots.push(plot);
       md.push(`![${s.title}: per-group accuracy before and after](${rel(plot)})`, '');
@@ -189,12 +191,19 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   return result;
 }
 
-/** One phrase comparing the minority and majority changes (in points; negative = accuracy lost). */
+/** "lose 5.7 points" / "gain 1.2 points" / "no change" for a change = before - after in points. */
+export function drop(x: number | null): string {
+  if (x === null) return 'n/a';
+  if (Math.abs(x) < 0.05) return 'no change';
+  return `${x > 0 ? 'lose' : 'gain'} ${Math.abs(x).toFixed(1)} points`;
+}
+
+/** One phrase comparing the minority and majority changes (before - after, in points). */
 export function verdict(minority: number | null, majority: number | null): string {
   if (minority === null || majority === null) return 'not measured';
   if (Math.abs(minority) < 0.5 && Math.abs(majority) < 0.5) return 'no measurable change';
-  if (minority < majority - 1) return 'the minority groups lose more: the paper\'s pattern';
-  if (majority < minority - 1) return 'the majority groups lose more';
+  if (minority > majority + 1) return 'the minority groups lose more: the paper\'s pattern';
+  if (majority > minority + 1) return 'the majority groups lose more';
   return 'both change about equally';
 }
 

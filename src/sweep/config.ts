@@ -12,7 +12,7 @@
  *    dropout_p and faithful_threshold only for threshold; poorest_limit only for activated; seed only
  *    where something is random), defaults are filled in, and duplicates are dropped (the first stays).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -216,6 +216,9 @@ export function parseSweepConfig(data: unknown, where = 'config'): SweepConfig {
 export function loadSweepConfigFile(file: string): LoadedSweepConfig {
   const path = resolve(file);
   if (!existsSync(path)) throw new SpurmemError(`${file}: no such file`);
+  if (statSync(path).isDirectory()) {
+    throw new SpurmemError(`${file}: is a folder; expected a sweep configuration file (.json, .yaml) (to merge a finished sweep's folder: spurmem sweep collect ${file})`);
+  }
   const text = readFileSync(path, 'utf8');
   const ext = extname(path).toLowerCase();
   let data: unknown;

@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { GroupMetrics } from '../metrics/groups.js';
+import { minorityGroups, pooledAccuracy } from '../metrics/groups.js';
 import type { StudyResult } from '../neurons/study.js';
 import { lineChart, writePlot } from '../report/plots.js';
 import { SpurmemError } from '../util/errors.js';
@@ -140,36 +140,12 @@ export interface SlurmSubmission {
   indices: number[];
 }
 
-/** Within each class y (groups 2y and 2y+1), the group with fewer training samples; none on a tie. */
-export function minorityGroups(trainCounts: number[]): number[] {
-  const out: number[] = [];
-  for (let y = 0; 2 * y + 1 < trainCounts.length; y++) {
-    const a = trainCounts[2 * y];
-    const b = trainCounts[2 * y + 1];
-    if (a < b) out.push(2 * y);
-    else if (b < a) out.push(2 * y + 1);
-  }
-  return out;
-}
-
 function meanOf(xs: number[]): number | null {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
 function stdOf(xs: number[]): number | null {
   const m = meanOf(xs);
   return m === null ? null : Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
-}
-
-/** Accuracy over the samples of a set of groups: Σ correct / Σ count (null without samples). */
-export function pooledAccuracy(m: GroupMetrics, groups: number[]): number | null {
-  let n = 0;
-  let c = 0;
-  for (const g of m.groups) {
-    if (!groups.includes(g.id)) continue;
-    n += g.count;
-    c += g.correct;
-  }
-  return n > 0 ? c / n : null;
 }
 
 function stats(unmodified: number | null, values: (number | null)[]) {
@@ -435,3 +411,5 @@ export async function collectSweep(dir: string, o: { write?: boolean } = {}): Pr
   }
   return summary;
 }
+
+export { minorityGroups, pooledAccuracy };

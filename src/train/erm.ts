@@ -9,7 +9,7 @@ import { openDataset, countsTable, ImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import { createModel } from '../model.js';
 import { addon } from '../native.js';
-import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
+import { SpurmemError, UsageError } from '../util/errors.js';
 import { applyThreads, batchTargets, checkpointMeta, countGroups, groupWeights, recordInitial, resumeRun, versions, type RunHooks } from './common.js';
 import { describePretrained, loadPretrained } from '../weights.js';
 import { runEpochs } from './loop.js';
@@ -28,7 +28,7 @@ export interface TrainSummary {
 }
 
 /** Options that may change when a run is resumed. */
-const RESUMABLE = ['epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'amp', 'channelsLast'];
+const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'amp', 'channelsLast'];
 
 /**
  * Trains a model by ERM and writes the run folder (see RunDir). Resumes from the last complete epoch
@@ -38,12 +38,7 @@ const RESUMABLE = ['epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 
  */
 export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<TrainSummary> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  let cfg: TrainConfig;
-  try {
-    cfg = resolveTrainOptions(input);
-  } catch (e) {
-    throw new UsageError(messageOf(e));
-  }
+  const cfg: TrainConfig = resolveTrainOptions(input);
   const t0 = Date.now();
   const threads = applyThreads(cfg.threads);
   addon().checkDevice(cfg.device);
@@ -55,7 +50,9 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
 
   const run = new RunDir(cfg.out);
   const options: Record<string, unknown> = { ...cfg };
-  const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE });
+  const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE, command: 'train' });
+  if (run.note) log(run.note);
+  if (start >= cfg.epochs) log(`${run.dir}: all ${cfg.epochs} epochs are done; nothing to train (raise --epochs to continue)`);
   run.writeConfig({
     command: 'train',
     options,

@@ -7,6 +7,7 @@
  * + L * CE(f1', y) with f1' the dense output with gradient (native ModelHandle::FinetuneStep), one Adam
  * step. The mask multiplies weights in the forward pass only; checkpoints hold the dense weights.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { countsTable, ImageCache, loadBatches, openDataset } from '../data/index.js';
 import type { Dataset, ImageBatch } from '../data/index.js';
@@ -18,7 +19,7 @@ import { createModel, loadWeights } from '../model.js';
 import { addon, type NativeModel } from '../native.js';
 import { ceilCount, poorestSamples, prunableNames, softmaxRows, topChannels } from '../neurons/rank.js';
 import { baseFields, resolveBase } from '../base.js';
-import { SpurmemError, UsageError } from '../util/errors.js';
+import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
 import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, type RunHooks } from './common.js';
 import { runEpochs } from './loop.js';
@@ -76,7 +77,7 @@ export interface FinetuneSummary {
   seconds: number;
 }
 
-const RESUMABLE = ['epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages'];
+const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages'];
 
 /**
  * Rebuilds the mask from the current weights: each criterion's mask, AND-ed (Q13: the original's reset
@@ -134,7 +135,7 @@ export async function refreshMask(
 export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}): Promise<FinetuneSummary> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const parsed = finetuneSchema.safeParse(input);
-  if (!parsed.success) throw new UsageError(`option ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  if (!parsed.success) throw optionsError(parsed.error.issues);
   const cfg = parsed.data;
   const t0 = Date.now();
   const threads = applyThreads(cfg.threads);
@@ -143,11 +144,12 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const ds = await openDataset({ dataset: base.dataset, root: base.root, target: base.target, attribute: base.attribute, skipBadImages: cfg.skipBadImages });
   log(countsTable(ds));
   for (const w of ds.warnings) log(`warning: ${w}`);
-  const out = cfg.out ?? `experiments/${base.arch}_${base.dataset}_finetune_prune`;
+  const out = resolve(cfg.out ?? `experiments/${base.arch}_${base.dataset}_finetune_prune`);
   const run = new RunDir(out);
   const options: Record<string, unknown> = {
     ...cfg,
     out,
+    run: base.runDir ?? undefined,
     checkpoint: base.checkpointPath,
     dataset: base.dataset,
     root: base.root,
@@ -157,7 +159,9 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     resolution: base.resolution,
     vitLnEps: base.lnEps,
   };
-  const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE });
+  const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE, command: 'finetune-prune' });
+  if (run.note) log(run.note);
+  if (start >= cfg.epochs) log(`${run.dir}: all ${cfg.epochs} epochs are done; nothing to train (raise --epochs to continue)`);
   run.writeConfig({
     command: 'finetune-prune',
     options,

@@ -5,8 +5,10 @@
  * loss, augmentation on, softmax head with cross-entropy on its output and [y, 1-y] targets; epochs from
  * the paper's README (Waterbirds 40, CelebA 20).
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ARCHS } from '../model.js';
+import { UsageError, optionsError } from '../util/errors.js';
 
 export const DATASETS = ['waterbirds', 'celeba', 'folder'] as const;
 
@@ -63,19 +65,20 @@ export interface TrainConfig extends Omit<z.output<typeof trainSchema>, 'epochs'
 /** Validates and resolves options. Throws UsageError-compatible messages naming the bad option. */
 export function resolveTrainOptions(input: TrainInput): TrainConfig {
   const r = trainSchema.safeParse(input);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new Error(`option ${issue.path.join('.') || '(options)'}: ${issue.message}`);
-  }
+  if (!r.success) throw optionsError(r.error.issues);
+  if (r.data.optimizer === 'adam' && r.data.momentum !== undefined) throw new UsageError('--momentum is an SGD option; with --optimizer adam it would be ignored');
   const o = r.data;
   const sgd = o.optimizer === 'sgd';
   return {
     ...o,
+    // absolute paths, so that the run folder works from any directory
+    root: resolve(o.root),
+    ...(o.pretrained ? { pretrained: resolve(o.pretrained) } : {}),
     epochs: o.epochs ?? (o.dataset === 'celeba' ? 20 : 40),
     // Adam: the original's 5e-6. SGD: the usual Waterbirds ERM recipe (lr 1e-3, momentum 0.9, wd 1e-4).
     lr: o.lr ?? (sgd ? 1e-3 : 5e-6),
     momentum: o.momentum ?? (sgd ? 0.9 : 0),
     weightDecay: o.weightDecay ?? (sgd ? 1e-4 : 0),
-    out: o.out ?? `experiments/${o.arch}_${o.dataset}_erm`,
+    out: resolve(o.out ?? `experiments/${o.arch}_${o.dataset}_erm`),
   };
 }

@@ -4,7 +4,7 @@
  * atomically; metrics.jsonl gets one whole line per finished epoch, after that epoch's checkpoint, so
  * the last line names the last complete epoch and `--resume` starts after it.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
@@ -45,22 +45,36 @@ export class RunDir {
     return this.path(`epoch_${epoch}_checkpoints.pth.tar`);
   }
 
+  /** A line for the log about what prepare() decided, when it is worth saying (nothing to resume ...). */
+  note: string | undefined;
+
   /**
    * Creates the folder or checks it against `config`. A folder holding another run's config is refused
-   * unless `resume` (fields in `mayChange` may differ) or `force` (the old run is overwritten).
-   * Returns the epoch to start from (0, or the one after the last complete epoch when resuming).
+   * unless `resume` (fields in `mayChange` may differ) or `force` (the old run is overwritten); so is a
+   * folder of another command's run, or a non-empty folder that is not a run. A folder whose run never
+   * finished an epoch (e.g. it stopped at a bad option) is started again. Returns the epoch to start from
+   * (0, or the one after the last complete epoch when resuming).
+   * @throws SpurmemError naming the folder and the options that differ
    */
-  prepare(config: Record<string, unknown>, o: { resume: boolean; force: boolean; mayChange: string[] }): number {
+  prepare(config: Record<string, unknown>, o: { resume: boolean; force: boolean; mayChange: string[]; command: string }): number {
+    this.note = undefined;
+    if (existsSync(this.dir) && !statSync(this.dir).isDirectory()) {
+      throw new SpurmemError(`--out ${this.dir} is a file, expected a run folder (new, or one to --resume)`);
+    }
     mkdirSync(this.dir, { recursive: true });
     // temporary files of writes that a killed process never renamed
     for (const f of readdirSync(this.dir)) if (/\.tmp-\d+-\d+$/.test(f)) rmSync(join(this.dir, f), { force: true });
     const cfgPath = this.path('config.json');
-    if (existsSync(cfgPath)) {
-      let old: { options?: Record<string, unknown> };
+    const started = readdirSync(this.dir).some((f) => /^epoch_\d+_checkpoints\.pth\.tar$/.test(f));
+    if (existsSync(cfgPath) && started) {
+      let old: { command?: string; options?: Record<string, unknown> };
       try {
         old = JSON.parse(readFileSync(cfgPath, 'utf8'));
       } catch {
         throw new SpurmemError(`${cfgPath}: not valid JSON; remove the folder or pass --force`);
+      }
+      if (old.command && old.command !== o.command && !o.force) {
+        throw new SpurmemError(`${this.dir} holds a ${old.command} run, not a ${o.command} run: choose another --out (or pass --force to replace it)`);
       }
       const diff = Object.keys({ ...old.options, ...config })
         .filter((k) => !o.mayChange.includes(k))
@@ -85,9 +99,13 @@ export class RunDir {
       const last = this.lastCompleteEpoch();
       return last + 1;
     }
-    if (o.resume) {
-      // nothing to resume: start from the beginning
+    if (!existsSync(cfgPath) && !o.force) {
+      const other = readdirSync(this.dir).filter((f) => !f.startsWith('.'));
+      if (other.length > 0) {
+        throw new SpurmemError(`--out ${this.dir} is not empty and holds no spurmem run (${other.slice(0, 3).join(', ')}${other.length > 3 ? ', ...' : ''}): choose another folder or pass --force`);
+      }
     }
+    if (o.resume) this.note = `nothing to resume in ${this.dir}: starting a new run`;
     writeFileAtomic(this.path('metrics.jsonl'), '');
     return 0;
   }
