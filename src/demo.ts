@@ -140,6 +140,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
     run: ermDir,
     epochs: plan.finetuneEpochs,
     evalBatchSize: 256,
+    augment: false,
     seed,
     device,
     threads: o.threads,
@@ -148,7 +149,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   };
   commands.push({
     step: 'finetune-prune',
-    command: commandLine(['spurmem', 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--eval-batch-size', 256, '--seed', seed, '--device', device, '--out', ftDir]),
+    command: commandLine(['spurmem', 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--no-augment', '--eval-batch-size', 256, '--seed', seed, '--device', device, '--out', ftDir]),
   });
   log(`4/4 finetune-prune: ${plan.finetuneEpochs} epoch(s) -> ${ftDir}`);
   const ft: FinetuneSummary = await finetunePrune(ftIn, { log: (l) => log(`  ${l}`) });
