@@ -50,7 +50,7 @@ describe('the Node API', () => {
     expect(r.groups.map((g) => g.count)).toEqual([5, 5, 1, 1]);
     expect(r.split).toBe('val');
     await expect(evaluate({ checkpoint, dataset: 'folder', root, batchSize: 0 })).rejects.toThrow(UsageError);
-    await expect(evaluate({ checkpoint, dataset: 'folder', root, batchSize: 0 })).rejects.toThrow(/option batchSize: /);
+    await expect(evaluate({ checkpoint, dataset: 'folder', root, batchSize: 0 })).rejects.toThrow(/option --batch-size \(batchSize\): Too small/);
     await expect(evaluate({ checkpoint, dataset: 'folder', root, spilt: 'val' } as never)).rejects.toThrow(/spilt/);
   });
 });
