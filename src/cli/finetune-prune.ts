@@ -59,6 +59,7 @@ export function finetunePruneCommand(): Command {
     .option('--resume', 'continue from the last complete epoch')
     .option('--force', 'start again in an --out folder that holds another run')
     .option('--skip-bad-images', 'skip missing or undecodable images (counted)')
+    .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
     .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096)
     .option('--json', 'print the summary as JSON')
     .action(async (o: Record<string, unknown>) => {

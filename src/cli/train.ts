@@ -44,6 +44,7 @@ export function trainCommand(): Command {
     .option('--no-eval-initial', 'do not evaluate the model before the first epoch')
     .option('--eval-batch-size <n>', 'batch size for evaluation (default: --batch-size)', positiveInt('--eval-batch-size'))
     .option('--skip-bad-images', 'skip missing or undecodable images (counted) instead of stopping')
+    .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
     .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096)
     .option('--json', 'print the run summary as JSON')
     .action(async (o: Record<string, unknown>) => {

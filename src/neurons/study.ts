@@ -17,7 +17,7 @@ import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { readCheckpoint, stateDictPath } from '../checkpoint.js';
 import { createModel, loadWeights } from '../model.js';
-import { baseFields, resolveBase } from '../base.js';
+import { baseFields, resolveBase, runEpochs } from '../base.js';
 import { addon, type NativeCheckpoint, type NativeModel, type ModificationMode } from '../native.js';
 import { accuracyLine, pythonFloat } from '../report/text.js';
 import { writeBeforeAfterPlot } from '../train/run-dir.js';
@@ -241,7 +241,12 @@ async function rewindSource(ctx: StudyContext, s: StudySetting, input: { rewindC
     const e = ctx.epoch - s.rewindEpochs;
     if (e < 0) throw new UsageError(`--rewind-epochs ${s.rewindEpochs} reaches before epoch 0 (the study uses epoch ${ctx.epoch})`);
     path = join(ctx.runDir, `epoch_${e}_checkpoints.pth.tar`);
-    if (!existsSync(path)) throw new SpurmemError(`${path}: missing (rewind ${s.rewindEpochs} epochs from epoch ${ctx.epoch})`);
+    if (!existsSync(path)) {
+      throw new SpurmemError(
+        `${path}: missing (rewind ${s.rewindEpochs} epochs from epoch ${ctx.epoch}); the run folder has checkpoints of epochs ${runEpochs(ctx.runDir).join(', ')}` +
+          ' (a run trained with --keep-checkpoints keeps only its newest ones)',
+      );
+    }
   } else {
     throw new UsageError(`--mode ${s.mode} needs --rewind-checkpoint FILE (or --run DIR with --rewind-epochs N)`);
   }

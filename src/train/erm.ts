@@ -28,7 +28,7 @@ export interface TrainSummary {
 }
 
 /** Options that may change when a run is resumed. */
-const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'amp', 'channelsLast'];
+const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'amp', 'channelsLast', 'keepCheckpoints'];
 
 /**
  * Trains a model by ERM and writes the run folder (see RunDir). Resumes from the last complete epoch
@@ -103,6 +103,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
     labelOrder: cfg.labelOrder,
     cache,
     skipBadImages: cfg.skipBadImages,
+    keepCheckpoints: cfg.keepCheckpoints,
     log,
     meta: () => checkpointMeta(cfg, scheduler.state(), model),
     step: async (b) => {

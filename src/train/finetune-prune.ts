@@ -59,6 +59,7 @@ export const finetuneSchema = z
     force: z.boolean().default(false),
     skipBadImages: z.boolean().default(false),
     cacheMb: z.number().int().min(0).default(4096),
+    keepCheckpoints: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -77,7 +78,7 @@ export interface FinetuneSummary {
   seconds: number;
 }
 
-const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages'];
+const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints'];
 
 /**
  * Rebuilds the mask from the current weights: each criterion's mask, AND-ed (Q13: the original's reset
@@ -197,6 +198,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     labelOrder: base.labelOrder,
     cache,
     skipBadImages: cfg.skipBadImages,
+    keepCheckpoints: cfg.keepCheckpoints,
     log,
     meta: () => checkpointMeta(metaCfg, scheduler.state(), model),
     extraLossLists: { ntxent: 'training_ntxent_loss_list.json', ce: 'training_mse_loss_list.json' },

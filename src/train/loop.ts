@@ -35,6 +35,8 @@ export interface LoopOptions {
   labelOrder: LabelOrder;
   cache: ImageCache;
   skipBadImages: boolean;
+  /** Keep only the newest N epoch checkpoints and the best validation epoch's (default: all). */
+  keepCheckpoints?: number;
   /** One optimisation step on a batch. */
   step: (b: ImageBatch) => Promise<StepResult>;
   /** Runs before each epoch's training pass (finetune-prune refreshes its mask here). */
@@ -112,6 +114,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
       test: m.test,
     });
     await o.run.writeSummaries({ extraLossLists: o.extraLossLists });
+    if (o.keepCheckpoints) o.run.pruneCheckpoints(o.keepCheckpoints);
     o.log(
       `epoch ${epoch} loss ${lossSum.toFixed(4)} lr ${lr.toExponential(2)} ${(n / seconds).toFixed(1)} img/s | ` +
         `train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`,

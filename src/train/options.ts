@@ -47,6 +47,7 @@ export const trainSchema = z
     channelsLast: z.boolean().default(false),
     skipBadImages: z.boolean().default(false),
     cacheMb: z.number().int().min(0).default(4096),
+    keepCheckpoints: z.number().int().positive().optional(),
   })
   .strict();
 

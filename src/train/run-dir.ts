@@ -130,6 +130,25 @@ export class RunDir {
     return out;
   }
 
+  /**
+   * Deletes the epoch checkpoints older than the newest `keep`, except the best validation epoch's
+   * (best.json's). Called after an epoch's checkpoint and metrics line are written, so a run killed at
+   * any point still has its last complete epoch. Returns the epochs whose checkpoints were deleted.
+   */
+  pruneCheckpoints(keep: number): number[] {
+    const epochs = readdirSync(this.dir)
+      .map((f) => /^epoch_(\d+)_checkpoints\.pth\.tar$/.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    if (epochs.length === 0) return [];
+    const newest = epochs[epochs.length - 1];
+    const best = bestEpoch(this.records())?.epoch;
+    const gone = epochs.filter((e) => e <= newest - keep && e !== best);
+    for (const e of gone) rmSync(this.checkpoint(e), { force: true });
+    return gone;
+  }
+
   /** Largest epoch with a metrics line and a checkpoint file; -1 when none. */
   lastCompleteEpoch(): number {
     let last = -1;
