@@ -1,7 +1,7 @@
 /**
  * Options and helpers shared by every command.
  */
-import { Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { UsageError } from '../util/errors.js';
 
 /** Parses a positive integer flag value. */
@@ -29,6 +29,19 @@ export function finiteNumber(flag: string) {
     if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number, got '${v}'`);
     return n;
   };
+}
+
+/**
+ * The run-folder flags of `train` and `finetune-prune` (see runFolderFields): --resume, --force,
+ * --skip-bad-images, --keep-checkpoints, --cache-mb. `--out` stays with each command (its default differs).
+ */
+export function addRunFolderOptions(cmd: Command): Command {
+  return cmd
+    .option('--resume', 'continue the run in --out from its last complete epoch')
+    .option('--force', 'start again in an --out folder that holds another run')
+    .option('--skip-bad-images', 'skip missing or undecodable images (counted) instead of stopping')
+    .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
+    .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096);
 }
 
 export function deviceOption(): Option {

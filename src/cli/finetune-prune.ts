@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
 import { PRUNE_CRITERIA, finetunePrune, type PruneCriterion } from '../train/finetune-prune.js';
 import { UsageError } from '../util/errors.js';
-import { deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
+import { addRunFolderOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
 
 function criteria(v: string, prev: PruneCriterion[] | undefined): PruneCriterion[] {
   const out = [...(prev ?? [])];
@@ -17,7 +17,7 @@ function criteria(v: string, prev: PruneCriterion[] | undefined): PruneCriterion
 }
 
 export function finetunePruneCommand(): Command {
-  return new Command('finetune-prune')
+  const cmd = new Command('finetune-prune')
     .description(
       'finetune an ERM model while a mask removes part of it, pulling the dense and the pruned outputs together with NT-Xent ' +
         '(+ cross-entropy), to close the gap between majority and minority groups (the original SpuriousCorrelationFinetuningPruning.py). ' +
@@ -55,12 +55,8 @@ export function finetunePruneCommand(): Command {
     .addOption(deviceOption())
     .addOption(threadsOption())
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
-    .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_finetune_prune)')
-    .option('--resume', 'continue from the last complete epoch')
-    .option('--force', 'start again in an --out folder that holds another run')
-    .option('--skip-bad-images', 'skip missing or undecodable images (counted)')
-    .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
-    .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096)
+    .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_finetune_prune)');
+  return addRunFolderOptions(cmd)
     .option('--json', 'print the summary as JSON')
     .action(async (o: Record<string, unknown>) => {
       const { json, ...opts } = o;

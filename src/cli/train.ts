@@ -5,10 +5,10 @@ import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
 import { train } from '../train/erm.js';
 import { DATASETS } from '../train/options.js';
-import { deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
+import { addRunFolderOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
 
 export function trainCommand(): Command {
-  return new Command('train')
+  const cmd = new Command('train')
     .description(
       'train a classifier by ERM (the original SpuriousCorrelationPretrainingErm.py, fixed) and write a run folder: ' +
         'config.json, epoch_<e>_checkpoints.pth.tar, metrics.jsonl, group_accuracy_evolution_in_*_set.txt, plots, best.json',
@@ -38,14 +38,10 @@ export function trainCommand(): Command {
     .option('--amp', 'CUDA: bf16 autocast for the forward and backward passes')
     .option('--channels-last', 'channels-last memory format for weights and inputs (faster convolutions on GPUs)')
     .addOption(threadsOption())
-    .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_erm)')
-    .option('--resume', 'continue the run in --out from its last complete epoch')
-    .option('--force', 'start again in an --out folder that holds another run')
+    .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_erm)');
+  return addRunFolderOptions(cmd)
     .option('--no-eval-initial', 'do not evaluate the model before the first epoch')
     .option('--eval-batch-size <n>', 'batch size for evaluation (default: --batch-size)', positiveInt('--eval-batch-size'))
-    .option('--skip-bad-images', 'skip missing or undecodable images (counted) instead of stopping')
-    .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
-    .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096)
     .option('--json', 'print the run summary as JSON')
     .action(async (o: Record<string, unknown>) => {
       const { json, ...opts } = o;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { z } from 'zod';
 import type { Dataset, ImageCache } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
@@ -14,6 +15,22 @@ import type { RunDir } from './run-dir.js';
 import { addon, packageRoot, type NativeModel } from '../native.js';
 import { progress } from '../util/progress.js';
 import type { SchedulerState } from './schedule.js';
+
+/**
+ * Options of a run folder shared by `train` and `finetune-prune` (zod shape): where it goes, how it
+ * continues (`resume`, `force`), which checkpoints stay, and the data-side memory and error policy.
+ */
+export const runFolderFields = {
+  out: z.string().optional(),
+  resume: z.boolean().default(false),
+  force: z.boolean().default(false),
+  skipBadImages: z.boolean().default(false),
+  cacheMb: z.number().int().min(0).default(4096),
+  keepCheckpoints: z.number().int().positive().optional(),
+};
+
+/** Options of {@link runFolderFields} (and the device ones) that may differ when a run is resumed. */
+export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints'];
 
 /** Versions recorded in every config.json. */
 export function versions(): Record<string, string> {

@@ -10,7 +10,7 @@ import type { GroupMetrics } from '../metrics/groups.js';
 import { createModel } from '../model.js';
 import { addon } from '../native.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
-import { applyThreads, batchTargets, checkpointMeta, countGroups, groupWeights, recordInitial, resumeRun, versions, type RunHooks } from './common.js';
+import { applyThreads, batchTargets, checkpointMeta, countGroups, groupWeights, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, type RunHooks } from './common.js';
 import { describePretrained, loadPretrained } from '../weights.js';
 import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch } from './run-dir.js';
@@ -28,7 +28,7 @@ export interface TrainSummary {
 }
 
 /** Options that may change when a run is resumed. */
-const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'amp', 'channelsLast', 'keepCheckpoints'];
+const RESUMABLE = [...RESUMABLE_FIELDS, 'amp', 'channelsLast'];
 
 /**
  * Trains a model by ERM and writes the run folder (see RunDir). Resumes from the last complete epoch

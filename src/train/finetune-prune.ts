@@ -21,7 +21,7 @@ import { ceilCount, poorestSamples, prunableNames, softmaxRows, topChannels } fr
 import { baseFields, resolveBase } from '../base.js';
 import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
-import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, type RunHooks } from './common.js';
+import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, runFolderFields, type RunHooks } from './common.js';
 import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
@@ -54,12 +54,7 @@ export const finetuneSchema = z
     seed: z.number().int().min(0).default(0),
     device: z.string().default('cpu'),
     threads: z.number().int().positive().optional(),
-    out: z.string().optional(),
-    resume: z.boolean().default(false),
-    force: z.boolean().default(false),
-    skipBadImages: z.boolean().default(false),
-    cacheMb: z.number().int().min(0).default(4096),
-    keepCheckpoints: z.number().int().positive().optional(),
+    ...runFolderFields,
   })
   .strict();
 
@@ -78,7 +73,7 @@ export interface FinetuneSummary {
   seconds: number;
 }
 
-const RESUMABLE = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints'];
+const RESUMABLE = RESUMABLE_FIELDS;
 
 /**
  * Rebuilds the mask from the current weights: each criterion's mask, AND-ed (Q13: the original's reset

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ARCHS } from '../model.js';
 import { UsageError, optionsError } from '../util/errors.js';
+import { runFolderFields } from './common.js';
 
 export const DATASETS = ['waterbirds', 'celeba', 'folder'] as const;
 
@@ -37,17 +38,12 @@ export const trainSchema = z
     seed: z.number().int().min(0).default(0),
     device: z.string().default('cpu'),
     threads: z.number().int().positive().optional(),
-    out: z.string().optional(),
-    resume: z.boolean().default(false),
-    force: z.boolean().default(false),
     evalInitial: z.boolean().default(true),
     evalBatchSize: z.number().int().positive().optional(),
     vitLnEps: z.number().positive().optional(),
     amp: z.boolean().default(false),
     channelsLast: z.boolean().default(false),
-    skipBadImages: z.boolean().default(false),
-    cacheMb: z.number().int().min(0).default(4096),
-    keepCheckpoints: z.number().int().positive().optional(),
+    ...runFolderFields,
   })
   .strict();
 
