@@ -60,6 +60,8 @@ export interface ResolvedBase {
   labelOrder: LabelOrder;
   resolution: number;
   lnEps: number;
+  /** Settings given explicitly that contradict what the run's config.json or the checkpoint records. */
+  warnings: string[];
 }
 
 /** The `spurmem` entry of a checkpoint spurmem wrote (arch, head, label_order, resolution, ln_eps ...), or {}. */
@@ -124,7 +126,16 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     }
   }
   root = resolve(root);
+  const warnings: string[] = [];
+  for (const [k, mk, flag] of [['arch', 'arch', '--arch'], ['head', 'head', '--head'], ['resolution', 'resolution', '--resolution'], ['labelOrder', 'label_order', '--label-order']] as const) {
+    const given = input[k];
+    const recorded = cfg[k] ?? meta[mk];
+    if (given !== undefined && recorded !== undefined && given !== recorded) {
+      warnings.push(`${flag} ${given} differs from what ${runDir ? join(runDir, 'config.json') : checkpointPath} records (${recorded}); the results will not match the trained model's`);
+    }
+  }
   return {
+    warnings,
     checkpointPath,
     runDir,
     epoch,

@@ -114,9 +114,9 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   log('3/4 critical neurons (training split)');
   const ctx = await prepareStudy({ run: ermDir, device, threads: o.threads, batchSize: 200 });
   const settings: { title: string; setting: StudySettingInput }[] = [
-    { title: 'largest top-3, zero', setting: { split: 'train', ranking: 'largest', mode: 'zero', topK: 3, seed } },
+    { title: 'largest top-3, zero', setting: { split: 'train', ranking: 'largest', mode: 'zero', topK: 3 } },
     { title: `largest top-3, random_noise std 0.02 (${plan.repeats} repeats)`, setting: { split: 'train', ranking: 'largest', mode: 'random_noise', std: 0.02, repeats: plan.repeats, topK: 3, seed } },
-    { title: 'activated top-3, zero', setting: { split: 'train', ranking: 'activated', mode: 'zero', topK: 3, seed } },
+    { title: 'activated top-3, zero', setting: { split: 'train', ranking: 'activated', mode: 'zero', topK: 3 } },
   ];
   const studies: { title: string; result: StudyResult }[] = [];
   for (const s of settings) {
@@ -127,7 +127,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
       step: `study: ${s.title}`,
       command: commandLine([
         'spurmem', 'study', '--run', ermDir, '--split', st.split!, '--ranking', st.ranking!, '--mode', st.mode!, '--top-k', st.topK!,
-        ...(st.std ? ['--std', st.std] : []), ...(st.repeats && st.mode === 'random_noise' ? ['--repeats', st.repeats] : []), '--seed', seed, '--device', device,
+        ...(st.std ? ['--std', st.std] : []), ...(st.repeats && st.mode === 'random_noise' ? ['--repeats', st.repeats, '--seed', seed] : []), '--device', device,
       ]),
     });
     log(`  ${s.title}: results in ${result.out}`);

@@ -74,8 +74,8 @@ describe('sweep configuration: expansion and validation', () => {
       ['f.yaml', 'base:\n  run: r\ngrid:\n  std: [0.1\n  mode: zero\n', /f\.yaml:\d+: not valid YAML/],
       ['g.yaml', 'grid:\n  top_k: 1\n', /g\.yaml: base: missing/],
       ['h.yaml', 'base:\n  run: r\nexclude:\n  - {fraction: 2}\n', /h\.yaml: exclude\[0\]\.fraction: expected a number in \[0, 1\] or a list of them, got 2/],
-      ['i.yaml', 'base:\n  checkpoint: c\n  dataset: folder\n  root: d\ngrid:\n  mode: [zero, rewind]\n', /i\.yaml: base: setting 1 \(train-largest-rewind-top3-back0\) rewinds, which needs base\.run/],
-      ['j.yaml', 'base:\n  run: r\ngrid:\n  ranking: [largest, threshold]\n  mode: layer_rewind\n', /j\.yaml: grid .*layer_rewind works on channels, not with ranking threshold/],
+      ['i.yaml', 'base:\n  checkpoint: c\n  dataset: folder\n  root: d\ngrid:\n  mode: [zero, rewind]\n', /i\.yaml: grid \(.*\): mode: rewind needs rewind_epochs N > 0 .*or a rewind checkpoint/],
+      ['j.yaml', 'base:\n  run: r\ngrid:\n  ranking: [largest, threshold]\n  mode: layer_rewind\n', /j\.yaml: grid .*layer_rewind works on channels, not with ranking: threshold/],
       ['k.txt', 'base: {}', /k\.txt: a sweep configuration must be a \.json, \.yaml or \.yml file/],
     ];
     for (const [name, text, re] of cases) {
@@ -192,31 +192,34 @@ describe('spurmem sweep on a trained model', () => {
     const dir = join(base.dir, 'restart');
     const file = join(dir, 'grid.yaml');
     rmSync(dir, { recursive: true, force: true });
-    const cfg = { base: { run: base.run, threads: 1, batch_size: 64 }, grid: { mode: ['zero', 'rewind'], top_k: [1, 2], rewind_epochs: [1, 9] } };
+    const cfg = { base: { run: base.run, threads: 1, batch_size: 64 }, grid: { mode: ['zero', 'rewind'], top_k: [1, 100000], rewind_epochs: [1] } };
     const { mkdirSync } = await import('node:fs');
     mkdirSync(dir, { recursive: true });
     writeFileSync(file, yamlStringify(cfg));
     const first = await runCli(['sweep', file]);
-    // rewinding 9 epochs from epoch 2 fails, for each top_k; the rest finish
+    // the top 100000 channels do not exist: those settings fail when they run; the rest finish
     expect(first.code).toBe(1);
-    expect(first.stdout).toMatch(/4 of 6 settings finished; failed: 3, 5/);
-    expect(first.stderr).toMatch(/failed: #3 train-largest-rewind-top1-back9: --rewind-epochs 9 reaches before epoch 0/);
+    expect(first.stdout).toMatch(/2 of 4 settings finished; failed: 1, 3/);
+    expect(first.stderr).toMatch(/failed: #1 train-largest-zero-top100000: only \d+ channels have a positive score/);
     const out = join(dir, 'grid');
-    expect(existsSync(join(out, 'settings', 'train-largest-rewind-top1-back9', 'error.json'))).toBe(true);
+    expect(existsSync(join(out, 'settings', 'train-largest-zero-top100000', 'error.json'))).toBe(true);
     const zero1 = join(out, 'settings', 'train-largest-zero-top1', 'result.json');
     const mtime = statSync(zero1).mtimeMs;
-    rmSync(join(out, 'settings', 'train-largest-zero-top2', 'result.json'));
+    rmSync(join(out, 'settings', 'train-largest-rewind-top1-back1', 'result.json'));
     const logs: string[] = [];
     const again = await sweep(file, { log: (l) => logs.push(l) });
-    expect(logs[0]).toMatch(/sweep: 6 settings, 3 finished before, 3 to run/);
+    expect(logs[0]).toMatch(/sweep: 4 settings, 1 finished before, 3 to run/);
     expect(logs.filter((l) => /^\[\d\/3\]/.test(l)).map((l) => l.replace(/:.*/, ''))).toEqual([
-      '[1/3] #1 train-largest-zero-top2',
-      '[2/3] #3 train-largest-rewind-top1-back9',
-      '[3/3] #5 train-largest-rewind-top2-back9',
+      '[1/3] #1 train-largest-zero-top100000',
+      '[2/3] #2 train-largest-rewind-top1-back1',
+      '[3/3] #3 train-largest-rewind-top100000-back1',
     ]);
     expect(statSync(zero1).mtimeMs).toBe(mtime);
-    expect(again.failed).toEqual([3, 5]);
-    expect(again.finished).toBe(4);
+    expect(again.failed).toEqual([1, 3]);
+    expect(again.finished).toBe(2);
+    // a rewind source that the run folder lacks is refused before anything runs
+    writeFileSync(file, yamlStringify({ ...cfg, grid: { ...cfg.grid, rewind_epochs: [9] } }));
+    await expect(sweep(file, quiet)).rejects.toThrow(/setting 2 \(train-largest-rewind-top1-back9\): rewind_epochs 9 reaches before epoch 0/);
     // a sweep of another base in the same folder is refused
     writeFileSync(file, yamlStringify({ ...cfg, base: { ...cfg.base, epoch: 1 } }));
     await expect(sweep(file, quiet)).rejects.toThrow(/holds a sweep of another base \(base\.epoch: undefined there, 1 now\)/);

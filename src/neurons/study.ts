@@ -22,7 +22,7 @@ import { addon, type NativeCheckpoint, type NativeModel, type ModificationMode }
 import { accuracyLine, pythonFloat } from '../report/text.js';
 import { writeBeforeAfterPlot } from '../train/run-dir.js';
 import { applyThreads } from '../train/common.js';
-import { SpurmemError, UsageError, optionsError } from '../util/errors.js';
+import { SpurmemError, UsageError, flagName, optionsError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel } from './rank.js';
 
@@ -142,6 +142,8 @@ export interface StudyContext {
   defaultOut: string;
   unmodified: Map<Split, { outputs: Float32Array; metrics: GroupMetrics }>;
   rewindCache: Map<string, NativeCheckpoint>;
+  /** Dataset warnings and settings that contradict what the run or checkpoint records. */
+  warnings: string[];
 }
 
 /**
@@ -175,6 +177,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
     defaultOut: r.runDir ? join(r.runDir, 'studies') : join('experiments', 'studies', stem),
     unmodified: new Map(),
     rewindCache: new Map(),
+    warnings: [...r.warnings, ...ds.warnings],
   };
 }
 
@@ -282,6 +285,59 @@ export function resolveStudySetting(input: StudySettingInput): ResolvedStudySett
   return { ...s, repeats, distribution };
 }
 
+const isRandomMode = (mode: string | undefined) => mode === 'random_init' || mode === 'random_noise';
+const isRewindMode = (mode: string | undefined) => mode === 'rewind' || mode === 'layer_rewind';
+
+/**
+ * Whether an option of a setting (camelCase key of {@link studySettingSchema}) has an effect on a
+ * setting of this ranking and mode: `topK` for the channel rankings; `fraction`, `smallest`, `dropoutP`,
+ * `faithfulThreshold` for threshold; `std`, `repeats`, `distribution` for the random modes;
+ * `rewindEpochs` for the rewind modes without a rewind checkpoint; `poorestLimit` for activated; `seed`
+ * where something is random. Sweeps keep only these keys; `spurmem study` warns about the others.
+ */
+export function settingApplies(key: string, s: { ranking?: string; mode?: string; dropoutP?: number }, o: { rewindCheckpoint?: boolean } = {}): boolean {
+  const threshold = s.ranking === 'threshold';
+  switch (key) {
+    case 'topK':
+      return !threshold;
+    case 'fraction':
+    case 'smallest':
+    case 'dropoutP':
+    case 'faithfulThreshold':
+      return threshold;
+    case 'std':
+    case 'repeats':
+    case 'distribution':
+      return isRandomMode(s.mode);
+    case 'rewindEpochs':
+      return isRewindMode(s.mode) && !o.rewindCheckpoint;
+    case 'poorestLimit':
+      return s.ranking === 'activated';
+    case 'seed':
+      return isRandomMode(s.mode) || (threshold && (s.dropoutP ?? 0) > 0);
+    default:
+      return true;
+  }
+}
+
+/**
+ * Why a setting cannot be run, or null: settings that would change nothing are refused rather than
+ * reported as a null result (std 0 for the random modes, rewind by 0 epochs, threshold fraction 0), and
+ * layer_rewind needs channels. `name` renders an option's key (a CLI flag, or a sweep key).
+ */
+export function settingProblem(s: StudySetting, o: { rewindCheckpoint?: boolean; name?: (key: string) => string } = {}): string | null {
+  const n = o.name ?? flagName;
+  const v = (key: string, value: unknown) => (o.name ? `${n(key)}: ${String(value)}` : `${n(key)} ${String(value)}`);
+  if (s.ranking === 'threshold' && s.mode === 'layer_rewind') return `${v('mode', 'layer_rewind')} works on channels, not with ${v('ranking', 'threshold')}`;
+  if (s.mode === 'random_noise' && s.std === 0) return `${v('mode', 'random_noise')} needs ${n('std')} S > 0 (with 0 it adds nothing; the original used 0.02, 0.01, 0.005)`;
+  if (s.mode === 'random_init' && s.std === 0) return `${v('mode', 'random_init')} needs ${n('std')} S > 0 (with 0 it is mode zero; the original used 0.02, 0.15, 0.1)`;
+  if (isRewindMode(s.mode) && s.rewindEpochs === 0 && !o.rewindCheckpoint) {
+    return `${v('mode', s.mode)} needs ${n('rewindEpochs')} N > 0 (with 0 it copies the weights onto themselves) or a rewind checkpoint`;
+  }
+  if (s.ranking === 'threshold' && s.fraction === 0 && !s.faithfulThreshold) return `${v('ranking', 'threshold')} with ${v('fraction', 0)} selects no weight: give ${n('fraction')} P > 0`;
+  return null;
+}
+
 /**
  * Runs one setting on a prepared base and writes its result folder. result.json is written last, so
  * its presence marks a finished setting (what a restarted sweep skips).
@@ -293,17 +349,16 @@ export async function runStudySetting(
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<StudyResult> {
   const { out: outOpt, rewindCheckpoint, quiet, ...rest } = input;
+  // said once per base, before its first setting
+  for (const w of ctx.warnings.splice(0)) log(`warning: ${w}`);
   const s = resolveStudySetting(rest);
   const random = s.mode === 'random_init' || s.mode === 'random_noise';
   const { repeats, distribution } = s;
-  if (s.ranking === 'threshold' && s.mode === 'layer_rewind') throw new UsageError('--mode layer_rewind works on channels, not with --ranking threshold');
-  // settings that would change nothing are refused rather than reported as a null result
-  if (s.mode === 'random_noise' && s.std === 0) throw new UsageError('--mode random_noise with --std 0 adds nothing: give --std S > 0 (the original used 0.02, 0.01, 0.005)');
-  if (s.mode === 'random_init' && s.std === 0) throw new UsageError('--mode random_init with --std 0 is --mode zero: give --std S > 0 (the original used 0.02, 0.15, 0.1)');
   const rewindFile = rewindCheckpoint ?? ctx.base.rewindCheckpoint;
-  if ((s.mode === 'rewind' || s.mode === 'layer_rewind') && s.rewindEpochs === 0 && !rewindFile) {
-    throw new UsageError(`--mode ${s.mode} with --rewind-epochs 0 copies the weights onto themselves: give --rewind-epochs N > 0 (or --rewind-checkpoint FILE)`);
-  }
+  const problem = settingProblem(s, { rewindCheckpoint: rewindFile !== undefined });
+  if (problem) throw new UsageError(problem);
+  const ignored = Object.keys(rest).filter((k) => (rest as Record<string, unknown>)[k] !== undefined && !settingApplies(k, s, { rewindCheckpoint: rewindFile !== undefined }));
+  if (ignored.length && !quiet) log(`warning: ${ignored.map(flagName).join(', ')} ${ignored.length > 1 ? 'do' : 'does'} not apply to --ranking ${s.ranking} --mode ${s.mode}: ignored`);
   const t0 = Date.now();
   const split = s.split;
   const model = ctx.model;

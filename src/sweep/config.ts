@@ -18,7 +18,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { runEpochs } from '../base.js';
 import { ARCHS } from '../model.js';
-import { MODES, RANKINGS, resolveStudySetting, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
+import { MODES, RANKINGS, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 
 /** Keys of a sweep's base (snake_case forms of `spurmem study`'s base options). */
@@ -108,7 +108,7 @@ export const sweepConfigSchema = z
     /** Output folder (default: next to the config file, named after it). */
     out: z.string().min(1).optional(),
     /** Minority groups for the minority/majority rows and plots (default: within each class, the smaller training group). */
-    minority_groups: z.array(z.number().int().min(0)).min(1).optional(),
+    minority_groups: z.array(z.number().int().min(0).max(3)).min(1).optional(),
   })
   .strict();
 
@@ -292,35 +292,11 @@ export function baseCheckpointPath(cfg: SweepConfig): string {
   return join(dir, `epoch_${e}_checkpoints.pth.tar`);
 }
 
-const isRandom = (mode: string | undefined) => mode === 'random_init' || mode === 'random_noise';
 const isRewind = (mode: string | undefined) => mode === 'rewind' || mode === 'layer_rewind';
 
-/** Whether a key applies to a setting of this ranking and mode (see the module comment). */
+/** Whether a key applies to a setting of this ranking and mode (the study's settingApplies, snake_case keys). */
 export function applies(key: SettingKey, s: Setting, o: { rewindCheckpoint?: boolean } = {}): boolean {
-  const threshold = s.ranking === 'threshold';
-  switch (key) {
-    case 'split':
-    case 'ranking':
-    case 'mode':
-      return true;
-    case 'top_k':
-      return !threshold;
-    case 'fraction':
-    case 'smallest':
-    case 'dropout_p':
-    case 'faithful_threshold':
-      return threshold;
-    case 'std':
-    case 'repeats':
-    case 'distribution':
-      return isRandom(s.mode);
-    case 'rewind_epochs':
-      return isRewind(s.mode) && !o.rewindCheckpoint;
-    case 'poorest_limit':
-      return s.ranking === 'activated';
-    case 'seed':
-      return isRandom(s.mode) || (threshold && (s.dropout_p ?? 0) > 0);
-  }
+  return settingApplies(camel(key), { ranking: s.ranking, mode: s.mode, dropoutP: s.dropout_p }, o);
 }
 
 /**
@@ -330,12 +306,12 @@ export function applies(key: SettingKey, s: Setting, o: { rewindCheckpoint?: boo
 export function normalizeSetting(raw: Setting, o: { rewindCheckpoint?: boolean } = {}): Setting {
   const input: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) if (v !== undefined) input[camel(k)] = v;
-  const r = resolveStudySetting(input as StudySettingInput) as unknown as Record<string, unknown>;
+  const resolved = resolveStudySetting(input as StudySettingInput);
+  const problem = settingProblem(resolved, { ...o, name: (k) => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()) });
+  if (problem) throw new UsageError(`${problem} (change the grid, or add an exclude entry)`);
+  const r = resolved as unknown as Record<string, unknown>;
   const full: Setting = {};
   for (const k of SETTING_KEYS) (full as Record<string, unknown>)[k] = r[camel(k)];
-  if (full.ranking === 'threshold' && full.mode === 'layer_rewind') {
-    throw new UsageError('mode layer_rewind works on channels, not with ranking threshold (add an exclude entry {ranking: threshold, mode: layer_rewind})');
-  }
   const out: Setting = {};
   for (const k of SETTING_KEYS) if (applies(k, full, o)) (out as Record<string, unknown>)[k] = full[k];
   return out;
@@ -432,6 +408,22 @@ export function expandSweep(cfg: SweepConfig, where = 'config'): PlannedSetting[
   if (!cfg.base.run && !cfg.base.rewind_checkpoint) {
     const rw = out.find((p) => isRewind(p.setting.mode));
     if (rw) throw new UsageError(`${where}: base: setting ${rw.index} (${rw.key}) rewinds, which needs base.run (a train folder) or base.rewind_checkpoint`);
+  }
+  if (cfg.base.run && !cfg.base.rewind_checkpoint && existsSync(resolve(cfg.base.run))) {
+    // every rewind source must be in the run folder: a Slurm task should not be the first to find out
+    const epochs = runEpochs(resolve(cfg.base.run));
+    const at = cfg.base.epoch ?? epochs[epochs.length - 1];
+    for (const p of out) {
+      if (!isRewind(p.setting.mode) || at === undefined) continue;
+      const e = at - (p.setting.rewind_epochs ?? 0);
+      if (e < 0) throw new UsageError(`${where}: setting ${p.index} (${p.key}): rewind_epochs ${p.setting.rewind_epochs} reaches before epoch 0 (the sweep studies epoch ${at})`);
+      if (!epochs.includes(e)) {
+        throw new UsageError(
+          `${where}: setting ${p.index} (${p.key}): rewind_epochs ${p.setting.rewind_epochs} from epoch ${at} needs epoch ${e}'s checkpoint, ` +
+            `which ${resolve(cfg.base.run)} does not have (it has epochs ${epochs.join(', ')})`,
+        );
+      }
+    }
   }
   return out;
 }

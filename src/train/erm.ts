@@ -75,7 +75,9 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   });
   model.setOptimizer({ type: cfg.optimizer, lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   let schedulerState: SchedulerState | undefined;
-  if (start > 0) {
+  if (start >= cfg.epochs) {
+    // every epoch is done: nothing to load or train, the summary comes from metrics.jsonl
+  } else if (start > 0) {
     schedulerState = await resumeRun(model, run, start, log);
   } else if (cfg.pretrained) {
     log(describePretrained(await loadPretrained(model, cfg.pretrained)));

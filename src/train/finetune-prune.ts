@@ -139,7 +139,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const base = await resolveBase(cfg);
   const ds = await openDataset({ dataset: base.dataset, root: base.root, target: base.target, attribute: base.attribute, skipBadImages: cfg.skipBadImages });
   log(countsTable(ds));
-  for (const w of ds.warnings) log(`warning: ${w}`);
+  for (const w of [...base.warnings, ...ds.warnings]) log(`warning: ${w}`);
   const out = resolve(cfg.out ?? `experiments/${base.arch}_${base.dataset}_finetune_prune`);
   const run = new RunDir(out);
   const options: Record<string, unknown> = {
@@ -174,7 +174,9 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
   const evalBatchSize = cfg.evalBatchSize ?? cfg.batchSize;
   const evalOpts = { resolution: base.resolution, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages };
-  if (start > 0) schedulerState = await resumeRun(model, run, start, log);
+  if (start >= cfg.epochs) {
+    // every epoch is done: nothing to load or train, the summary comes from metrics.jsonl
+  } else if (start > 0) schedulerState = await resumeRun(model, run, start, log);
   else await recordInitial(model, ds, run, { ...evalOpts, label: 'starting' }, log);
   const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
   const metaCfg = { arch: base.arch, head: base.head, labelOrder: base.labelOrder, resolution: base.resolution, dataset: base.dataset, seed: cfg.seed };

@@ -10,7 +10,7 @@ import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
 import { groupedBars, lineChart, writePlot } from '../report/plots.js';
 import { evolutionText } from '../report/text.js';
-import { SpurmemError } from '../util/errors.js';
+import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 
 /** One line of metrics.jsonl. epoch -1 is the model before training. */
@@ -80,6 +80,7 @@ export class RunDir {
         .filter((k) => !o.mayChange.includes(k))
         .filter((k) => JSON.stringify(old.options?.[k]) !== JSON.stringify(config[k]));
       if (o.force) {
+        this.clear();
         writeFileAtomic(this.path('metrics.jsonl'), '');
         return 0;
       }
@@ -97,6 +98,12 @@ export class RunDir {
         );
       }
       const last = this.lastCompleteEpoch();
+      if (typeof config.epochs === 'number' && last + 1 > config.epochs) {
+        throw new UsageError(
+          `${this.dir}: the run has ${last + 1} epochs done (0 to ${last}); --epochs ${config.epochs} is fewer. ` +
+            `Pass --epochs ${last + 1} or more to continue it, or use --run ${this.dir} --epoch E to work on an earlier epoch`,
+        );
+      }
       return last + 1;
     }
     if (!existsSync(cfgPath) && !o.force) {
@@ -108,6 +115,17 @@ export class RunDir {
     if (o.resume) this.note = `nothing to resume in ${this.dir}: starting a new run`;
     writeFileAtomic(this.path('metrics.jsonl'), '');
     return 0;
+  }
+
+  /**
+   * Removes what a run wrote (epoch checkpoints, metrics, best.json, the original's text files, loss lists,
+   * plots, finetune-prune's pruned_layers files and the studies made on the run), for --force: nothing of
+   * the old run may pass for the new one's.
+   */
+  private clear(): void {
+    const produced = /^(epoch_\d+_checkpoints\.pth\.tar|metrics\.jsonl|best\.json|group_accuracy_.*\.(txt|svg|png)|loss\.(svg|png)|training_.*_list\.json|pruned_layers_epoch\d+\.json)$/;
+    for (const f of readdirSync(this.dir)) if (produced.test(f)) rmSync(this.path(f), { force: true });
+    rmSync(this.path('studies'), { recursive: true, force: true });
   }
 
   writeConfig(value: unknown): void {
