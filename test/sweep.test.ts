@@ -75,7 +75,7 @@ describe('sweep configuration: expansion and validation', () => {
       ['g.yaml', 'grid:\n  top_k: 1\n', /g\.yaml: base: missing/],
       ['h.yaml', 'base:\n  run: r\nexclude:\n  - {fraction: 2}\n', /h\.yaml: exclude\[0\]\.fraction: expected a number in \[0, 1\] or a list of them, got 2/],
       ['i.yaml', 'base:\n  checkpoint: c\n  dataset: folder\n  root: d\ngrid:\n  mode: [zero, rewind]\n', /i\.yaml: grid \(.*\): mode: rewind needs rewind_epochs N > 0 .*or a rewind checkpoint/],
-      ['j.yaml', 'base:\n  run: r\ngrid:\n  ranking: [largest, threshold]\n  mode: layer_rewind\n', /j\.yaml: grid .*layer_rewind works on channels, not with ranking: threshold/],
+      ['j.yaml', 'base:\n  run: r\ngrid:\n  ranking: [largest, threshold]\n  mode: layer_rewind\n  rewind_epochs: 1\n', /j\.yaml: grid .*layer_rewind works on channels, not with ranking: threshold/],
       ['k.txt', 'base: {}', /k\.txt: a sweep configuration must be a \.json, \.yaml or \.yml file/],
     ];
     for (const [name, text, re] of cases) {
