@@ -97,6 +97,7 @@ export function runEpochs(dir: string): number[] {
  */
 export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
   if (!input.run === !input.checkpoint) throw new UsageError('give exactly one of --run DIR and --checkpoint FILE');
+  if (input.checkpoint && input.epoch !== undefined) throw new UsageError('--epoch picks a checkpoint of a --run folder; with --checkpoint FILE the file is the epoch');
   let cfg: Partial<Record<string, unknown>> = {};
   let checkpointPath: string;
   let epoch: number | null = null;

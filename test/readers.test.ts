@@ -60,6 +60,15 @@ describe('Waterbirds-style metadata.csv', () => {
     // place as the class and y as the attribute
     const swapped = await openDataset({ dataset: 'folder', root: base.root, target: 'place', attribute: 'y' });
     expect(swapped.samples.train[3]).toMatchObject({ y: 1, a: 0, group: 2 });
+    // dataset.json names the groups of y and place, not of other columns
+    writeFileSync(join(root, 'dataset.json'), JSON.stringify({ groupNames: ['a', 'b', 'c', 'd'] }));
+    expect((await openDataset({ dataset: 'folder', root, target: 'place', attribute: 'y' })).groupNames).toEqual(['place=0, y=0', 'place=0, y=1', 'place=1, y=0', 'place=1, y=1']);
+  });
+
+  it('warns about a group that a split lacks: its accuracy is "no samples" and worst-group leaves it out', async () => {
+    const root = variant((r) => r.filter((x) => !(Number(x.split) === 2 && Number(x.y) === 1 && Number(x.place) === 0)));
+    const ds = await openDataset({ dataset: 'folder', root });
+    expect(ds.warnings).toEqual(['the test split has no samples of group 2 (y=1, place=0): its accuracy is reported as "no samples" and worst-group accuracy leaves it out']);
   });
 });
 
@@ -70,6 +79,7 @@ describe('bad input: file, line, field and what was expected', () => {
     ['a y that is not 0/1', () => variant((r) => { r[2].y = 2; return r; }), /metadata\.csv line 4: field 'y' is '2', expected 0 or 1/],
     ['a place that is not 0/1', () => variant((r) => { r[9].place = 'water'; return r; }), /metadata\.csv line 11: field 'place' is 'water', expected 0 or 1/],
     ['an empty file name', () => variant((r) => { r[0].file = ''; return r; }), /metadata\.csv line 2: field 'img_filename' is empty/],
+    ['a file name outside the folder', () => variant((r) => { r[1].file = '../../etc/passwd'; return r; }), /metadata\.csv line 3: field 'img_filename' is '\.\.\/\.\.\/etc\/passwd', expected a path inside the dataset folder/],
     ['an empty split', () => variant((r) => r.filter((x) => Number(x.split) !== 1)), /metadata\.csv: the val split is empty \(expected rows with split 1 for val\)/],
     ['a missing image', () => variant((r) => { r[7].file = 'nowhere/x.jpg'; return r; }), /metadata\.csv line 9: image 'nowhere\/x\.jpg' does not exist .*expected an image file relative to .*--skip-bad-images/],
     ['a row with too few fields', () => { const root = variant((r) => r); writeFileSync(join(root, 'metadata.csv'), readFileSync(join(root, 'metadata.csv'), 'utf8') + '99,a.jpg,1\n'); return root; }, /metadata\.csv: not a valid CSV file \(Invalid Record Length: columns length is 6, got 3 on line 26\)/],

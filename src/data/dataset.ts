@@ -162,6 +162,11 @@ function folderGroupNames(root: string, target: string, attribute: string): stri
       return names as string[];
     }
   }
+  return genericGroupNames(target, attribute);
+}
+
+/** `<target>=y, <attribute>=a` for group 2·y + a. */
+function genericGroupNames(target: string, attribute: string): string[] {
   return [0, 1, 2, 3].map((g) => `${target}=${g >> 1}, ${attribute}=${g & 1}`);
 }
 
@@ -250,12 +255,23 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
       throw new SpurmemError(`${root}: no metadata.csv (expected the Waterbirds layout: metadata.csv with img_filename,y,split,place and the images)`);
     }
     rows = readMetadataCsv(metadataFile, { target, attribute });
-    groupNames = kind === 'waterbirds' && target === 'y' && attribute === 'place' ? [...WATERBIRDS_GROUP_NAMES] : folderGroupNames(root, target, attribute);
+    groupNames =
+      target !== 'y' || attribute !== 'place'
+        ? genericGroupNames(target, attribute) // dataset.json names the default columns' groups
+        : kind === 'waterbirds'
+          ? [...WATERBIRDS_GROUP_NAMES]
+          : folderGroupNames(root, target, attribute);
   }
   const { samples, skippedImages } = await buildSamples(metadataFile, root, rows, o.skipBadImages ?? false);
   const defaultLabels = kind === 'celeba' ? target === 'Blond_Hair' && attribute === 'Male' : target === 'y' && attribute === 'place';
   const warnings = kind !== 'folder' && defaultLabels ? compareWithPublished(kind, samples) : [];
   if (skippedImages.length > 0) warnings.push(`${skippedImages.length} rows skipped: image file missing`);
+  for (const split of ['train', 'val', 'test'] as const) {
+    if (samples[split].length === 0) continue;
+    const counts = groupCounts(samples[split]);
+    const empty = [0, 1, 2, 3].filter((g) => !counts[g]);
+    for (const g of empty) warnings.push(`the ${split} split has no samples of group ${g} (${groupNames[g]}): its accuracy is reported as "no samples" and worst-group accuracy leaves it out`);
+  }
   return {
     kind,
     root,

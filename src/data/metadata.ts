@@ -7,7 +7,7 @@
  * SpurmemError naming the file, the line, the field and what was expected.
  */
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, isAbsolute } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { SpurmemError, messageOf } from '../util/errors.js';
 import { SPLITS, type Split } from './types.js';
@@ -100,6 +100,9 @@ export function readMetadataCsv(path: string, o: { target?: string; attribute?: 
   return rows.map(({ line, record }) => {
     const relPath = (record.img_filename ?? '').trim();
     if (relPath === '') throw new SpurmemError(`${path} line ${line}: field 'img_filename' is empty, expected an image path relative to the dataset folder`);
+    if (isAbsolute(relPath) || relPath.split(/[\\/]/).includes('..')) {
+      throw new SpurmemError(`${path} line ${line}: field 'img_filename' is '${relPath}', expected a path inside the dataset folder (relative, without '..')`);
+    }
     return {
       line,
       relPath,
