@@ -46,7 +46,9 @@ CheckpointHandle* CheckpointHandle::From(const Napi::Value& v, const char* what)
 std::vector<std::string> pathArg(const Napi::Value& v) {
   std::vector<std::string> out;
   if (v.IsUndefined() || v.IsNull()) return out;
-  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "path must be an array of keys");
+  if (!v.IsArray())
+    throw Napi::TypeError::New(v.Env(), "path must be an array of keys, e.g. ['model_state_dict', 'layer1.0.conv1.weight'] "
+                                        "(state-dict keys hold dots themselves), or for checkpoint methods a dotted string");
   auto a = v.As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToString().Utf8Value());
   return out;
@@ -76,6 +78,49 @@ ValuePtr CheckpointHandle::at(const std::vector<std::string>& path) const {
   return v;
 }
 
+// A dotted key path as entries() prints it ("model_state_dict.layer1.0.conv1.weight"): at each dict the
+// longest key that the rest of the text starts with (state-dict keys hold dots), at each list an index.
+ValuePtr CheckpointHandle::atDotted(const std::string& dotted) const {
+  ValuePtr v = ckpt.root;
+  std::string rest = dotted;
+  std::string sofar;
+  while (!rest.empty()) {
+    ValuePtr next;
+    size_t used = 0;
+    if (v->kind == Kind::Dict) {
+      for (const auto& e : v->entries) {
+        std::string k = keyText(*e.first);
+        bool fits = rest == k || (rest.size() > k.size() && rest.compare(0, k.size(), k) == 0 && rest[k.size()] == '.');
+        if (fits && k.size() > used) {
+          next = e.second;
+          used = k.size();
+        }
+      }
+    } else if (v->kind == Kind::List || v->kind == Kind::Tuple) {
+      size_t dot = rest.find('.');
+      std::string k = rest.substr(0, dot);
+      char* end = nullptr;
+      long idx = std::strtol(k.c_str(), &end, 10);
+      if (!k.empty() && !*end && idx >= 0 && static_cast<size_t>(idx) < v->items.size()) {
+        next = v->items[idx];
+        used = k.size();
+      }
+    }
+    if (!next)
+      throw std::invalid_argument(ckpt.path + ": no key path '" + dotted + "' (nothing matches '" + rest + "'" +
+                                  (sofar.empty() ? "" : " under '" + sofar + "'") + ")");
+    sofar += (sofar.empty() ? "" : ".") + rest.substr(0, used);
+    rest = used < rest.size() ? rest.substr(used + 1) : "";
+    v = next;
+  }
+  return v;
+}
+
+ValuePtr CheckpointHandle::atArg(const Napi::Value& v) const {
+  if (v.IsString()) return atDotted(v.As<Napi::String>().Utf8Value());
+  return at(pathArg(v));
+}
+
 Napi::Value CheckpointHandle::Format(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), formatName(ckpt.format));
 }
@@ -88,9 +133,12 @@ Napi::Value CheckpointHandle::Entries(const Napi::CallbackInfo& info) {
   auto out = Napi::Array::New(env);
   uint32_t n = 0;
   try {
-    forEachLeaf(ckpt.root, [&](const std::string& path, const ValuePtr& v) {
+    forEachLeaf(ckpt.root, [&](const std::string& path, const std::vector<std::string>& parts, const ValuePtr& v) {
       auto o = Napi::Object::New(env);
       o.Set("key", path);
+      auto pa = Napi::Array::New(env, parts.size());
+      for (size_t i = 0; i < parts.size(); ++i) pa.Set(static_cast<uint32_t>(i), parts[i]);
+      o.Set("path", pa);
       o.Set("kind", kindName(v->kind));
       if (v->kind == Kind::Tensor) {
         auto m = tensorMeta(env, v->tensor);
@@ -112,7 +160,7 @@ Napi::Value CheckpointHandle::ToObject(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
     bool withData = info.Length() > 1 && info[1].ToBoolean().Value();
-    return valueToJs(env, at(pathArg(info.Length() > 0 ? info[0] : env.Undefined())), withData);
+    return valueToJs(env, atArg(info.Length() > 0 ? info[0] : env.Undefined()), withData);
   } catch (const std::invalid_argument& e) {
     throw Napi::Error::New(env, e.what());
   } catch (const Napi::Error&) {
@@ -127,7 +175,7 @@ Napi::Value CheckpointHandle::Keys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ValuePtr v;
   try {
-    v = at(pathArg(info.Length() > 0 ? info[0] : env.Undefined()));
+    v = atArg(info.Length() > 0 ? info[0] : env.Undefined());
   } catch (const std::invalid_argument& e) {
     throw Napi::Error::New(env, e.what());
   }
@@ -142,7 +190,7 @@ Napi::Value CheckpointHandle::Tensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ValuePtr v;
   try {
-    v = at(pathArg(info[0]));
+    v = atArg(info[0]);
   } catch (const std::invalid_argument& e) {
     throw Napi::Error::New(env, e.what());
   }

@@ -21,6 +21,10 @@ class CheckpointHandle : public Napi::ObjectWrap<CheckpointHandle> {
 
   /// The Value at a path of dict keys / list indices; throws naming the first missing component.
   ValuePtr at(const std::vector<std::string>& path) const;
+  /// A dotted key path as entries() gives it; the longest matching key wins at each dict.
+  ValuePtr atDotted(const std::string& dotted) const;
+  /// at() for an array of keys, atDotted() for a string.
+  ValuePtr atArg(const Napi::Value& v) const;
 
  private:
   int64_t external_ = 0;  // bytes reported to V8 with AdjustExternalMemory

@@ -1,8 +1,9 @@
 /**
  * Resolving what a command works on: a `spurmem train` run folder (`--run DIR`, epoch E) or any
  * checkpoint file (`--checkpoint FILE`), and the dataset and model settings that go with it. Settings
- * given explicitly win; then the run's config.json; then the checkpoint's `spurmem` metadata; then the
- * original code's defaults (resnet50, softmax head, [y, 1-y] label order, 224 px).
+ * given explicitly win; then the run's config.json; then the checkpoint's `spurmem` metadata; then, for
+ * arch and head, its state dict's keys; then the original code's defaults (resnet50, softmax head,
+ * [y, 1-y] label order, 224 px).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,7 +11,7 @@ import { z } from 'zod';
 import { readCheckpoint, stateDictPath } from './checkpoint.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
-import { ARCHS, type Arch } from './model.js';
+import { ARCHS, detectArch, type Arch } from './model.js';
 import { SpurmemError, UsageError } from './util/errors.js';
 
 /**
@@ -144,7 +145,7 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     root,
     target: pick<string | undefined>('target', '', undefined),
     attribute: pick<string | undefined>('attribute', '', undefined),
-    arch: pick<Arch>('arch', 'arch', 'resnet50'),
+    arch: pick<Arch | undefined>('arch', 'arch', undefined) ?? detectArch(ck, stateDictPath(ck)) ?? 'resnet50',
     head: pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck),
     labelOrder: pick<LabelOrder>('labelOrder', 'label_order', 'original'),
     resolution: pick<number>('resolution', 'resolution', 224),

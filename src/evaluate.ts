@@ -5,13 +5,13 @@
  * the Node API share this code.
  */
 import { z } from 'zod';
-import { readCheckpoint } from './checkpoint.js';
+import { readCheckpoint, stateDictPath } from './checkpoint.js';
 import { openDataset } from './data/dataset.js';
 import { ImageCache } from './data/loader.js';
 import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
 import { evaluateSplit } from './eval.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
-import { ARCHS, createModel, loadWeights, setThreads } from './model.js';
+import { ARCHS, createModel, detectArch, loadWeights, setThreads } from './model.js';
 import { checkpointLnEps } from './weights.js';
 import { checkpointMeta, detectHead } from './base.js';
 
@@ -23,7 +23,7 @@ export const evaluateSchema = z
   .object({
     /** A .pth file: the original's training checkpoint (`model_state_dict` inside) or a plain state dict. */
     checkpoint: z.string().min(1),
-    /** Default: what a spurmem checkpoint records (`spurmem.arch`), else resnet50. */
+    /** Default: what a spurmem checkpoint records (`spurmem.arch`), else what the state dict's keys and shapes show (detectArch), else resnet50. */
     arch: z.enum(ARCHS).optional(),
     dataset: z.enum(DATASET_KINDS as [DatasetKind, ...DatasetKind[]]),
     root: z.string().min(1),
@@ -129,7 +129,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   }
   const o = {
     ...given,
-    arch: given.arch ?? (meta.arch as (typeof ARCHS)[number] | undefined) ?? 'resnet50',
+    arch: given.arch ?? (meta.arch as (typeof ARCHS)[number] | undefined) ?? detectArch(ck, stateDictPath(ck)) ?? 'resnet50',
     resolution: given.resolution ?? (meta.resolution as number | undefined) ?? 224,
     labelOrder: given.labelOrder ?? (meta.label_order as LabelOrder | undefined) ?? 'original',
   };

@@ -89,6 +89,28 @@ export function createModel(o: ModelOptions): NativeModel {
 }
 
 /**
+ * The architecture a state dict's keys and shapes belong to, or undefined: torchvision ResNets by block
+ * type (conv3 = Bottleneck) and the number of blocks in layer3 (2 basic: resnet18; 6 bottleneck:
+ * resnet50); timm ViTs by the width of `cls_token` (192/384/768/1024: deit_tiny/small/base,
+ * vit_large).
+ */
+export function detectArch(ck: NativeCheckpoint, path: string[]): Arch | undefined {
+  const keys = ck.keys(path);
+  if (keys.includes('layer1.0.conv1.weight')) {
+    const blocks = new Set(keys.filter((k) => k.startsWith('layer3.')).map((k) => k.split('.')[1])).size;
+    const bottleneck = keys.includes('layer1.0.conv3.weight');
+    if (!bottleneck) return blocks === 2 ? 'resnet18' : undefined;
+    return blocks === 6 ? 'resnet50' : undefined;
+  }
+  if (keys.includes('cls_token')) {
+    const shape = (ck.toObject([...path, 'cls_token']) as { shape?: number[] }).shape ?? [];
+    const byWidth: Record<number, Arch> = { 192: 'deit_tiny', 384: 'deit_small', 768: 'deit_base', 1024: 'vit_large' };
+    return byWidth[shape[shape.length - 1]];
+  }
+  return undefined;
+}
+
+/**
  * Loads a checkpoint's state dict into a model: `model_state_dict` (original training checkpoints),
  * `model` (DeiT files) or the whole file (torchvision weights, plain state dicts).
  * With `strict`, missing or unexpected keys are errors; keys starting with a `skip` prefix are dropped on
@@ -105,15 +127,31 @@ export async function loadWeights(
   try {
     return await model.loadStateDict({ checkpoint: ck, path, strict: o.strict ?? true, skip: o.skip ?? [] });
   } catch (e) {
-    // say what the checkpoint itself records, when it does (spurmem checkpoints)
-    const meta = ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as { arch?: string; head?: string }) : {};
-    const info = model.info();
-    const hints: string[] = [];
-    if (meta.arch && meta.arch !== info.arch) hints.push(`the checkpoint records --arch ${meta.arch}`);
-    if (meta.head && meta.head !== info.head) hints.push(`it records --head ${meta.head}`);
-    const keys = ck.keys(path);
-    const fileHead = keys.includes(`${info.headName}.0.weight`) ? 'softmax' : keys.includes(`${info.headName}.weight`) ? 'linear' : undefined;
-    if (!meta.head && fileHead && fileHead !== info.head) hints.push(`its head keys are those of --head ${fileHead}`);
-    throw new SpurmemError(messageOf(e) + (hints.length ? ` (${hints.join('; ')})` : ''));
+    throw new SpurmemError(messageOf(e) + loadHints(model, ck, path));
   }
+}
+
+/**
+ * Hints for a state dict that did not load: what the checkpoint records (spurmem checkpoints), the
+ * architecture and head its keys belong to, an ImageNet head. '' or ` (hint; hint)`.
+ */
+export function loadHints(model: NativeModel, ck: NativeCheckpoint, path: string[]): string {
+  const meta = ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as { arch?: string; head?: string }) : {};
+  const info = model.info();
+  const hints: string[] = [];
+  if (meta.arch && meta.arch !== info.arch) hints.push(`the checkpoint records --arch ${meta.arch}`);
+  if (meta.head && meta.head !== info.head) hints.push(`it records --head ${meta.head}`);
+  const keys = ck.keys(path);
+  const fileHead = keys.includes(`${info.headName}.0.weight`) ? 'softmax' : keys.includes(`${info.headName}.weight`) ? 'linear' : undefined;
+  if (!meta.head && fileHead && fileHead !== info.head) hints.push(`its head keys are those of --head ${fileHead}`);
+  if (!meta.arch) {
+    const arch = detectArch(ck, path);
+    if (arch && arch !== info.arch) hints.push(`its keys and shapes are those of --arch ${arch}`);
+  }
+  const headKey = keys.includes(`${info.headName}.weight`) ? `${info.headName}.weight` : keys.includes(`${info.headName}.0.weight`) ? `${info.headName}.0.weight` : undefined;
+  const classes = headKey ? ((ck.toObject([...path, headKey]) as { shape?: number[] }).shape ?? [])[0] : undefined;
+  if (classes !== undefined && classes !== info.numClasses && classes >= 100) {
+    hints.push(`its head has ${classes} classes: an ImageNet classifier, which --pretrained FILE loads into all but the head`);
+  }
+  return hints.length ? ` (${hints.join('; ')})` : '';
 }

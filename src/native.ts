@@ -23,7 +23,10 @@ export interface TensorData extends TensorMeta {
 
 /** One leaf of a checkpoint: a tensor (dtype, shape) or a plain value. */
 export interface CheckpointEntry {
+  /** The key path joined with '.' (`model_state_dict.layer1.0.conv1.weight`), as `spurmem inspect` prints it. */
   key: string;
+  /** The same path as keys (`['model_state_dict', 'layer1.0.conv1.weight']`), for tensor()/toObject(). */
+  path: string[];
   kind: 'tensor' | 'int' | 'float' | 'str' | 'bytes' | 'bool' | 'None';
   dtype?: DType;
   shape?: number[];
@@ -40,13 +43,23 @@ export interface ReadOptions {
 }
 
 /** A decoded `.pth` file held in native memory (see native/checkpoint_handle.h). */
+/**
+ * A checkpoint read by readCheckpoint. A key path is an array of keys (`['model_state_dict',
+ * 'layer1.0.conv1.weight']`; list indices as text) or the dotted text that entries() gives as `key`
+ * (at each dict the longest key the text starts with is taken, since state-dict keys hold dots).
+ * Methods throw an Error naming the file and the key that is not there.
+ */
 export interface NativeCheckpoint {
   readonly format: 'zip' | 'legacy';
   readonly path: string;
+  /** Every leaf (tensor or value), in file order. */
   entries(): CheckpointEntry[];
-  toObject(path?: string[], withData?: boolean): unknown;
-  tensor(path: string[]): TensorData;
-  keys(path?: string[]): string[];
+  /** The subtree at `path` (default: everything) as plain JS; tensors as {dtype, shape} (and `data` with `withData`). */
+  toObject(path?: string[] | string, withData?: boolean): unknown;
+  /** The tensor at `path`: dtype, shape and a copy of its elements. */
+  tensor(path: string[] | string): TensorData;
+  /** The keys of the dict at `path` (default: the top level), in order. */
+  keys(path?: string[] | string): string[];
 }
 
 /** A batch: uint8 RGB images [n, h, w, 3] (normalised on the device) or a float32 tensor [n, 3, h, w]. */

@@ -16,7 +16,7 @@
  * keys are reported as `skipped`, and the new head's entries, left at their initialisation, as `fresh`.
  */
 import { readCheckpoint, stateDictPath } from './checkpoint.js';
-import { isVit } from './model.js';
+import { isVit, loadHints } from './model.js';
 import type { LoadReport, NativeCheckpoint, NativeModel } from './native.js';
 import { SpurmemError, messageOf } from './util/errors.js';
 
@@ -99,7 +99,7 @@ export async function loadPretrained(model: NativeModel, file: string | NativeCh
   try {
     rep = await model.loadStateDict({ checkpoint: ck, path, strict: true, skip });
   } catch (e) {
-    throw new SpurmemError(messageOf(e));
+    throw new SpurmemError(messageOf(e) + loadHints(model, ck, path));
   }
   const entries = [...info.parameters, ...info.buffers].map((p) => p.name);
   const fresh = entries.filter((n) => skip.some((s) => n.startsWith(s)));

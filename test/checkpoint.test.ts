@@ -38,6 +38,11 @@ describe('checkpoint reader', () => {
       const entries = ck.entries();
       expect(entries.find((e) => e.key === 'model_state_dict.view_column')).toMatchObject({ kind: 'tensor', shape: [4] });
       expect(entries.find((e) => e.key === 'epoch')).toMatchObject({ kind: 'int', value: 40 });
+      // the dotted key and the array path name the same tensor
+      const ex = entries.find((e) => e.key === 'optimizer_state_dict.state.0.exp_avg')!;
+      expect(ex.path).toEqual(['optimizer_state_dict', 'state', '0', 'exp_avg']);
+      expect(numbers(ck.tensor('optimizer_state_dict.state.0.exp_avg'))).toEqual(numbers(ea));
+      expect(() => ck.tensor('optimizer_state_dict.state.7')).toThrow(/no key path 'optimizer_state_dict\.state\.7' \(nothing matches '7' under 'optimizer_state_dict\.state'\)/);
     });
   }
 

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addon, type Batch } from '../src/native.js';
-import { createModel } from '../src/model.js';
+import { createModel, loadWeights } from '../src/model.js';
 import { checkpointLnEps, describePretrained, loadPretrained } from '../src/weights.js';
 import { numbers } from './helpers/native.js';
 import { pythonCode } from './helpers/python.js';
@@ -42,8 +42,10 @@ describe('loadPretrained', () => {
     for (const k of ['conv1.weight', 'layer4.1.bn2.running_var', 'layer3.0.downsample.0.weight']) {
       expect(numbers(m.tensor(k)), k).toEqual(numbers(ck.tensor([k])));
     }
-    // a ViT cannot take it: strict loading names what is missing
-    await expect(loadPretrained(createModel({ arch: 'deit_tiny', depth: 1, imageSize: 32, device: 'cpu' }), file)).rejects.toThrow(/resnet18-imagenet\.pth: .*Missing key\(s\) in state_dict: "cls_token"/);
+    // a ViT cannot take it: strict loading names what is missing, and which architecture the file is
+    await expect(loadPretrained(createModel({ arch: 'deit_tiny', depth: 1, imageSize: 32, device: 'cpu' }), file)).rejects.toThrow(/resnet18-imagenet\.pth: .*Missing key\(s\) in state_dict: "cls_token".*its keys and shapes are those of --arch resnet18/);
+    // loaded as a 2-class model's own weights, the 1000-class head is named for what it is
+    await expect(loadWeights(createModel({ arch: 'resnet18', head: 'linear', device: 'cpu' }), ck)).rejects.toThrow(/its head has 1000 classes: an ImageNet classifier, which --pretrained FILE loads/);
   });
 
   it('training checkpoints (model_state_dict) load strictly, head included, and the LayerNorm eps they record is checked', async () => {

@@ -720,7 +720,7 @@ class Unpickler {
     const int64_t maxNodes = kMinTreeNodes + kTreeNodesPerByte * static_cast<int64_t>(end_ - begin_);
     forEachLeaf(
         root,
-        [&](const std::string& path, const ValuePtr& v) {
+        [&](const std::string& path, const std::vector<std::string>&, const ValuePtr& v) {
           if (v->kind == Kind::Global || v->kind == Kind::Storage || v->kind == Kind::NumpyDType)
             fail(std::string("unsupported object (") + kindName(v->kind) + (v->kind == Kind::Global ? " " + v->s : "") +
                  ") at '" + path + "'");

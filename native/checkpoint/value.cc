@@ -84,9 +84,11 @@ std::string keyText(const Value& key) {
   }
 }
 
-void forEachLeaf(const ValuePtr& root, const std::function<void(const std::string&, const ValuePtr&)>& fn,
+void forEachLeaf(const ValuePtr& root,
+                 const std::function<void(const std::string&, const std::vector<std::string>&, const ValuePtr&)>& fn,
                  int maxDepth, int64_t maxVisits) {
   std::unordered_set<const Value*> onPath;
+  std::vector<std::string> parts;
   int64_t visits = 0;
   std::function<void(const std::string&, const ValuePtr&, int)> walk = [&](const std::string& path,
                                                                           const ValuePtr& v, int depth) {
@@ -94,15 +96,20 @@ void forEachLeaf(const ValuePtr& root, const std::function<void(const std::strin
     if (++visits > maxVisits)
       throw std::runtime_error("object graph has more than " + std::to_string(maxVisits) + " nodes (shared references)");
     if (!v->isContainer()) {
-      fn(path, v);
+      fn(path, parts, v);
       return;
     }
     if (!onPath.insert(v.get()).second) throw std::runtime_error("object refers to itself (cycle) at '" + path + "'");
     auto join = [&](const std::string& k) { return path.empty() ? k : path + "." + k; };
+    auto step = [&](const std::string& k, const ValuePtr& child) {
+      parts.push_back(k);
+      walk(join(k), child, depth + 1);
+      parts.pop_back();
+    };
     if (v->kind == Kind::Dict) {
-      for (const auto& e : v->entries) walk(join(keyText(*e.first)), e.second, depth + 1);
+      for (const auto& e : v->entries) step(keyText(*e.first), e.second);
     } else {
-      for (size_t i = 0; i < v->items.size(); ++i) walk(join(std::to_string(i)), v->items[i], depth + 1);
+      for (size_t i = 0; i < v->items.size(); ++i) step(std::to_string(i), v->items[i]);
     }
     onPath.erase(v.get());
   };

@@ -72,10 +72,12 @@ const char* kindName(Kind k);
 /// Renders a dict key as the text used in key paths ("layer1.0.conv1.weight", "state.3.exp_avg").
 std::string keyText(const Value& key);
 
-/// Calls fn(path, value) for every leaf (non-container) in depth-first, insertion order. Path components
-/// are joined with '.'. Throws if the tree is deeper than maxDepth or holds a cycle.
-/// Also throws after maxVisits nodes (a small file can describe an exponentially large shared graph).
-void forEachLeaf(const ValuePtr& root, const std::function<void(const std::string&, const ValuePtr&)>& fn,
+/// Calls fn(path, parts, value) for every leaf (non-container) in depth-first, insertion order: parts are
+/// the keys (list indices as text) from the root, path is them joined with '.'. Throws if the tree is
+/// deeper than maxDepth or holds a cycle. Also throws after maxVisits nodes (a small file can describe an
+/// exponentially large shared graph).
+void forEachLeaf(const ValuePtr& root,
+                 const std::function<void(const std::string&, const std::vector<std::string>&, const ValuePtr&)>& fn,
                  int maxDepth = 512, int64_t maxVisits = 20000000);
 
 }  // namespace spurmem

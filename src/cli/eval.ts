@@ -53,7 +53,7 @@ interface EvalFlags extends DatasetFlags {
 export function evalCommand(): Command {
   const cmd = new Command('eval').description('per-group accuracy, worst-group and average accuracy of a checkpoint on one split');
   cmd.requiredOption('--checkpoint <file>', "a .pth file: the original's training checkpoint (model_state_dict inside) or a plain state dict");
-  cmd.addOption(new Option('--arch <arch>', 'architecture (default: recorded in spurmem checkpoints, else resnet50)').choices([...ARCHS]));
+  cmd.addOption(new Option('--arch <arch>', 'architecture (default: recorded in spurmem checkpoints, else from the state-dict keys and shapes, else resnet50)').choices([...ARCHS]));
   addDatasetOptions(cmd);
   return cmd
     .addOption(new Option('--split <split>', 'split to evaluate').choices([...SPLITS]).default('test'))

@@ -42,7 +42,7 @@ export function studyCommand(): Command {
     .option('--root <dir>', 'dataset folder (with --checkpoint)')
     .option('--target <attr>', 'CelebA target attribute')
     .option('--attribute <attr>', 'CelebA spurious attribute')
-    .addOption(new Option('--arch <arch>', 'architecture (default: from the run or checkpoint, else resnet50)').choices(ARCHS))
+    .addOption(new Option('--arch <arch>', 'architecture (default: from the run or checkpoint, else from the state-dict keys and shapes)').choices(ARCHS))
     .addOption(new Option('--head <kind>', 'head of the checkpoint').choices(['softmax', 'linear']))
     .addOption(new Option('--label-order <order>', 'output order of the checkpoint').choices(['original', 'natural']))
     .option('--resolution <px>', 'input size (default: the run\'s, else 224)', positiveInt('--resolution'))

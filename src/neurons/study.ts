@@ -547,8 +547,13 @@ export function resultCsv(r: StudyResult): string {
   return rows.join('\n') + '\n';
 }
 
-/** Prepares a base and runs one setting (what `spurmem study` does). */
-export async function study(input: StudyInput, log?: (line: string) => void): Promise<StudyResult> {
+/**
+ * Prepares a base and runs one setting (what `spurmem study` does). Progress and warnings go to `log`
+ * (a function, or `{ log }` as train() takes it; default: stderr).
+ * @throws UsageError for options that do not fit; SpurmemError for unreadable files and data.
+ */
+export async function study(input: StudyInput, hooks?: ((line: string) => void) | { log?: (line: string) => void }): Promise<StudyResult> {
+  const log = typeof hooks === 'function' ? hooks : hooks?.log;
   const baseKeys = Object.keys(studyBaseSchema.shape);
   const baseIn: Record<string, unknown> = {};
   const settingIn: Record<string, unknown> = {};
