@@ -115,6 +115,7 @@ describe('spurmem train end to end', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/device 'cuda:1': this libtorch was built without CUDA/);
     const bad = spawnSync(process.execPath, [cli, 'train', '--dataset', 'folder', '--root', '/nonexistent', '--device', 'gpu'], { encoding: 'utf8' });
-    expect(bad.stderr).toMatch(/device 'gpu': expected cpu, cuda or cuda:N/);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--device expects cpu, cuda or cuda:N, got 'gpu'/);
   });
 });

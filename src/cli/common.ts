@@ -45,7 +45,12 @@ export function addRunFolderOptions(cmd: Command): Command {
 }
 
 export function deviceOption(): Option {
-  return new Option('--device <device>', 'cpu, cuda or cuda:N').default('cpu');
+  return new Option('--device <device>', 'cpu, cuda or cuda:N')
+    .default('cpu')
+    .argParser((v: string) => {
+      if (!/^(cpu|cuda(:\d+)?)$/.test(v)) throw new UsageError(`--device expects cpu, cuda or cuda:N, got '${v}'`);
+      return v;
+    });
 }
 
 export function threadsOption(): Option {

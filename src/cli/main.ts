@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../native.js';
 import { SpurmemError, messageOf } from '../util/errors.js';
+import { removeOwnTempFiles } from '../util/files.js';
 import { finetunePruneCommand } from './finetune-prune.js';
 import { inspectCommand } from './inspect.js';
 import { dataCommand } from './data.js';
@@ -44,6 +45,14 @@ export function buildProgram(): Command {
 
 /** Runs the CLI; errors become one line on stderr and exit status 1 (2 for usage errors). */
 export async function main(argv: string[]): Promise<void> {
+  // an interrupted run keeps its finished epochs; what it was writing is removed, not left half-written
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      removeOwnTempFiles();
+      process.stderr.write(`\nspurmem: interrupted (${signal}); finished epochs and settings are kept (--resume continues a run)\n`);
+      process.exit(code);
+    });
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

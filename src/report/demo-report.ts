@@ -41,7 +41,7 @@ export interface DemoReport {
    * = accuracy before - after in points (positive: accuracy lost), pooled over the groups' samples, as
    * sweep.csv's `change`.
    */
-  studies: { title: string; folder: string; setting: StudyResult['setting']; blocks: { source_group: number | null; channels: string[]; before: (number | null)[]; after: (number | null)[]; std: (number | null)[]; minority_change_points: number | null; majority_change_points: number | null }[] }[];
+  studies: { title: string; folder: string; setting: StudyResult['setting']; blocks: { source_group: number | null; channels: string[]; before: (number | null)[]; after: (number | null)[]; std: (number | null)[]; minority_change_points: number | null; majority_change_points: number | null; minority_samples: number; majority_samples: number }[] }[];
   finetune: { epoch: number; start_test: GroupMetrics; selected_test: GroupMetrics };
   plots: string[];
   commands: { step: string; command: string }[];
@@ -57,6 +57,11 @@ function pooledChange(before: GroupMetrics, repeats: GroupMetrics[], ids: number
   const after = repeats.map((m) => pooledAccuracy(m, ids)).filter((x): x is number => x !== null);
   if (b === null || after.length === 0) return null;
   return 100 * (b - after.reduce((x, y) => x + y, 0) / after.length);
+}
+
+/** Samples of the split in the groups `ids`. */
+function samplesOf(m: GroupMetrics, ids: number[]): number {
+  return m.groups.filter((g) => ids.includes(g.id)).reduce((n, g) => n + g.count, 0);
 }
 
 function lastRecord(dir: string): EpochRecord {
@@ -101,12 +106,14 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
       std: b.groups.map((g) => g.std),
       minority_change_points: pooledChange(s.result.unmodified, b.repeats, minority),
       majority_change_points: pooledChange(s.result.unmodified, b.repeats, majority),
+      minority_samples: samplesOf(s.result.unmodified, minority),
+      majority_samples: samplesOf(s.result.unmodified, majority),
     }));
     studySummaries.push({ title: s.title, folder: rel(s.result.out), setting: s.result.setting, blocks });
     const lines = blocks.map(
       (b) =>
-        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${drop(b.minority_change_points)}, ` +
-        `majority groups ${drop(b.majority_change_points)} (${verdict(b.minority_change_points, b.majority_change_points)})`,
+        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${drop(b.minority_change_points, b.minority_samples)}, ` +
+        `majority groups ${drop(b.majority_change_points, b.majority_samples)} (${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples })})`,
     );
     md.push(`- **Critical neurons, ${s.title}** (training split; accuracy of all minority / majority samples): ${lines.join('; ')}.`);
   }
@@ -192,16 +199,25 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
 }
 
 /** "lose 5.7 points" / "gain 1.2 points" / "no change" for a change = before - after in points. */
-export function drop(x: number | null): string {
+export function drop(x: number | null, samples?: number): string {
   if (x === null) return 'n/a';
   if (Math.abs(x) < 0.05) return 'no change';
-  return `${x > 0 ? 'lose' : 'gain'} ${Math.abs(x).toFixed(1)} points`;
+  const images = samples === undefined ? '' : ` (${fmtImages((Math.abs(x) / 100) * samples)} of ${samples} images)`;
+  return `${x > 0 ? 'lose' : 'gain'} ${Math.abs(x).toFixed(1)} points${images}`;
 }
 
-/** One phrase comparing the minority and majority changes (before - after, in points). */
-export function verdict(minority: number | null, majority: number | null): string {
+const fmtImages = (n: number) => (Math.abs(n - Math.round(n)) < 0.05 ? String(Math.round(n)) : n.toFixed(1));
+
+/**
+ * One phrase comparing the minority and majority changes (before - after, in points, over `samples`
+ * images each): a difference of fewer than 2 images either way is too small to call.
+ */
+export function verdict(minority: number | null, majority: number | null, samples?: { minority: number; majority: number }): string {
   if (minority === null || majority === null) return 'not measured';
   if (Math.abs(minority) < 0.5 && Math.abs(majority) < 0.5) return 'no measurable change';
+  if (samples && Math.abs((minority / 100) * samples.minority) < 2 && Math.abs((majority / 100) * samples.majority) < 2) {
+    return 'each within 2 images: too few to tell';
+  }
   if (minority > majority + 1) return 'the minority groups lose more: the paper\'s pattern';
   if (majority > minority + 1) return 'the majority groups lose more';
   return 'both change about equally';

@@ -11,7 +11,7 @@ import type { Split } from '../data/types.js';
 import { groupedBars, lineChart, writePlot } from '../report/plots.js';
 import { evolutionText } from '../report/text.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
-import { appendJsonLine, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
+import { appendJsonLine, watchTempFiles, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 
 /** One line of metrics.jsonl. epoch -1 is the model before training. */
 export interface EpochRecord {
@@ -62,6 +62,7 @@ export class RunDir {
       throw new SpurmemError(`--out ${this.dir} is a file, expected a run folder (new, or one to --resume)`);
     }
     mkdirSync(this.dir, { recursive: true });
+    watchTempFiles(this.dir);
     // temporary files of writes that a killed process never renamed
     for (const f of readdirSync(this.dir)) if (/\.tmp-\d+-\d+$/.test(f)) rmSync(join(this.dir, f), { force: true });
     const cfgPath = this.path('config.json');
