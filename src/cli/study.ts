@@ -64,7 +64,7 @@ export function studyCommand(): Command {
     .addOption(threadsOption())
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .option('--skip-bad-images', 'skip missing or undecodable images (counted)')
-    .option('--out <dir>', 'result folder (default: <run>/studies/<split>_<original file name>)')
+    .option('--out <dir>', 'result folder (default: <run>/studies/<split>_<original file name>; with --checkpoint: experiments/studies/<checkpoint name>/<split>_<original file name>)')
     .option('--json', 'print the result as JSON')
     .action(async (o: Record<string, unknown>) => {
       const { json, ...opts } = o;
