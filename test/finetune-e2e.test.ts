@@ -39,7 +39,7 @@ m.load_state_dict(ck['model_state_dict'], strict=True); print('ok', isinstance(c
     expect(ok.trim()).toBe('ok True');
     // a second epoch on --resume
     const r2 = await finetunePrune({ ...opts, epochs: 2, resume: true }, { log: () => {} });
-    expect(r2.resumedFrom).toBe(0);
+    expect(r2.resumed_from).toBe(0);
     expect(existsSync(join(out, 'pruned_layers_epoch1.json'))).toBe(true);
   });
 });

@@ -21,7 +21,7 @@ import { resolveTrainOptions, type TrainConfig, type TrainInput } from './option
 export interface TrainSummary {
   out: string;
   epochs: number;
-  resumedFrom: number | null;
+  resumed_from: number | null;
   final: { epoch: number; train: GroupMetrics; val: GroupMetrics; test: GroupMetrics };
   best: { epoch: number; val_worst_group_accuracy: number | null; test_worst_group_accuracy: number | null; test_average_accuracy: number | null };
   seconds: number;
@@ -122,7 +122,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   return {
     out: run.dir,
     epochs: cfg.epochs,
-    resumedFrom: start > 0 ? start - 1 : null,
+    resumed_from: start > 0 ? start - 1 : null,
     final: { epoch: last.epoch, train: last.train, val: last.val, test: last.test },
     best: {
       epoch: best.epoch,

@@ -67,7 +67,7 @@ export type FinetuneConfig = z.output<typeof finetuneSchema>;
 export interface FinetuneSummary {
   out: string;
   epochs: number;
-  resumedFrom: number | null;
+  resumed_from: number | null;
   start: { checkpoint: string; test: GroupMetrics; val: GroupMetrics };
   selected: { epoch: number; criterion: string; test: GroupMetrics; val: GroupMetrics };
   seconds: number;
@@ -220,7 +220,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   return {
     out: run.dir,
     epochs: cfg.epochs,
-    resumedFrom: start > 0 ? start - 1 : null,
+    resumed_from: start > 0 ? start - 1 : null,
     start: { checkpoint: base.checkpointPath, test: first.test, val: first.val },
     selected: { epoch: best.epoch, criterion: 'best validation worst-group accuracy', test: best.test, val: best.val },
     seconds: (Date.now() - t0) / 1000,
