@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { readCheckpoint, stateDictPath } from './checkpoint.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
-import { ARCHS, detectArch, type Arch } from './model.js';
+import { ARCHS, detectArch, detectResolution, type Arch } from './model.js';
 import { SpurmemError, UsageError } from './util/errors.js';
 
 /**
@@ -129,7 +129,15 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
   }
   root = resolve(root);
   const warnings: string[] = [];
-  for (const [k, mk, flag] of [['arch', 'arch', '--arch'], ['head', 'head', '--head'], ['resolution', 'resolution', '--resolution'], ['labelOrder', 'label_order', '--label-order']] as const) {
+  const recordedKeys = [
+    ['arch', 'arch', '--arch'],
+    ['head', 'head', '--head'],
+    ['resolution', 'resolution', '--resolution'],
+    ['labelOrder', 'label_order', '--label-order'],
+    ['target', 'target', '--target'],
+    ['attribute', 'attribute', '--attribute'],
+  ] as const;
+  for (const [k, mk, flag] of recordedKeys) {
     const given = input[k];
     const recorded = cfg[k] ?? meta[mk];
     if (given !== undefined && recorded !== undefined && given !== recorded) {
@@ -148,7 +156,7 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     arch: pick<Arch | undefined>('arch', 'arch', undefined) ?? detectArch(ck, stateDictPath(ck)) ?? 'resnet50',
     head: pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck),
     labelOrder: pick<LabelOrder>('labelOrder', 'label_order', 'original'),
-    resolution: pick<number>('resolution', 'resolution', 224),
+    resolution: pick<number | undefined>('resolution', 'resolution', undefined) ?? detectResolution(ck, stateDictPath(ck)) ?? 224,
     lnEps: pick<number>('vitLnEps', 'ln_eps', 1e-6),
   };
 }

@@ -11,7 +11,7 @@ import { ImageCache } from './data/loader.js';
 import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
 import { evaluateSplit } from './eval.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
-import { ARCHS, createModel, detectArch, loadWeights, setThreads } from './model.js';
+import { ARCHS, createModel, detectArch, detectResolution, loadWeights, setThreads } from './model.js';
 import { checkpointLnEps } from './weights.js';
 import { checkpointMeta, detectHead } from './base.js';
 
@@ -130,7 +130,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   const o = {
     ...given,
     arch: given.arch ?? (meta.arch as (typeof ARCHS)[number] | undefined) ?? detectArch(ck, stateDictPath(ck)) ?? 'resnet50',
-    resolution: given.resolution ?? (meta.resolution as number | undefined) ?? 224,
+    resolution: given.resolution ?? (meta.resolution as number | undefined) ?? detectResolution(ck, stateDictPath(ck)) ?? 224,
     labelOrder: given.labelOrder ?? (meta.label_order as LabelOrder | undefined) ?? 'original',
   };
   const head = o.head === 'auto' ? detectHead(ck) : o.head;

@@ -111,6 +111,17 @@ export function detectArch(ck: NativeCheckpoint, path: string[]): Arch | undefin
 }
 
 /**
+ * The input size a ViT state dict was trained at, from its position embedding: `pos_embed` [1, 1 + g², D]
+ * with 16-pixel patches gives R = 16·g. Undefined for other models (a ResNet's weights do not say).
+ */
+export function detectResolution(ck: NativeCheckpoint, path: string[]): number | undefined {
+  if (!ck.keys(path).includes('pos_embed')) return undefined;
+  const shape = (ck.toObject([...path, 'pos_embed']) as { shape?: number[] }).shape ?? [];
+  const g = Math.round(Math.sqrt((shape[1] ?? 0) - 1));
+  return g > 0 && g * g + 1 === shape[1] ? 16 * g : undefined;
+}
+
+/**
  * Loads a checkpoint's state dict into a model: `model_state_dict` (original training checkpoints),
  * `model` (DeiT files) or the whole file (torchvision weights, plain state dicts).
  * With `strict`, missing or unexpected keys are errors; keys starting with a `skip` prefix are dropped on

@@ -96,6 +96,15 @@ describe('spurmem train end to end', () => {
     expect(lines.map((l) => l.epoch)).toEqual([0, 1, 2]);
     expect(readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
     for (const e of [0, 1, 2]) expect(torchLoads(join(out, `epoch_${e}_checkpoints.pth.tar`)).epoch).toBe(e);
+    // --resume --out DIR alone continues with the options config.json records
+    const more = spawnSync(process.execPath, [cli, 'train', '--resume', '--out', out, '--epochs', '4'], { encoding: 'utf8', env: { ...process.env, SPURMEM_PROGRESS: '0' } });
+    expect(more.status, more.stderr).toBe(0);
+    expect(more.stderr).toMatch(/resuming .* after epoch 2/);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).options).toMatchObject({ arch: 'resnet18', resolution: 32, batchSize: 16, epochs: 4 });
+    // fewer epochs than done is refused
+    const fewer = spawnSync(process.execPath, [cli, 'train', '--resume', '--out', out, '--epochs', '2'], { encoding: 'utf8' });
+    expect(fewer.status).toBe(2);
+    expect(fewer.stderr).toMatch(/the run has 4 epochs done \(0 to 3\); --epochs 2 is fewer/);
   });
 
   it('stops a diverging run with an error naming the epoch and the batch', async () => {

@@ -32,16 +32,25 @@ export function finiteNumber(flag: string) {
 }
 
 /**
- * The run-folder flags of `train` and `finetune-prune` (see runFolderFields): --resume, --force,
+ * The run-folder flags of `train` and `finetune-prune` (see runFolderFields): --resume (with --out DIR alone: the run's config.json gives the rest), --force,
  * --skip-bad-images, --keep-checkpoints, --cache-mb. `--out` stays with each command (its default differs).
  */
 export function addRunFolderOptions(cmd: Command): Command {
   return cmd
-    .option('--resume', 'continue the run in --out from its last complete epoch')
+    .option('--resume', 'continue the run in --out from its last complete epoch (options not given are read from its config.json)')
     .option('--force', 'start again in an --out folder that holds another run')
     .option('--skip-bad-images', 'skip missing or undecodable images (counted) instead of stopping')
     .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
     .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096);
+}
+
+/**
+ * A command's options for the API: with --resume, the defaults commander filled in are left out, so that
+ * the run's config.json supplies what was not given on the command line.
+ */
+export function givenOptions(o: Record<string, unknown>, cmd: Command): Record<string, unknown> {
+  if (!o.resume) return o;
+  return Object.fromEntries(Object.entries(o).filter(([k]) => cmd.getOptionValueSource(k) !== 'default'));
 }
 
 export function deviceOption(): Option {

@@ -57,7 +57,7 @@ export function evalCommand(): Command {
   addDatasetOptions(cmd);
   return cmd
     .addOption(new Option('--split <split>', 'split to evaluate').choices([...SPLITS]).default('test'))
-    .addOption(new Option('--resolution <r>', 'crop side R: resize to round(R·256/224), centre-crop R (default: recorded in spurmem checkpoints, else 224)').argParser(positiveInt('--resolution')))
+    .addOption(new Option('--resolution <r>', 'crop side R: resize to round(R·256/224), centre-crop R (default: recorded in spurmem checkpoints, else the size a ViT position embedding holds, else 224)').argParser(positiveInt('--resolution')))
     .addOption(new Option('--batch-size <n>', 'images per forward pass').default(100).argParser(positiveInt('--batch-size')))
     .addOption(deviceOption())
     .addOption(threadsOption())

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
 import { PRUNE_CRITERIA, finetunePrune, type PruneCriterion } from '../train/finetune-prune.js';
 import { UsageError } from '../util/errors.js';
-import { addRunFolderOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
+import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
 
 function criteria(v: string, prev: PruneCriterion[] | undefined): PruneCriterion[] {
   const out = [...(prev ?? [])];
@@ -36,7 +36,7 @@ export function finetunePruneCommand(): Command {
     .option('--resolution <px>', 'input size (default: the run\'s, else 224)', positiveInt('--resolution'))
     .option(
       '--prune <criteria>',
-      `what the mask removes, refreshed every epoch; a comma list is AND-ed: ${PRUNE_CRITERIA.join(' | ')} (default magnitude-smallest, as the original)`,
+      `what the mask removes, refreshed every epoch; with a comma list a weight is removed if any criterion removes it (the keep-masks are AND-ed): ${PRUNE_CRITERIA.join(' | ')} (default magnitude-smallest, as the original)`,
       criteria,
     )
     .option('--prune-fraction <p>', 'magnitude criteria: exactly ceil(p*N) of the prunable weights', finiteNumber('--prune-fraction'), 0.01)
@@ -58,8 +58,8 @@ export function finetunePruneCommand(): Command {
     .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_finetune_prune)');
   return addRunFolderOptions(cmd)
     .option('--json', 'print the summary as JSON')
-    .action(async (o: Record<string, unknown>) => {
-      const { json, ...opts } = o;
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const { json, ...opts } = givenOptions(o, cmd);
       const s = await finetunePrune(opts as Parameters<typeof finetunePrune>[0]);
       if (json) {
         process.stdout.write(JSON.stringify(s) + '\n');

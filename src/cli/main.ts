@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
       removeOwnTempFiles();
-      process.stderr.write(`\nspurmem: interrupted (${signal}); finished epochs and settings are kept (--resume continues a run)\n`);
+      process.stderr.write(`\nspurmem: interrupted (${signal}); what finished is kept (train and finetune-prune continue with --resume; a sweep run again skips finished settings)\n`);
       process.exit(code);
     });
   }

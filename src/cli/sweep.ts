@@ -54,6 +54,7 @@ function report(s: SweepSummary, json: boolean | undefined): void {
   process.stdout.write(json ? JSON.stringify(s) + '\n' : sweepTable(s));
   for (const st of s.settings) {
     if (st.status === 'failed') process.stderr.write(`failed: #${st.index} ${st.key}: ${st.message}\n`);
+    if (st.status === 'missing' && st.message) process.stderr.write(`missing: #${st.index} ${st.key}: ${st.message}\n`);
   }
   if (s.missing.length) process.stderr.write(`missing: ${s.missing.join(', ')} (no result yet)\n`);
   if (s.failed.length || s.missing.length) process.exitCode = 1;

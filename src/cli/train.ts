@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
 import { train } from '../train/erm.js';
 import { DATASETS } from '../train/options.js';
-import { addRunFolderOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
+import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
@@ -13,8 +13,8 @@ export function trainCommand(): Command {
       'train a classifier by ERM (the original SpuriousCorrelationPretrainingErm.py, fixed) and write a run folder: ' +
         'config.json, epoch_<e>_checkpoints.pth.tar, metrics.jsonl, group_accuracy_evolution_in_*_set.txt, plots, best.json',
     )
-    .addOption(new Option('--dataset <name>', 'dataset layout').choices(DATASETS).makeOptionMandatory())
-    .requiredOption('--root <dir>', 'dataset folder (Waterbirds: waterbird_complete95_forest2water2; CelebA: the folder holding img_align_celeba/)')
+    .addOption(new Option('--dataset <name>', 'dataset layout (needed, except with --resume --out DIR)').choices(DATASETS))
+    .option('--root <dir>', 'dataset folder (Waterbirds: waterbird_complete95_forest2water2; CelebA: the folder holding img_align_celeba/; needed, except with --resume --out DIR)')
     .option('--target <attr>', 'CelebA target attribute (default Blond_Hair)')
     .option('--attribute <attr>', 'CelebA spurious attribute (default Male)')
     .addOption(new Option('--arch <arch>', 'architecture').choices(ARCHS).default('resnet50'))
@@ -43,8 +43,8 @@ export function trainCommand(): Command {
     .option('--no-eval-initial', 'do not evaluate the model before the first epoch')
     .option('--eval-batch-size <n>', 'batch size for evaluation (default: --batch-size)', positiveInt('--eval-batch-size'))
     .option('--json', 'print the run summary as JSON')
-    .action(async (o: Record<string, unknown>) => {
-      const { json, ...opts } = o;
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const { json, ...opts } = givenOptions(o, cmd);
       const summary = await train(opts as Parameters<typeof train>[0]);
       if (json) {
         process.stdout.write(JSON.stringify(summary) + '\n');

@@ -191,6 +191,23 @@ export function originalFileName(s: StudySetting): string {
   return `${s.mode}_${pythonFloat(s.fraction)}${middle}_global_${s.smallest ? 'smallest' : 'largest'}_neuron.txt`;
 }
 
+/**
+ * What tells a setting apart beyond the original's file name, for its default folder: a seed other than
+ * 0, repeats other than 10, threshold dropout, the faithful threshold, a non-default distribution or
+ * poorest-sample limit. '' for the original's settings.
+ */
+export function folderSuffix(s: ResolvedStudySetting): string {
+  const parts: string[] = [];
+  const random = isRandomMode(s.mode);
+  if (random && s.repeats !== 10) parts.push(`r${s.repeats}`);
+  if (settingApplies('seed', s) && s.seed !== 0) parts.push(`seed${s.seed}`);
+  if (s.ranking === 'threshold' && s.dropoutP > 0) parts.push(`drop${s.dropoutP}`);
+  if (s.ranking === 'threshold' && s.faithfulThreshold) parts.push('faithful');
+  if (random && s.distribution !== (s.ranking === 'threshold' && s.faithfulThreshold ? 'uniform' : 'normal')) parts.push(s.distribution);
+  if (s.ranking === 'activated' && s.poorestLimit !== 200) parts.push(`poorest${s.poorestLimit}`);
+  return parts.map((p) => `_${p}`).join('');
+}
+
 /** Seed of repeat r of block b: a fixed mix of (seed, b, r), so every repeat has its own stream. */
 export function repeatSeed(seed: number, block: number, repeat: number): number {
   let h = (seed ^ 0x9e3779b9) >>> 0;
@@ -334,6 +351,7 @@ export function settingProblem(s: StudySetting, o: { rewindCheckpoint?: boolean;
   if (isRewindMode(s.mode) && s.rewindEpochs === 0 && !o.rewindCheckpoint) {
     return `${v('mode', s.mode)} needs ${n('rewindEpochs')} N > 0 (with 0 it copies the weights onto themselves) or a rewind checkpoint`;
   }
+  if (s.ranking === 'threshold' && s.dropoutP === 1) return `${v('dropoutP', 1)} drops every selected weight: give ${n('dropoutP')} Q < 1`;
   if (s.ranking === 'threshold' && s.fraction === 0 && !s.faithfulThreshold) return `${v('ranking', 'threshold')} with ${v('fraction', 0)} selects no weight: give ${n('fraction')} P > 0`;
   return null;
 }
@@ -482,7 +500,7 @@ export async function runStudySetting(
 
   // ---- outputs
   const fileName = originalFileName(s);
-  const folder = resolve(outOpt ?? join(ctx.defaultOut, `${split}_${fileName.replace(/\.txt$/, '')}`));
+  const folder = resolve(outOpt ?? join(ctx.defaultOut, `${split}_${fileName.replace(/\.txt$/, '')}${folderSuffix(s)}`));
   const result: StudyResult = {
     setting: s,
     checkpoint: ctx.checkpointPath,

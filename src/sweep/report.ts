@@ -270,7 +270,11 @@ export async function writeSweepPlots(out: string, rows: SweepRow[], minority: n
 }
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '   n/a' : (100 * x).toFixed(2).padStart(6));
-const signed = (x: number | null | undefined) => (x === null || x === undefined ? '    n/a' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`.padStart(7));
+const signed = (x: number | null | undefined) => {
+  if (x === null || x === undefined) return '    n/a';
+  const t = (100 * x).toFixed(2);
+  return (Number(t) === 0 ? '+0.00' : `${x >= 0 ? '+' : ''}${t}`).padStart(7);
+};
 
 /**
  * The terminal table: per setting (and block) the worst-group accuracy before and after (mean over the

@@ -16,6 +16,7 @@
 import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { resolveBase } from '../base.js';
 import { prepareStudy, runStudySetting, type StudyContext, type StudyResult } from '../neurons/study.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
@@ -159,6 +160,8 @@ export async function sweep(config: string | SweepConfigInput, o: SweepOptions =
   const pending = plan.settings.filter((p) => o.force || settingStatus(cfg.out, p, plan).status !== 'finished');
   const n = plan.settings.length;
   log(`sweep: ${n} setting${n === 1 ? '' : 's'}, ${n - pending.length} finished before, ${pending.length} to run (${cfg.out})`);
+  // base settings that contradict the run or checkpoint: said once, whichever backend runs the settings
+  if (pending.length > 0) for (const w of (await resolveBase(studyBase(cfg))).warnings) log(`warning: ${w}`);
 
   if (o.slurm) {
     const submission = pending.length > 0 ? await submitSlurm(cfg, pending.map((p) => p.index), { sbatchArgs: o.sbatchArgs, device: o.device, threads: o.threads }) : undefined;

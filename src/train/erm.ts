@@ -13,7 +13,7 @@ import { SpurmemError, UsageError } from '../util/errors.js';
 import { applyThreads, batchTargets, checkpointMeta, countGroups, groupWeights, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, type RunHooks } from './common.js';
 import { describePretrained, loadPretrained } from '../weights.js';
 import { runEpochs } from './loop.js';
-import { RunDir, bestEpoch } from './run-dir.js';
+import { RunDir, bestEpoch, withRunOptions } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
 import { resolveTrainOptions, type TrainConfig, type TrainInput } from './options.js';
 
@@ -38,7 +38,7 @@ const RESUMABLE = [...RESUMABLE_FIELDS, 'amp', 'channelsLast'];
  */
 export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<TrainSummary> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg: TrainConfig = resolveTrainOptions(input);
+  const cfg: TrainConfig = resolveTrainOptions(withRunOptions(input, 'train'));
   const t0 = Date.now();
   const threads = applyThreads(cfg.threads);
   addon().checkDevice(cfg.device);

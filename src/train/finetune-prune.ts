@@ -23,7 +23,7 @@ import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
 import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, runFolderFields, type RunHooks } from './common.js';
 import { runEpochs } from './loop.js';
-import { RunDir, bestEpoch } from './run-dir.js';
+import { RunDir, bestEpoch, withRunOptions } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
 
 /** What the finetune-prune mask removes (refreshed every epoch; several are AND-ed, Q13). */
@@ -130,7 +130,7 @@ export async function refreshMask(
  */
 export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}): Promise<FinetuneSummary> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const parsed = finetuneSchema.safeParse(input);
+  const parsed = finetuneSchema.safeParse(withRunOptions(input, 'finetune-prune'));
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const cfg = parsed.data;
   const t0 = Date.now();

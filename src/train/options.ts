@@ -61,9 +61,12 @@ export interface TrainConfig extends Omit<z.output<typeof trainSchema>, 'epochs'
 
 /** Validates and resolves options. Throws UsageError-compatible messages naming the bad option. */
 export function resolveTrainOptions(input: TrainInput): TrainConfig {
+  if (input.dataset === undefined || input.root === undefined) {
+    throw new UsageError(`${input.dataset === undefined ? '--dataset' : '--root'} is needed (with --resume --out DIR the run's config.json gives it)`);
+  }
   const r = trainSchema.safeParse(input);
   if (!r.success) throw optionsError(r.error.issues);
-  if (r.data.optimizer === 'adam' && r.data.momentum !== undefined) throw new UsageError('--momentum is an SGD option; with --optimizer adam it would be ignored');
+  if (r.data.optimizer === 'adam' && r.data.momentum !== undefined && r.data.momentum !== 0) throw new UsageError('--momentum is an SGD option; with --optimizer adam it would be ignored');
   const o = r.data;
   const sgd = o.optimizer === 'sgd';
   return {

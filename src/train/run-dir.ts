@@ -95,7 +95,7 @@ export class RunDir {
         throw new SpurmemError(
           `${this.dir}: --resume with other options than the run was started with: ${diff
             .map((k) => `${k} (was ${JSON.stringify(old.options?.[k])}, now ${JSON.stringify(config[k])})`)
-            .join('; ')}. Pass --force to start the run again.`,
+            .join('; ')}. Leave them out to continue with the run's own (--resume --out DIR reads them from config.json), or pass --force to discard the run and start again.`,
         );
       }
       const last = this.lastCompleteEpoch();
@@ -230,6 +230,33 @@ export class RunDir {
       });
     }
   }
+}
+
+/**
+ * For `--resume --out DIR`: the options the run in DIR was started with (its config.json), overridden by
+ * the ones given now, so that a run continues with `--resume --out DIR` alone. `input` unchanged when
+ * not resuming, or DIR holds no run of `command`.
+ */
+export function withRunOptions<T extends { resume?: boolean; out?: string }>(input: T, command: string): T {
+  if (!input.resume || !input.out) return input;
+  const cfgPath = join(resolve(input.out), 'config.json');
+  if (!existsSync(cfgPath)) return input;
+  let old: { command?: string; options?: Record<string, unknown> };
+  try {
+    old = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  } catch {
+    return input;
+  }
+  if (old.command !== command || !old.options) return input;
+  const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const { out: _out, resume: _resume, force: _force, ...recorded } = old.options;
+  // finetune-prune records its base as a run folder and the checkpoint it resolved to: one is the base
+  if (recorded.run !== undefined) delete recorded.checkpoint;
+  if ('run' in given || 'checkpoint' in given) {
+    delete recorded.run;
+    delete recorded.checkpoint;
+  }
+  return { ...recorded, ...given } as T;
 }
 
 /** The record with the highest validation worst-group accuracy (the earlier epoch on ties). */
