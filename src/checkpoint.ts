@@ -25,7 +25,7 @@ export async function readCheckpoint(path: string, o: ReadOptions = {}): Promise
 /** What `spurmem inspect --json` prints. */
 export interface Inspection {
   format: 'zip' | 'legacy';
-  entries: { key: string; dtype?: string; shape?: number[]; value?: unknown }[];
+  entries: { key: string; path: string[]; dtype?: string; shape?: number[]; value?: unknown }[];
   tensors: number;
   elements: number;
 }
@@ -39,9 +39,14 @@ export function inspectCheckpoint(ck: NativeCheckpoint): Inspection {
     if (e.kind === 'tensor') {
       tensors += 1;
       elements += (e.shape ?? []).reduce((a, b) => a * b, 1);
-      return { key: e.key, dtype: e.dtype, shape: e.shape };
+      return { key: e.key, path: e.path, dtype: e.dtype, shape: e.shape };
     }
-    return { key: e.key, value: e.value };
+    // Python bytes: their length and first bytes in hex, not a list of numbers
+    if (e.kind === 'bytes' && e.value instanceof Uint8Array) {
+      const b = e.value;
+      return { key: e.key, path: e.path, value: `<${b.length} bytes: ${Buffer.from(b.subarray(0, 32)).toString('hex')}${b.length > 32 ? '...' : ''}>` };
+    }
+    return { key: e.key, path: e.path, value: e.value };
   });
   return { format: ck.format, entries, tensors, elements };
 }

@@ -8,7 +8,7 @@ export function inspectCommand(): Command {
   return new Command('inspect')
     .description('list every tensor (key path, dtype, shape) and value in a .pth checkpoint, without running anything in it')
     .argument('<file>', 'a .pth / .pth.tar file written by torch.save (zip or legacy layout)')
-    .option('--json', 'print one JSON object: {format, entries: [{key, dtype, shape} | {key, value}], tensors, elements}')
+    .option('--json', 'print one JSON object: {format, entries: [{key, path, dtype, shape} | {key, path, value}], tensors, elements} (path: the key path as an array, since state-dict keys hold dots)')
     .action(async (file: string, opts: { json?: boolean }) => {
       const ck = await readCheckpoint(file);
       const r = inspectCheckpoint(ck);
@@ -18,10 +18,11 @@ export function inspectCommand(): Command {
       }
       const lines: string[] = [`${file}: ${r.format} format`];
       for (const e of r.entries) {
-        if (e.shape) lines.push(`  ${e.key}  ${e.dtype}  [${e.shape.join(', ')}]`);
-        else lines.push(`  ${e.key}: ${JSON.stringify(e.value)}`);
+        const key = e.key === '' ? '(the whole file)' : e.key;
+        if (e.shape) lines.push(`  ${key}  ${e.dtype}  [${e.shape.join(', ')}]`);
+        else lines.push(`  ${key}: ${typeof e.value === 'string' && /^<\d+ bytes/.test(e.value) ? e.value : JSON.stringify(e.value)}`);
       }
-      lines.push(`${r.tensors} tensors, ${r.elements.toLocaleString('en-US')} elements`);
+      lines.push(`${r.tensors} tensor${r.tensors === 1 ? '' : 's'}, ${r.elements.toLocaleString('en-US')} element${r.elements === 1 ? '' : 's'}`);
       process.stdout.write(lines.join('\n') + '\n');
     });
 }
