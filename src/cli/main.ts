@@ -43,20 +43,23 @@ export function buildProgram(): Command {
   return program;
 }
 
-let interruptHandled = false;
-
-/** Runs the CLI; errors become one line on stderr and exit status 1 (2 for usage errors). */
-export async function main(argv: string[]): Promise<void> {
+/**
+ * For the `spurmem` process itself: on SIGINT or SIGTERM, removes the checkpoint files being written
+ * (nothing half-written stays), says what is kept and exits with 130 or 143.
+ */
+export function handleInterrupts(): void {
   // an interrupted run keeps its finished epochs; what it was writing is removed, not left half-written
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    if (interruptHandled) break;
     process.once(signal, () => {
       removeOwnTempFiles();
       process.stderr.write(`\nspurmem: interrupted (${signal}); what finished is kept (train and finetune-prune continue with --resume; a sweep run again skips finished settings)\n`);
       process.exit(code);
     });
   }
-  interruptHandled = true;
+}
+
+/** Runs the CLI; errors become one line on stderr and exit status 1 (2 for usage errors). */
+export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
