@@ -3,7 +3,8 @@
  * writes into test/.fixtures/<name>/ and the folder is stamped with the script's hash.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturesDir, runPython, testDir } from '../helpers/python.js';
 
@@ -23,7 +24,13 @@ function blasIdentity(): string {
   return 'unknown';
 }
 
-export default function setup(): void {
+/**
+ * Makes the fixtures, and gives the run one temporary folder (TMPDIR, inherited by the test processes)
+ * that is removed when the run ends (kept with SPURMEM_KEEP_TEST_FILES=1).
+ */
+export default function setup(): () => void {
+  const runTmp = mkdtempSync(join(tmpdir(), 'spurmem-tests-'));
+  process.env.TMPDIR = runTmp;
   const scripts = readdirSync(join(testDir, 'fixtures')).filter((f) => /^make_.*\.py$/.test(f)).sort();
   const common = existsSync(join(testDir, 'fixtures', 'reference.py')) ? readFileSync(join(testDir, 'fixtures', 'reference.py')) : Buffer.alloc(0);
   for (const s of scripts) {
@@ -39,4 +46,7 @@ export default function setup(): void {
     writeFileSync(stamp, hash);
     console.log(`fixtures: ${name} made in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
+  return () => {
+    if (!process.env.SPURMEM_KEEP_TEST_FILES) rmSync(runTmp, { recursive: true, force: true });
+  };
 }
