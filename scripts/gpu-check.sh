@@ -9,8 +9,9 @@
 #
 # Usage: scripts/gpu-check.sh [--device cuda|cuda:N|cpu] [--quick] [--no-build] [--out DIR]
 #
-# libtorch: $LIBTORCH (a libtorch folder), else the libtorch inside the Python torch that $PYTHON (default
-# python3) imports (torch.utils.cmake_prefix_path). Node.js: $NODE, else `node` on PATH. On a GPU machine
+# libtorch: $LIBTORCH (a libtorch folder), else the libtorch inside the Python torch that $PYTHON imports
+# (torch.utils.cmake_prefix_path; default: the first of python3 and /usr/bin/python3 that imports torch).
+# Node.js: $NODE, else `node` on PATH. On a GPU machine
 # without Node.js or network, bring a Node binary and the project folder with node_modules/ and dist/
 # (see the README, "Running on a GPU").
 set -euo pipefail
@@ -28,7 +29,13 @@ while [ $# -gt 0 ]; do
 done
 args+=(--device "$device")
 
-PYTHON=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ]; then
+  # the first Python that imports torch: python3 on PATH, else the system one
+  PYTHON=python3
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch' >/dev/null 2>&1; then PYTHON=$p; break; fi
+  done
+fi
 NODE=${NODE:-$(command -v node || true)}
 if [ -z "$NODE" ] || [ ! -x "$NODE" ]; then
   echo "gpu-check: no Node.js: set NODE=/path/to/node (a copy of the node binary works; see the README)" >&2
