@@ -367,6 +367,7 @@ function slurmLogHints(out: string): (index: number) => string | undefined {
 export async function collectSweep(dir: string, o: { write?: boolean } = {}): Promise<SweepSummary> {
   const out = resolve(dir);
   const planPath = join(out, PLAN_FILE);
+  if (!existsSync(out)) throw new SpurmemError(`${out}: no such folder (expected a sweep's output folder)`);
   if (!existsSync(planPath)) throw new SpurmemError(`${out}: no ${PLAN_FILE} (not a sweep folder, or the sweep was never started)`);
   let plan: SweepPlan;
   try {

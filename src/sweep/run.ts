@@ -75,8 +75,11 @@ function load(config: string | SweepConfigInput, o: SweepOptions): LoadedSweepCo
 /** Plans a sweep: the expanded settings, and the checkpoint they study. */
 export function planSweep(loaded: LoadedSweepConfig): SweepPlan {
   const cfg = loaded.config;
+  const where = loaded.file ?? 'config';
   studyBase(cfg);
-  const settings = expandSweep(cfg, loaded.file ?? 'config');
+  if (cfg.base.run && !existsSync(resolve(cfg.base.run))) throw new SpurmemError(`${where}: base.run: ${resolve(cfg.base.run)}: no such run folder`);
+  if (cfg.base.checkpoint && !existsSync(resolve(cfg.base.checkpoint))) throw new SpurmemError(`${where}: base.checkpoint: ${resolve(cfg.base.checkpoint)}: no such file`);
+  const settings = expandSweep(cfg, where);
   return {
     config_file: loaded.file,
     checkpoint: baseCheckpointPath(cfg),

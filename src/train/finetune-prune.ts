@@ -133,6 +133,10 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const parsed = finetuneSchema.safeParse(withRunOptions(input, 'finetune-prune'));
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const cfg = parsed.data;
+  // duplicates change nothing (the masks are AND-ed); options of criteria that are not chosen are named
+  cfg.prune = [...new Set(cfg.prune)];
+  const channelCriteria = cfg.prune.some((c) => c === 'activated' || c === 'largest-channels');
+  if (cfg.pruneTopK !== undefined && !channelCriteria) log(`warning: --prune-top-k applies to the channel criteria (activated, largest-channels), not to ${cfg.prune.join(',')}: ignored`);
   const t0 = Date.now();
   const threads = applyThreads(cfg.threads);
   addon().checkDevice(cfg.device);
