@@ -36,3 +36,27 @@ describe('RunDir.pruneCheckpoints (--keep-checkpoints)', () => {
     expect(readdirSync(run.dir).filter((f) => f.endsWith('.pth.tar'))).toEqual(['epoch_6_checkpoints.pth.tar']);
   });
 });
+
+describe('lockFolder (one sweep per output folder)', () => {
+  it('refuses a folder that a live process holds, takes over a lock whose process is gone, and releases', async () => {
+    const { lockFolder } = await import('../src/util/files.js');
+    const { spawn, spawnSync } = await import('node:child_process');
+    const dir = join(mkdtempSync(join(tmpdir(), 'spurmem-lock-')), 'sweep');
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, '.lock'), String(holder.pid));
+      expect(() => lockFolder(dir, 'sweep')).toThrow(new RegExp(`another sweep \\(process ${holder.pid}\\) is running in this folder`));
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    // a process that has ended
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(join(dir, '.lock'), gone.stdout);
+    const release = lockFolder(dir, 'sweep');
+    expect(readdirSync(dir)).toContain('.lock');
+    release();
+    expect(existsSync(join(dir, '.lock'))).toBe(false);
+  });
+});

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { resolveBase } from '../base.js';
 import { prepareStudy, runStudySetting, type StudyContext, type StudyResult } from '../neurons/study.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
-import { writeJsonAtomic } from '../util/files.js';
+import { lockFolder, writeJsonAtomic } from '../util/files.js';
 import {
   baseCheckpointPath,
   expandSweep,
@@ -159,6 +159,15 @@ export async function sweep(config: string | SweepConfigInput, o: SweepOptions =
   const loaded = load(config, o);
   const cfg = loaded.config;
   const plan = planSweep(loaded);
+  const unlock = lockFolder(cfg.out, 'sweep');
+  try {
+    return await runSweep(cfg, plan, o, log);
+  } finally {
+    unlock();
+  }
+}
+
+async function runSweep(cfg: LoadedSweepConfig['config'], plan: SweepPlan, o: SweepOptions, log: (line: string) => void): Promise<SweepSummary> {
   freeze(cfg, plan, o.force === true);
   const pending = plan.settings.filter((p) => o.force || settingStatus(cfg.out, p, plan).status !== 'finished');
   const n = plan.settings.length;
