@@ -49,6 +49,8 @@ export interface BaseInput {
 }
 
 export interface ResolvedBase {
+  /** The checkpoint, read once (the model's weights come from it). */
+  checkpoint: NativeCheckpoint;
   checkpointPath: string;
   runDir: string | null;
   epoch: number | null;
@@ -92,6 +94,47 @@ export function runEpochs(dir: string): number[] {
 }
 
 /**
+ * The checkpoint of epoch `epoch` (default: the last) of a run folder, and the epochs the folder has.
+ * @throws SpurmemError when the folder has no epoch checkpoint, or none for `epoch`
+ */
+export function runCheckpoint(dir: string, epoch?: number): { epoch: number; path: string; epochs: number[] } {
+  const epochs = runEpochs(dir);
+  if (epochs.length === 0) throw new SpurmemError(`${dir}: no epoch_<e>_checkpoints.pth.tar`);
+  const e = epoch ?? epochs[epochs.length - 1];
+  if (!epochs.includes(e)) throw new SpurmemError(`${dir}: no checkpoint for epoch ${e} (have ${epochs.join(', ')})`);
+  return { epoch: e, path: join(dir, `epoch_${e}_checkpoints.pth.tar`), epochs };
+}
+
+/** Settings a run or checkpoint records: the option, its key in the checkpoint's `spurmem` entry, its flag. */
+const RECORDED_SETTINGS = [
+  ['arch', 'arch', '--arch'],
+  ['head', 'head', '--head'],
+  ['resolution', 'resolution', '--resolution'],
+  ['labelOrder', 'label_order', '--label-order'],
+  ['target', 'target', '--target'],
+  ['attribute', 'attribute', '--attribute'],
+] as const;
+
+/**
+ * Warnings for settings given explicitly that contradict what `source` (a run's config.json or a
+ * checkpoint) records; `recorded(option, metaKey)` gives the recorded value or undefined.
+ */
+export function recordedContradictions(
+  given: Partial<Record<(typeof RECORDED_SETTINGS)[number][0], unknown>>,
+  recorded: (option: string, metaKey: string) => unknown,
+  source: string,
+): string[] {
+  const warnings: string[] = [];
+  for (const [k, mk, flag] of RECORDED_SETTINGS) {
+    const r = recorded(k, mk);
+    if (given[k] !== undefined && r !== undefined && given[k] !== r) {
+      warnings.push(`${flag} ${String(given[k])} differs from what ${source} records (${String(r)}); the results will not match the trained model's`);
+    }
+  }
+  return warnings;
+}
+
+/**
  * Resolves a base.
  * @throws UsageError when neither or both of run/checkpoint are given, or the dataset is unknown;
  *   SpurmemError when the run folder has no such epoch.
@@ -108,16 +151,13 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     const cfgPath = join(runDir, 'config.json');
     if (!existsSync(cfgPath)) throw new SpurmemError(`${runDir}: no config.json (not a spurmem run folder)`);
     cfg = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { options?: Record<string, unknown> }).options ?? {};
-    const epochs = runEpochs(runDir);
-    if (epochs.length === 0) throw new SpurmemError(`${runDir}: no epoch_<e>_checkpoints.pth.tar`);
-    epoch = input.epoch ?? epochs[epochs.length - 1];
-    if (!epochs.includes(epoch)) throw new SpurmemError(`${runDir}: no checkpoint for epoch ${epoch} (have ${epochs.join(', ')})`);
-    checkpointPath = join(runDir, `epoch_${epoch}_checkpoints.pth.tar`);
+    ({ epoch, path: checkpointPath } = runCheckpoint(runDir, input.epoch));
   } else {
     checkpointPath = resolve(input.checkpoint!);
   }
   const ck = await readCheckpoint(checkpointPath);
   const meta = checkpointMeta(ck);
+  const sd = stateDictPath(ck);
   const pick = <T>(k: string, metaKey: string, dflt: T): T => (input as Record<string, unknown>)[k] as T ?? (cfg[k] as T) ?? (meta[metaKey] as T) ?? dflt;
   const dataset = pick<ResolvedBase['dataset'] | undefined>('dataset', 'dataset', undefined);
   let root = pick<string | undefined>('root', '', undefined);
@@ -128,24 +168,10 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     }
   }
   root = resolve(root);
-  const warnings: string[] = [];
-  const recordedKeys = [
-    ['arch', 'arch', '--arch'],
-    ['head', 'head', '--head'],
-    ['resolution', 'resolution', '--resolution'],
-    ['labelOrder', 'label_order', '--label-order'],
-    ['target', 'target', '--target'],
-    ['attribute', 'attribute', '--attribute'],
-  ] as const;
-  for (const [k, mk, flag] of recordedKeys) {
-    const given = input[k];
-    const recorded = cfg[k] ?? meta[mk];
-    if (given !== undefined && recorded !== undefined && given !== recorded) {
-      warnings.push(`${flag} ${given} differs from what ${runDir ? join(runDir, 'config.json') : checkpointPath} records (${recorded}); the results will not match the trained model's`);
-    }
-  }
+  const warnings = recordedContradictions(input, (k, mk) => cfg[k] ?? meta[mk], runDir ? join(runDir, 'config.json') : checkpointPath);
   return {
     warnings,
+    checkpoint: ck,
     checkpointPath,
     runDir,
     epoch,
@@ -153,10 +179,10 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     root,
     target: pick<string | undefined>('target', '', undefined),
     attribute: pick<string | undefined>('attribute', '', undefined),
-    arch: pick<Arch | undefined>('arch', 'arch', undefined) ?? detectArch(ck, stateDictPath(ck)) ?? 'resnet50',
+    arch: pick<Arch | undefined>('arch', 'arch', undefined) ?? detectArch(ck, sd) ?? 'resnet50',
     head: pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck),
     labelOrder: pick<LabelOrder>('labelOrder', 'label_order', 'original'),
-    resolution: pick<number | undefined>('resolution', 'resolution', undefined) ?? detectResolution(ck, stateDictPath(ck)) ?? 224,
+    resolution: pick<number | undefined>('resolution', 'resolution', undefined) ?? detectResolution(ck, sd) ?? 224,
     lnEps: pick<number>('vitLnEps', 'ln_eps', 1e-6),
   };
 }

@@ -13,7 +13,7 @@ import { evaluateSplit } from './eval.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
 import { ARCHS, createModel, detectArch, detectResolution, loadWeights, setThreads } from './model.js';
 import { checkpointLnEps } from './weights.js';
-import { checkpointMeta, detectHead } from './base.js';
+import { checkpointMeta, detectHead, recordedContradictions } from './base.js';
 
 export { detectHead } from './base.js';
 import { optionsError } from './util/errors.js';
@@ -121,16 +121,12 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   setThreads(given.threads);
   const ck = await readCheckpoint(given.checkpoint);
   const meta = checkpointMeta(ck);
-  const warnings: string[] = [];
-  for (const [k, mk, flag] of [['arch', 'arch', '--arch'], ['resolution', 'resolution', '--resolution'], ['labelOrder', 'label_order', '--label-order']] as const) {
-    if (given[k] !== undefined && meta[mk] !== undefined && given[k] !== meta[mk]) {
-      warnings.push(`${flag} ${given[k]} differs from what ${given.checkpoint} records (${meta[mk]})`);
-    }
-  }
+  const sd = stateDictPath(ck);
+  const warnings = recordedContradictions({ arch: given.arch, resolution: given.resolution, labelOrder: given.labelOrder }, (_, mk) => meta[mk], given.checkpoint);
   const o = {
     ...given,
-    arch: given.arch ?? (meta.arch as (typeof ARCHS)[number] | undefined) ?? detectArch(ck, stateDictPath(ck)) ?? 'resnet50',
-    resolution: given.resolution ?? (meta.resolution as number | undefined) ?? detectResolution(ck, stateDictPath(ck)) ?? 224,
+    arch: given.arch ?? (meta.arch as (typeof ARCHS)[number] | undefined) ?? detectArch(ck, sd) ?? 'resnet50',
+    resolution: given.resolution ?? (meta.resolution as number | undefined) ?? detectResolution(ck, sd) ?? 224,
     labelOrder: given.labelOrder ?? (meta.label_order as LabelOrder | undefined) ?? 'original',
   };
   const head = o.head === 'auto' ? detectHead(ck) : o.head;

@@ -159,7 +159,7 @@ export function loadHints(model: NativeModel, ck: NativeCheckpoint, path: string
     const arch = detectArch(ck, path);
     if (arch && arch !== info.arch) hints.push(`its keys and shapes are those of --arch ${arch}`);
   }
-  const headKey = keys.includes(`${info.headName}.weight`) ? `${info.headName}.weight` : keys.includes(`${info.headName}.0.weight`) ? `${info.headName}.0.weight` : undefined;
+  const headKey = fileHead === 'softmax' ? `${info.headName}.0.weight` : fileHead === 'linear' ? `${info.headName}.weight` : undefined;
   const classes = headKey ? ((ck.toObject([...path, headKey]) as { shape?: number[] }).shape ?? [])[0] : undefined;
   if (classes !== undefined && classes !== info.numClasses && classes >= 100) {
     hints.push(`its head has ${classes} classes: an ImageNet classifier, which --pretrained FILE loads into all but the head`);

@@ -28,6 +28,10 @@ import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel
 
 /** Modifications of the selected weights (original-behaviour §5; `layer_rewind` copies the whole tensor). */
 export const MODES = ['zero', 'random_init', 'random_noise', 'rewind', 'layer_rewind'] as const;
+/** The modes that draw random values (repeated R times, with `std`). */
+export const isRandomMode = (mode: string | undefined): boolean => mode === 'random_init' || mode === 'random_noise';
+/** The modes that copy weights from an earlier checkpoint. */
+export const isRewindMode = (mode: string | undefined): boolean => mode === 'rewind' || mode === 'layer_rewind';
 /** How neurons are chosen: largest weight L2 norm (§4.1), largest gradient norm on the poorest samples (§4.2), a fraction of single weights by |w| (§4.3). */
 export const RANKINGS = ['largest', 'activated', 'threshold'] as const;
 
@@ -157,7 +161,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
   applyThreads(base.threads);
   addon().checkDevice(base.device);
   const r = await resolveBase(base);
-  const checkpoint = await readCheckpoint(r.checkpointPath);
+  const checkpoint = r.checkpoint;
   const model = createModel({ arch: r.arch, head: r.head, device: base.device, imageSize: r.resolution, lnEps: r.lnEps });
   await loadWeights(model, checkpoint, { strict: true, path: stateDictPath(checkpoint) });
   const ds = await openDataset({ dataset: r.dataset, root: r.root, target: r.target, attribute: r.attribute, skipBadImages: base.skipBadImages });
@@ -183,8 +187,8 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
 
 /** The original script's result-file name for a setting (§3.2-§3.4). */
 export function originalFileName(s: StudySetting): string {
-  const random = s.mode === 'random_init' || s.mode === 'random_noise';
-  const rewind = s.mode === 'rewind' || s.mode === 'layer_rewind';
+  const random = isRandomMode(s.mode);
+  const rewind = isRewindMode(s.mode);
   const middle = random ? `_std${pythonFloat(s.std)}` : rewind ? `_${s.rewindEpochs}epochs_back` : '';
   if (s.ranking === 'largest') return `${s.mode}${middle}_global_top${s.topK}_largest_neuron.txt`;
   if (s.ranking === 'activated') return `${s.mode}_poorest_random_batch200${middle}_global_top${s.topK}_most_activated_neuron.txt`;
@@ -296,14 +300,11 @@ export function resolveStudySetting(input: StudySettingInput): ResolvedStudySett
   const parsed = studySettingSchema.safeParse(input);
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const s = parsed.data;
-  const random = s.mode === 'random_init' || s.mode === 'random_noise';
+  const random = isRandomMode(s.mode);
   const repeats = random ? (s.repeats ?? 10) : 1;
   const distribution = s.distribution ?? (s.ranking === 'threshold' && s.faithfulThreshold ? 'uniform' : 'normal');
   return { ...s, repeats, distribution };
 }
-
-const isRandomMode = (mode: string | undefined) => mode === 'random_init' || mode === 'random_noise';
-const isRewindMode = (mode: string | undefined) => mode === 'rewind' || mode === 'layer_rewind';
 
 /**
  * Whether an option of a setting (camelCase key of {@link studySettingSchema}) has an effect on a
@@ -370,7 +371,7 @@ export async function runStudySetting(
   // said once per base, before its first setting
   for (const w of ctx.warnings.splice(0)) log(`warning: ${w}`);
   const s = resolveStudySetting(rest);
-  const random = s.mode === 'random_init' || s.mode === 'random_noise';
+  const random = isRandomMode(s.mode);
   const { repeats, distribution } = s;
   const rewindFile = rewindCheckpoint ?? ctx.base.rewindCheckpoint;
   const problem = settingProblem(s, { rewindCheckpoint: rewindFile !== undefined });
@@ -386,7 +387,7 @@ export async function runStudySetting(
   if (samples.length === 0) throw new SpurmemError(`${ctx.ds.metadataFile}: the ${split} split is empty`);
   const timing = { data_seconds: 0, compute_seconds: 0, evaluations: 0 };
   const base = await unmodifiedOf(ctx, split, timing);
-  const src = s.mode === 'rewind' || s.mode === 'layer_rewind' ? await rewindSource(ctx, s, { rewindCheckpoint }) : null;
+  const src = isRewindMode(s.mode) ? await rewindSource(ctx, s, { rewindCheckpoint }) : null;
   const srcPath = src ? stateDictPath(src.ck) : undefined;
   if (src && rewindFile && s.rewindEpochs === 0) {
     // name the result after the distance in epochs that the two checkpoints record, when they do

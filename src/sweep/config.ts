@@ -16,9 +16,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { runEpochs } from '../base.js';
+import { runCheckpoint } from '../base.js';
 import { ARCHS } from '../model.js';
-import { MODES, RANKINGS, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
+import { MODES, RANKINGS, isRewindMode, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 
 /** Keys of a sweep's base (snake_case forms of `spurmem study`'s base options). */
@@ -284,15 +284,9 @@ export function studyBase(cfg: SweepConfig): StudyBaseInput {
 export function baseCheckpointPath(cfg: SweepConfig): string {
   const b = cfg.base;
   if (b.checkpoint) return resolve(b.checkpoint);
-  const dir = resolve(b.run!);
-  const epochs = runEpochs(dir);
-  if (epochs.length === 0) throw new SpurmemError(`${dir}: no epoch_<e>_checkpoints.pth.tar`);
-  const e = b.epoch ?? epochs[epochs.length - 1];
-  if (!epochs.includes(e)) throw new SpurmemError(`${dir}: no checkpoint for epoch ${e} (have ${epochs.join(', ')})`);
-  return join(dir, `epoch_${e}_checkpoints.pth.tar`);
+  return runCheckpoint(resolve(b.run!), b.epoch).path;
 }
 
-const isRewind = (mode: string | undefined) => mode === 'rewind' || mode === 'layer_rewind';
 
 /** Whether a key applies to a setting of this ranking and mode (the study's settingApplies, snake_case keys). */
 export function applies(key: SettingKey, s: Setting, o: { rewindCheckpoint?: boolean } = {}): boolean {
@@ -406,15 +400,14 @@ export function expandSweep(cfg: SweepConfig, where = 'config'): PlannedSetting[
   const keys = new Set(out.map((p) => p.key));
   if (keys.size !== out.length) throw new SpurmemError('internal: two settings share a folder name');
   if (!cfg.base.run && !cfg.base.rewind_checkpoint) {
-    const rw = out.find((p) => isRewind(p.setting.mode));
+    const rw = out.find((p) => isRewindMode(p.setting.mode));
     if (rw) throw new UsageError(`${where}: base: setting ${rw.index} (${rw.key}) rewinds, which needs base.run (a train folder) or base.rewind_checkpoint`);
   }
   if (cfg.base.run && !cfg.base.rewind_checkpoint && existsSync(resolve(cfg.base.run))) {
     // every rewind source must be in the run folder: a Slurm task should not be the first to find out
-    const epochs = runEpochs(resolve(cfg.base.run));
-    const at = cfg.base.epoch ?? epochs[epochs.length - 1];
+    const { epoch: at, epochs } = runCheckpoint(resolve(cfg.base.run), cfg.base.epoch);
     for (const p of out) {
-      if (!isRewind(p.setting.mode) || at === undefined) continue;
+      if (!isRewindMode(p.setting.mode)) continue;
       const e = at - (p.setting.rewind_epochs ?? 0);
       if (e < 0) throw new UsageError(`${where}: setting ${p.index} (${p.key}): rewind_epochs ${p.setting.rewind_epochs} reaches before epoch 0 (the sweep studies epoch ${at})`);
       if (!epochs.includes(e)) {

@@ -14,7 +14,7 @@ import type { Dataset, ImageBatch } from '../data/index.js';
 import type { Sample } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
-import { readCheckpoint, stateDictPath } from '../checkpoint.js';
+import { stateDictPath } from '../checkpoint.js';
 import { createModel, loadWeights } from '../model.js';
 import { addon, type NativeModel } from '../native.js';
 import { ceilCount, poorestSamples, prunableNames, softmaxRows, topChannels } from '../neurons/rank.js';
@@ -171,8 +171,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     created: new Date().toISOString(),
   });
   const model = createModel({ arch: base.arch, head: base.head, device: cfg.device, imageSize: base.resolution, lnEps: base.lnEps, seed: cfg.seed });
-  const startCk = await readCheckpoint(base.checkpointPath);
-  await loadWeights(model, startCk, { strict: true, path: stateDictPath(startCk) });
+  await loadWeights(model, base.checkpoint, { strict: true, path: stateDictPath(base.checkpoint) });
   model.setOptimizer({ type: 'adam', lr: cfg.lr, weightDecay: cfg.weightDecay });
   let schedulerState: SchedulerState | undefined;
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
