@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { runEpochs } from '../base.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
 import { groupedBars, lineChart, writePlot } from '../report/plots.js';
@@ -66,14 +67,9 @@ export class RunDir {
     // temporary files of writes that a killed process never renamed
     for (const f of readdirSync(this.dir)) if (/\.tmp-\d+-\d+$/.test(f)) rmSync(join(this.dir, f), { force: true });
     const cfgPath = this.path('config.json');
-    const started = readdirSync(this.dir).some((f) => /^epoch_\d+_checkpoints\.pth\.tar$/.test(f));
+    const started = runEpochs(this.dir).length > 0;
     if (existsSync(cfgPath) && started) {
-      let old: { command?: string; options?: Record<string, unknown> };
-      try {
-        old = JSON.parse(readFileSync(cfgPath, 'utf8'));
-      } catch {
-        throw new SpurmemError(`${cfgPath}: not valid JSON; remove the folder or pass --force`);
-      }
+      const old = readRunConfig(cfgPath);
       if (old.command && old.command !== o.command && !o.force) {
         throw new SpurmemError(`${this.dir} holds a ${old.command} run, not a ${o.command} run: choose another --out (or pass --force to replace it)`);
       }
@@ -155,11 +151,7 @@ export class RunDir {
    * any point still has its last complete epoch. Returns the epochs whose checkpoints were deleted.
    */
   pruneCheckpoints(keep: number): number[] {
-    const epochs = readdirSync(this.dir)
-      .map((f) => /^epoch_(\d+)_checkpoints\.pth\.tar$/.exec(f))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
+    const epochs = runEpochs(this.dir);
     if (epochs.length === 0) return [];
     const newest = epochs[epochs.length - 1];
     const best = bestEpoch(this.records())?.epoch;
@@ -232,6 +224,21 @@ export class RunDir {
   }
 }
 
+/** What a run's config.json holds, as far as resuming needs it. */
+interface RunConfig {
+  command?: string;
+  options?: Record<string, unknown>;
+}
+
+/** Reads a run's config.json. @throws SpurmemError naming the file when it is not valid JSON */
+function readRunConfig(cfgPath: string): RunConfig {
+  try {
+    return JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
+  } catch {
+    throw new SpurmemError(`${cfgPath}: not valid JSON; remove the folder or pass --force`);
+  }
+}
+
 /**
  * For `--resume --out DIR`: the options the run in DIR was started with (its config.json), overridden by
  * the ones given now, so that a run continues with `--resume --out DIR` alone. `input` unchanged when
@@ -241,9 +248,10 @@ export function withRunOptions<T extends { resume?: boolean; out?: string }>(inp
   if (!input.resume || !input.out) return input;
   const cfgPath = join(resolve(input.out), 'config.json');
   if (!existsSync(cfgPath)) return input;
-  let old: { command?: string; options?: Record<string, unknown> };
+  // an unreadable config.json is left to RunDir.prepare, which names it
+  let old: RunConfig;
   try {
-    old = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    old = readRunConfig(cfgPath);
   } catch {
     return input;
   }
