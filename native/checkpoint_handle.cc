@@ -54,6 +54,14 @@ std::vector<std::string> pathArg(const Napi::Value& v) {
   return out;
 }
 
+// The item of a list or tuple at index text `k` ("3"), or null when `k` is not an index into it.
+static ValuePtr listItem(const ValuePtr& v, const std::string& k) {
+  char* end = nullptr;
+  long idx = std::strtol(k.c_str(), &end, 10);
+  if (k.empty() || *end || idx < 0 || static_cast<size_t>(idx) >= v->items.size()) return nullptr;
+  return v->items[idx];
+}
+
 ValuePtr CheckpointHandle::at(const std::vector<std::string>& path) const {
   ValuePtr v = ckpt.root;
   std::string sofar;
@@ -66,9 +74,7 @@ ValuePtr CheckpointHandle::at(const std::vector<std::string>& path) const {
           break;
         }
     } else if (v->kind == Kind::List || v->kind == Kind::Tuple) {
-      char* end = nullptr;
-      long idx = std::strtol(k.c_str(), &end, 10);
-      if (!k.empty() && !*end && idx >= 0 && static_cast<size_t>(idx) < v->items.size()) next = v->items[idx];
+      next = listItem(v, k);
     }
     if (!next)
       throw std::invalid_argument(ckpt.path + ": no key '" + k + "'" + (sofar.empty() ? "" : " under '" + sofar + "'"));
@@ -97,14 +103,9 @@ ValuePtr CheckpointHandle::atDotted(const std::string& dotted) const {
         }
       }
     } else if (v->kind == Kind::List || v->kind == Kind::Tuple) {
-      size_t dot = rest.find('.');
-      std::string k = rest.substr(0, dot);
-      char* end = nullptr;
-      long idx = std::strtol(k.c_str(), &end, 10);
-      if (!k.empty() && !*end && idx >= 0 && static_cast<size_t>(idx) < v->items.size()) {
-        next = v->items[idx];
-        used = k.size();
-      }
+      std::string k = rest.substr(0, rest.find('.'));
+      next = listItem(v, k);
+      if (next) used = k.size();
     }
     if (!next)
       throw std::invalid_argument(ckpt.path + ": no key path '" + dotted + "' (nothing matches '" + rest + "'" +
