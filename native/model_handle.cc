@@ -566,8 +566,13 @@ Napi::Value ModelHandle::TrainStep(const Napi::CallbackInfo& info) {
       keep);
 }
 
-// gradients(batch, {targets, names, train?: false, raw?: false}) -> Promise<{loss, norms: {name: Float32Array}, grads?: {name: tensor}}>
+// gradients(batch, {targets, names, train?: false, raw?: false, loss?: 'probabilities' | 'logits'})
+//   -> Promise<{loss, scaleLog2, norms: {name: Float32Array}, grads?: {name: tensor}}>
 // One backward pass of the batch-mean cross-entropy; BatchNorm uses running statistics unless train.
+// loss 'probabilities': CE on the head's output (the original's double softmax with the softmax head).
+// loss 'logits': CE on the head's Linear output, its gradient scaled by 2^scaleLog2 so that it does not
+// underflow when every sample is fitted with a huge margin (losses.h); norms and grads are then 2^scaleLog2
+// times the true ones.
 Napi::Value ModelHandle::Gradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<Napi::Value> keep;
@@ -576,12 +581,16 @@ Napi::Value ModelHandle::Gradients(const Napi::CallbackInfo& info) {
   auto targets = int32List(env, o.Get("targets"), b.n, "targets");
   auto names = strList(o, "names");
   bool train = boolOpt(o, "train", false), raw = boolOpt(o, "raw", false);
+  const std::string lossName = strOpt(o, "loss", "probabilities");
+  if (lossName != "probabilities" && lossName != "logits")
+    throw Napi::TypeError::New(env, "gradients: loss must be 'probabilities' or 'logits', got '" + lossName + "'");
+  const bool logits = lossName == "logits";
   auto s = s_;
-  struct R { double loss; std::vector<torch::Tensor> norms, grads; std::vector<std::string> names; };
+  struct R { double loss; int64_t scaleLog2 = 0; std::vector<torch::Tensor> norms, grads; std::vector<std::string> names; };
   auto r = std::make_shared<R>();
   return runAsync(
       env,
-      [s, b, targets, names, train, raw, r]() {
+      [s, b, targets, names, train, raw, logits, r]() {
         std::lock_guard<std::mutex> lock(s->mu);
         std::vector<torch::Tensor> ps;
         r->names = names;
@@ -592,9 +601,17 @@ Napi::Value ModelHandle::Gradients(const Napi::CallbackInfo& info) {
         setMasksActive(*s, false);
         auto x = inputTensor(*s, b);
         auto t = targetsTensor(*s, targets, s->net->opts.numClasses);
-        auto loss = perSampleCrossEntropy(runNet(*s, x), t).mean();
-        auto gs = torch::autograd::grad({loss}, ps, {}, false, false, true);
-        r->loss = loss.item<double>();
+        std::vector<torch::Tensor> gs;
+        if (logits) {
+          LogitsScope scope(*s->net, true);
+          auto z = runNet(*s, x);
+          auto g = scaledLogitsCrossEntropyGrad(z, t, r->scaleLog2, r->loss);
+          gs = torch::autograd::grad({z}, ps, {g}, false, false, true);
+        } else {
+          auto loss = perSampleCrossEntropy(runNet(*s, x), t).mean();
+          gs = torch::autograd::grad({loss}, ps, {}, false, false, true);
+          r->loss = loss.item<double>();
+        }
         for (size_t i = 0; i < gs.size(); ++i) {
           torch::Tensor g = gs[i].defined() ? gs[i] : torch::zeros_like(ps[i]);
           r->norms.push_back(channelNorm(g).to(torch::kCPU));
@@ -604,6 +621,7 @@ Napi::Value ModelHandle::Gradients(const Napi::CallbackInfo& info) {
       [r, raw](Napi::Env env) -> Napi::Value {
         auto o = Napi::Object::New(env);
         o.Set("loss", r->loss);
+        o.Set("scaleLog2", static_cast<double>(r->scaleLog2));
         auto norms = Napi::Object::New(env);
         auto grads = Napi::Object::New(env);
         for (size_t i = 0; i < r->names.size(); ++i) {

@@ -123,6 +123,8 @@ export interface OptimizerOptions {
 
 /** Channel modifications done natively (original-behaviour §5). */
 export type ModificationMode = 'zero' | 'random_init' | 'random_noise' | 'rewind' | 'layer_rewind';
+/** The loss whose gradient ranks `activated` channels: cross-entropy on the head's output (the original's) or on its logits. */
+export type ActivatedLoss = 'probabilities' | 'logits';
 
 /**
  * A model in native memory on a device (see createModel). Batches are uint8 RGB [n, h, w, 3] or float32
@@ -134,7 +136,13 @@ export interface NativeModel {
   loadStateDict(o: { checkpoint: NativeCheckpoint; path?: string[]; strict?: boolean; skip?: string[]; interpolatePosEmbed?: boolean }): Promise<LoadReport>;
   forward(batch: Batch, o?: { train?: boolean; masked?: boolean }): Promise<Float32Array>;
   trainStep(batch: Batch, o: { targets: Int32Array; weights?: Float32Array }): Promise<{ loss: number; outputs?: Float32Array }>;
-  gradients(batch: Batch, o: { targets: Int32Array; names?: string[]; train?: boolean; raw?: boolean }): Promise<{ loss: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }>;
+  /**
+   * One backward pass of the batch-mean cross-entropy (`loss` 'probabilities': on the head's output, the
+   * original's; 'logits': on the head's Linear output, scaled by 2^scaleLog2 against float32 underflow, so
+   * norms and grads are 2^scaleLog2 times the true ones). norms: per parameter, the L2 norm of each output
+   * channel's gradient.
+   */
+  gradients(batch: Batch, o: { targets: Int32Array; names?: string[]; train?: boolean; raw?: boolean; loss?: ActivatedLoss }): Promise<{ loss: number; scaleLog2: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }>;
   setOptimizer(o: OptimizerOptions): void;
   setLearningRate(lr: number): void;
   loadOptimizerState(o: { checkpoint: NativeCheckpoint; path: string[] }): number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createModel, loadWeights } from '../src/model.js';
-import { candidateParams, ceilCount, poorestSamples, prunableNames, topChannels } from '../src/neurons/rank.js';
+import { candidateParams, ceilCount, poorestSamples, positiveChannels, prunableNames, rankingProblem, topChannels } from '../src/neurons/rank.js';
 import { originalFileName, studySettingSchema } from '../src/neurons/study.js';
 import { numbers, read } from './helpers/native.js';
 
@@ -138,5 +138,25 @@ describe('result file names', () => {
     expect(f({ ranking: 'activated', mode: 'random_init', std: 0.005, topK: 4 })).toBe('random_init_poorest_random_batch200_std0.005_global_top4_most_activated_neuron.txt');
     expect(f({ ranking: 'threshold', mode: 'zero', fraction: 0.05 })).toBe('zero_0.05_global_largest_neuron.txt');
     expect(f({ ranking: 'threshold', mode: 'random_noise', fraction: 1e-5, std: 0.01, smallest: true })).toBe('random_noise_1e-05_std0.01_global_smallest_neuron.txt');
+  });
+});
+
+describe('rankingProblem (why a group cannot rank channels)', () => {
+  const base = { group: 2, k: 3, groupSize: 4, softmaxHead: true, loss: 'probabilities' as const };
+  it('is null when k channels have a gradient', () => {
+    expect(rankingProblem({ ...base, positive: 3, probsOfTrue: [1, 1, 1, 1] })).toBeNull();
+    expect(positiveChannels({ a: new Float32Array([0, 1e-40, 0]), b: new Float32Array([2]) }, ['a', 'b'])).toBe(2);
+  });
+  it('names saturated samples, both ways, and the poorest of a larger group', () => {
+    expect(rankingProblem({ ...base, positive: 0, probsOfTrue: [1, 1, 1, 1] })).toBe('group 2: all 4 samples are fitted with probability 1.0; the softmax head passes no gradient (--activated-loss logits ranks them)');
+    expect(rankingProblem({ ...base, positive: 0, probsOfTrue: [0, 1, 1, 1], groupSize: 9 })).toBe(
+      'group 2: all 4 poorest samples (of 9) have probability exactly 1.0 (3) or 0.0 (1) for their true class; the softmax head passes no gradient (--activated-loss logits ranks them)',
+    );
+    expect(rankingProblem({ ...base, positive: 0, probsOfTrue: [0, 0, 0, 0] })).toMatch(/have probability 0\.0 for their true class/);
+  });
+  it('says only what it knows otherwise', () => {
+    expect(rankingProblem({ ...base, positive: 0, probsOfTrue: [0.5, 1, 1, 1] })).toBe('group 2: the gradients of its 4 poorest samples are all zero (--activated-loss logits ranks them)');
+    expect(rankingProblem({ ...base, positive: 0, softmaxHead: false, probsOfTrue: [1, 1, 1, 1] })).toBe('group 2: the gradients of its 4 poorest samples are all zero');
+    expect(rankingProblem({ ...base, positive: 2, probsOfTrue: [0.5, 1, 1, 1] })).toBe('group 2: only 2 channels have a nonzero gradient on its 4 poorest samples; cannot choose the top 3');
   });
 });

@@ -1,20 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addon } from '../src/native.js';
-import { loadBatches, openDataset } from '../src/data/index.js';
 import { createModel, loadWeights } from '../src/model.js';
 import { prepareStudy, runStudySetting, type StudyContext } from '../src/neurons/study.js';
 import { train } from '../src/train/erm.js';
 import { smallDemo } from './helpers/demo-data.js';
-import { runPython, testDir } from './helpers/python.js';
+import { originalStudy } from './helpers/original-study.js';
 import { maxAbsDiff, numbers } from './helpers/native.js';
-
-interface Original {
-  unmodified: (number | null)[];
-  blocks: { source_group: number | null; channels: { name: string; index: number; value: number }[]; repeats: (number | null)[][]; first_weights: Record<string, number[]> }[];
-}
 
 let dir: string;
 let root: string;
@@ -30,47 +24,6 @@ beforeAll(async () => {
   ctx = await prepareStudy({ run, threads: 1 });
 }, 600_000);
 
-/** spurmem's decoded eval-transform images of a split, for the Python side. */
-async function dumpSplit(split: 'train' | 'test'): Promise<string> {
-  const ds = await openDataset({ dataset: 'folder', root });
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for await (const b of loadBatches(ds.samples[split], { resolution: 32, batchSize: 64 })) {
-    chunks.push(b.images.slice());
-    n += b.shape[0];
-  }
-  const images = new Uint8Array(n * 32 * 32 * 3);
-  let off = 0;
-  for (const c of chunks) {
-    images.set(c, off);
-    off += c.length;
-  }
-  const path = join(dir, `${split}.pth`);
-  await addon().writeCheckpoint(path, {
-    images: { dtype: 'uint8', shape: [n, 32, 32, 3], data: images },
-    groups: { dtype: 'int64', shape: [n], data: BigInt64Array.from(ds.samples[split], (s) => BigInt(s.group)) },
-  });
-  return path;
-}
-
-async function original(split: 'train' | 'test', ranking: string, mode: string, topK: number, std: number, seeds: number[][]): Promise<Original> {
-  const data = await addon().readCheckpoint(await dumpSplit(split));
-  const input = join(dir, `in-${ranking}-${mode}.pth`);
-  await addon().writeCheckpoint(input, {
-    images: data.tensor(['images']),
-    groups: data.tensor(['groups']),
-    checkpoint: ckPath,
-    ranking,
-    mode,
-    top_k: topK,
-    std: { __float__: std },
-    seeds,
-  });
-  const output = join(dir, `out-${ranking}-${mode}.json`);
-  runPython(join(testDir, 'fixtures', 'original_study.py'), [input, output]);
-  return JSON.parse(readFileSync(output, 'utf8')) as Original;
-}
-
 describe('study parity with the original procedure in PyTorch', () => {
   for (const [ranking, mode, std, split] of [
     ['largest', 'zero', 0, 'train'],
@@ -79,15 +32,16 @@ describe('study parity with the original procedure in PyTorch', () => {
   ] as const) {
     it(`${ranking} + ${mode} on ${split}: same channels, values, modified weights and group accuracies`, async () => {
       const r = await runStudySetting(ctx, { split, ranking, mode, topK: 3, std, repeats: 3, seed: 11, out: join(dir, `${ranking}-${mode}`), quiet: true }, () => {});
-      const o = await original(split, ranking, mode, 3, std, r.blocks.map((b) => b.seeds));
+      const o = await originalStudy({ dir, root, checkpoint: ckPath, split, resolution: 32, ranking, mode, topK: 3, std, seeds: r.blocks.map((b) => b.seeds) });
       expect(r.unmodified.groups.map((g) => g.accuracy)).toEqual(o.unmodified);
       expect(r.blocks.length).toBe(o.blocks.length);
       for (let b = 0; b < r.blocks.length; b++) {
         const ours = r.blocks[b];
         const theirs = o.blocks[b];
         expect(ours.source_group).toBe(theirs.source_group);
-        expect(ours.channels.map((c) => [c.name, c.index])).toEqual(theirs.channels.map((c) => [c.name, c.index]));
-        for (let i = 0; i < ours.channels.length; i++) expect(Math.abs(ours.channels[i].value - theirs.channels[i].value)).toBeLessThan(1e-5);
+        expect(ours.status).toBe('ran');
+        expect(ours.channels.map((c) => [c.name, c.index])).toEqual(theirs.channels!.map((c) => [c.name, c.index]));
+        for (let i = 0; i < ours.channels.length; i++) expect(Math.abs(ours.channels[i].value - theirs.channels![i].value)).toBeLessThan(1e-5);
         expect(ours.repeats.map((m) => m.groups.map((g) => g.accuracy))).toEqual(theirs.repeats);
         // the modified weights of the first repeat
         const model = createModel({ arch: 'resnet18', device: 'cpu' });

@@ -31,7 +31,7 @@ std::vector<std::pair<std::string, torch::Tensor>> Net::namedParameters() {
 
 torch::Tensor Net::head(const torch::Tensor& features) {
   torch::Tensor y = headLinear->forward(features);
-  return opts.softmaxHead ? torch::softmax(y, 1) : y;
+  return opts.softmaxHead && !headLogits ? torch::softmax(y, 1) : y;
 }
 
 void Net::registerHead(const std::string& name, int64_t features) {

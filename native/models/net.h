@@ -29,6 +29,9 @@ struct Net : torch::nn::Module {
   virtual std::string headName() const = 0;
 
   NetOptions opts;
+  /// When true, forward() returns the head's Linear output even with the softmax head (the logits the
+  /// Softmax would receive). Set only while the model's lock is held (see LogitsScope).
+  bool headLogits = false;
   /// Parameters whose modules accept a weight mask (conv weights; ViT qkv/proj/fc1/fc2 weights).
   std::map<std::string, torch::Tensor*> maskSlots;
 
@@ -47,5 +50,13 @@ struct Net : torch::nn::Module {
 };
 
 std::shared_ptr<Net> makeNet(const NetOptions& o);
+
+/// Makes a net return its head's logits for the lifetime of the scope (exception-safe).
+struct LogitsScope {
+  LogitsScope(Net& n, bool on) : net(n), before(n.headLogits) { net.headLogits = on; }
+  ~LogitsScope() { net.headLogits = before; }
+  Net& net;
+  bool before;
+};
 
 }  // namespace spurmem

@@ -3,7 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
-import { MODES, RANKINGS, study, type StudyResult } from '../neurons/study.js';
+import { ACTIVATED_LOSSES, MODES, RANKINGS, study, type StudyResult } from '../neurons/study.js';
 import { deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
 
 const pct = (x: number | null) => (x === null ? '   n/a' : (100 * x).toFixed(2).padStart(6));
@@ -14,6 +14,10 @@ export function studyTable(r: StudyResult): string {
   const out: string[] = [`${r.setting.ranking} / ${r.setting.mode} on the ${r.split} split (${r.setting.repeats} repeat${r.setting.repeats > 1 ? 's' : ''}); accuracies in %`];
   for (const b of r.blocks) {
     if (b.source_group !== null) out.push(`gradients from group ${b.source_group} (${r.unmodified.groups[b.source_group].name})`);
+    if (b.status === 'skipped') {
+      out.push(`  skipped, nothing modified: ${b.reason}`);
+      continue;
+    }
     if (b.channels.length) out.push(`  channels: ${b.channels.map((c) => `${c.name}[${c.index}]`).join(', ')}`);
     if (b.threshold) out.push(`  weights selected: ${Object.values(b.threshold.selected).reduce((a, c) => a + c, 0)} (k = ${b.threshold.k}, |w| threshold ${b.threshold.threshold})`);
     out.push('  group                       n   before    after    std  before-after');
@@ -47,7 +51,9 @@ export function studyCommand(): Command {
     .addOption(new Option('--label-order <order>', 'output order of the checkpoint').choices(['original', 'natural']))
     .option('--resolution <px>', 'input size (default: the run\'s, else 224)', positiveInt('--resolution'))
     .addOption(new Option('--split <split>', 'split to evaluate (and to pick activated samples from)').choices(['train', 'val', 'test']).default('train'))
-    .addOption(new Option('--ranking <name>', 'largest: top-k channels by weight L2 norm; activated: top-k by gradient norm on each group\'s poorest 200 samples; threshold: a fraction of single weights by |w|').choices(RANKINGS).default('largest'))
+    .addOption(new Option('--ranking <name>', 'largest: top-k channels by weight L2 norm; activated: top-k by gradient norm on each group\'s poorest 200 samples (one block per group; a group whose gradients cannot rank is reported and skipped); threshold: a fraction of single weights by |w|').choices(RANKINGS).default('largest'))
+    .addOption(new Option('--activated-loss <loss>', "activated: the loss whose gradient ranks channels: probabilities = cross-entropy on the head's output (the original's; with the softmax head it passes no gradient for samples fitted with probability 1.0), logits = cross-entropy on the Linear layer's output, kept from underflowing (default probabilities)").choices(ACTIVATED_LOSSES))
+    .option('--poorest-limit <n>', "activated: how many of each group's poorest samples give the gradients (default 200, the original's)", positiveInt('--poorest-limit'))
     .option('--top-k <k>', 'channels to modify (largest, activated; default 3)', positiveInt('--top-k'))
     .option('--fraction <p>', 'threshold: fraction of the conv weights (exactly ceil(p*N); default 0.05)', finiteNumber('--fraction'))
     .option('--smallest', 'threshold: the smallest weights instead of the largest')

@@ -18,7 +18,7 @@ Configuration (.json or .yaml; relative paths are relative to the file):
     top_k: [1, 2, 3]
     std: [0.02, 0.1]
     repeats: 10              # also: split, rewind_epochs, fraction, seed, smallest, dropout_p,
-                             # faithful_threshold, distribution, poorest_limit
+                             # faithful_threshold, distribution, poorest_limit, activated_loss
   exclude:                   # grid settings matching an entry are dropped
     - {mode: random_noise, std: 0.1}
   include:                   # extra settings; missing keys take the grid's lists
@@ -28,7 +28,7 @@ Configuration (.json or .yaml; relative paths are relative to the file):
 
 Each setting keeps only the keys that apply to it (std, repeats, distribution: random modes;
 rewind_epochs: rewind modes; top_k: not threshold; fraction, smallest, dropout_p: threshold;
-poorest_limit: activated; seed: where something is random), and duplicates are dropped, so the list
+poorest_limit, activated_loss: activated; seed: where something is random), and duplicates are dropped, so the list
 is exactly the distinct experiments (--list prints it).
 
 Outputs in OUT: settings/<setting>/ (result.json, result.csv, the original's .txt, plots) per setting;

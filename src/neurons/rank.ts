@@ -62,6 +62,47 @@ export function topChannels(scores: Record<string, Float32Array>, order: string[
   return all.slice(0, k).map((c) => ({ name: order[c.p], index: c.index, value: c.value }));
 }
 
+/** The number of channels with a score above 0 among the parameters `order` (what topChannels can choose from). */
+export function positiveChannels(scores: Record<string, Float32Array>, order: string[]): number {
+  let n = 0;
+  for (const name of order) {
+    const s = scores[name];
+    if (!s) throw new SpurmemError(`no scores for parameter '${name}'`);
+    for (let i = 0; i < s.length; i++) if (s[i] > 0) n++;
+  }
+  return n;
+}
+
+/**
+ * Why the gradients of one group's poorest samples cannot rank k channels (`activated`, §4.2), in words,
+ * or null when they can. With the softmax head and the original's loss, samples whose true-class
+ * probability is exactly 1.0 or 0.0 in float32 pass no gradient through the Softmax (a memorized model
+ * reaches that on its training data), which is named with the count of samples.
+ * @param probsOfTrue the chosen samples' probabilities of their true class
+ * @param positive channels with a nonzero gradient (positiveChannels)
+ * @param groupSize samples of the group in the split (the chosen ones are its poorest, at most the limit)
+ */
+export function rankingProblem(o: { group: number; k: number; positive: number; probsOfTrue: ArrayLike<number>; groupSize: number; softmaxHead: boolean; loss: 'probabilities' | 'logits' }): string | null {
+  if (o.positive >= o.k) return null;
+  const n = o.probsOfTrue.length;
+  const samples = n === o.groupSize ? `all ${n} samples` : `all ${n} poorest samples (of ${o.groupSize})`;
+  let ones = 0;
+  let zeros = 0;
+  for (let i = 0; i < n; i++) {
+    if (o.probsOfTrue[i] === 1) ones++;
+    else if (o.probsOfTrue[i] === 0) zeros++;
+  }
+  const hint = o.softmaxHead && o.loss === 'probabilities' ? ' (--activated-loss logits ranks them)' : '';
+  if (o.positive === 0) {
+    if (o.softmaxHead && o.loss === 'probabilities' && ones + zeros === n) {
+      const how = zeros === 0 ? 'are fitted with probability 1.0' : ones === 0 ? 'have probability 0.0 for their true class' : `have probability exactly 1.0 (${ones}) or 0.0 (${zeros}) for their true class`;
+      return `group ${o.group}: ${samples} ${how}; the softmax head passes no gradient${hint}`;
+    }
+    return `group ${o.group}: the gradients of its ${n} poorest samples are all zero${hint}`;
+  }
+  return `group ${o.group}: only ${o.positive} channels have a nonzero gradient on its ${n} poorest samples; cannot choose the top ${o.k}`;
+}
+
 /**
  * The "poorest performing" samples of one group (§4.2, get_poorest_performing_samples_as_dataloader):
  * the samples of group g sorted by the predicted probability of their true class, lowest first (stable),

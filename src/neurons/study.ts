@@ -24,7 +24,7 @@ import { writeBeforeAfterPlot } from '../train/run-dir.js';
 import { applyThreads } from '../train/common.js';
 import { SpurmemError, UsageError, flagName, optionsError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
-import { candidateParams, poorestSamples, softmaxRows, topChannels, type Channel } from './rank.js';
+import { candidateParams, poorestSamples, positiveChannels, rankingProblem, softmaxRows, topChannels, type Channel } from './rank.js';
 
 /** Modifications of the selected weights (original-behaviour §5; `layer_rewind` copies the whole tensor). */
 export const MODES = ['zero', 'random_init', 'random_noise', 'rewind', 'layer_rewind'] as const;
@@ -34,6 +34,14 @@ export const isRandomMode = (mode: string | undefined): boolean => mode === 'ran
 export const isRewindMode = (mode: string | undefined): boolean => mode === 'rewind' || mode === 'layer_rewind';
 /** How neurons are chosen: largest weight L2 norm (§4.1), largest gradient norm on the poorest samples (§4.2), a fraction of single weights by |w| (§4.3). */
 export const RANKINGS = ['largest', 'activated', 'threshold'] as const;
+
+/**
+ * The loss whose gradients rank `activated` channels: `probabilities`, the original's cross-entropy on the
+ * head's output (with the softmax head, on probabilities: it passes no gradient for samples fitted with
+ * probability exactly 1.0); `logits`, cross-entropy on the head's Linear output, computed so that it does
+ * not underflow (native/losses.h).
+ */
+export const ACTIVATED_LOSSES = ['probabilities', 'logits'] as const;
 
 /** The base of a study: which model on which data. Shared by every setting of a sweep. */
 export const studyBaseSchema = z
@@ -64,6 +72,7 @@ export const studySettingSchema = z
     repeats: z.number().int().positive().optional(),
     distribution: z.enum(['normal', 'uniform']).optional(),
     poorestLimit: z.number().int().positive().default(200),
+    activatedLoss: z.enum(ACTIVATED_LOSSES).default('probabilities'),
     seed: z.number().int().min(0).default(0),
   })
   .strict();
@@ -94,6 +103,9 @@ export interface Stat {
 export interface StudyBlock {
   /** `activated`: the group whose poorest samples gave the gradients; otherwise null. */
   source_group: number | null;
+  /** `skipped`: the block could not rank channels (`reason` says why: an empty group, zero gradients); nothing was modified. */
+  status: 'ran' | 'skipped';
+  reason: string | null;
   channels: Channel[];
   threshold?: { k: number; threshold: number; selected: Record<string, number> };
   seeds: number[];
@@ -209,6 +221,7 @@ export function folderSuffix(s: ResolvedStudySetting): string {
   if (s.ranking === 'threshold' && s.faithfulThreshold) parts.push('faithful');
   if (random && s.distribution !== (s.ranking === 'threshold' && s.faithfulThreshold ? 'uniform' : 'normal')) parts.push(s.distribution);
   if (s.ranking === 'activated' && s.poorestLimit !== 200) parts.push(`poorest${s.poorestLimit}`);
+  if (s.ranking === 'activated' && s.activatedLoss === 'logits') parts.push('logits');
   return parts.map((p) => `_${p}`).join('');
 }
 
@@ -236,6 +249,18 @@ function stat(unmodified: number | null, values: (number | null)[]): Stat {
   const v = values.filter((x): x is number => x !== null);
   const m = mean(v);
   return { unmodified, mean: m, std: std(v), change: unmodified !== null && m !== null ? unmodified - m : null };
+}
+
+/** A block's per-group and summary statistics from its repeats (none for a skipped block: means are null). */
+function summarizeBlock(u: GroupMetrics, b: Pick<StudyBlock, 'source_group' | 'status' | 'reason' | 'channels' | 'threshold' | 'seeds' | 'repeats'>): StudyBlock {
+  const r = b.repeats;
+  return {
+    ...b,
+    groups: u.groups.map((g, gi) => ({ id: g.id, name: g.name, count: g.count, ...stat(g.accuracy, r.map((m) => m.groups[gi].accuracy)) })),
+    worst_group_accuracy: stat(u.worst_group_accuracy, r.map((m) => m.worst_group_accuracy)),
+    average_accuracy: stat(u.average_accuracy, r.map((m) => m.average_accuracy)),
+    mean_accuracy: stat(u.mean_accuracy, r.map((m) => m.mean_accuracy)),
+  };
 }
 
 async function unmodifiedOf(ctx: StudyContext, split: Split, timing: StudyResult['timing']) {
@@ -310,7 +335,7 @@ export function resolveStudySetting(input: StudySettingInput): ResolvedStudySett
  * Whether an option of a setting (camelCase key of {@link studySettingSchema}) has an effect on a
  * setting of this ranking and mode: `topK` for the channel rankings; `fraction`, `smallest`, `dropoutP`,
  * `faithfulThreshold` for threshold; `std`, `repeats`, `distribution` for the random modes;
- * `rewindEpochs` for the rewind modes without a rewind checkpoint; `poorestLimit` for activated; `seed`
+ * `rewindEpochs` for the rewind modes without a rewind checkpoint; `poorestLimit`, `activatedLoss` for activated; `seed`
  * where something is random. Sweeps keep only these keys; `spurmem study` warns about the others.
  */
 export function settingApplies(key: string, s: { ranking?: string; mode?: string; dropoutP?: number }, o: { rewindCheckpoint?: boolean } = {}): boolean {
@@ -330,6 +355,7 @@ export function settingApplies(key: string, s: { ranking?: string; mode?: string
     case 'rewindEpochs':
       return isRewindMode(s.mode) && !o.rewindCheckpoint;
     case 'poorestLimit':
+    case 'activatedLoss':
       return s.ranking === 'activated';
     case 'seed':
       return isRandomMode(s.mode) || (threshold && (s.dropoutP ?? 0) > 0);
@@ -398,11 +424,12 @@ export async function runStudySetting(
   }
 
   // ---- ranking: blocks of channels (or one threshold block)
-  const plans: { source: number | null; channels: Channel[] }[] = [];
+  const plans: { source: number | null; channels: Channel[]; skipped?: string }[] = [];
   if (s.ranking === 'largest') {
     const cands = candidateParams(info, 'largest').map((p) => p.name);
     plans.push({ source: null, channels: topChannels(model.channelNorms(cands), cands, s.topK) });
   } else if (s.ranking === 'activated') {
+    // each source group is its own block; one that cannot rank is reported and the others run
     const cands = candidateParams(info, 'activated').map((p) => p.name);
     const probs = info.head === 'softmax' ? base.outputs : softmaxRows(base.outputs, numClasses);
     const groups = samples.map((x) => x.group);
@@ -410,15 +437,35 @@ export async function runStudySetting(
     for (let g = 0; g < ctx.ds.groupNames.length; g++) {
       const pos = poorestSamples(groups, trueClass, probs, numClasses, g, s.poorestLimit);
       if (pos.length === 0) {
-        log(`group ${g} has no samples in the ${split} split: no block for it`);
+        plans.push({ source: g, channels: [], skipped: `group ${g}: no samples in the ${split} split` });
         continue;
       }
       const chosen = pos.map((i) => samples[i]);
       const b = await batchOf(ctx, chosen);
       const targets = Int32Array.from(b.samples, (x) => targetIndex(x.y, ctx.labelOrder));
-      const grads = await model.gradients({ images: b.images, shape: b.shape }, { targets, names: cands, train: false });
-      plans.push({ source: g, channels: topChannels(grads.norms, cands, s.topK) });
+      const grads = await model.gradients({ images: b.images, shape: b.shape }, { targets, names: cands, train: false, loss: s.activatedLoss });
+      const problem = rankingProblem({
+        group: g,
+        k: s.topK,
+        positive: positiveChannels(grads.norms, cands),
+        probsOfTrue: pos.map((i) => probs[i * numClasses + trueClass[i]]),
+        groupSize: groups.filter((x) => x === g).length,
+        softmaxHead: info.head === 'softmax',
+        loss: s.activatedLoss,
+      });
+      if (problem) {
+        plans.push({ source: g, channels: [], skipped: problem });
+        continue;
+      }
+      // the logits loss may scale its gradients by 2^scaleLog2 against underflow: report true norms
+      const unscale = 2 ** -grads.scaleLog2;
+      plans.push({ source: g, channels: topChannels(grads.norms, cands, s.topK).map((c) => ({ ...c, value: c.value * unscale })) });
     }
+    const skipped = plans.filter((p) => p.skipped);
+    if (skipped.length === plans.length) {
+      throw new SpurmemError(`--ranking activated could not rank channels for any group on the ${split} split:\n  ${skipped.map((p) => p.skipped).join('\n  ')}`);
+    }
+    if (!quiet) for (const p of skipped) log(`warning: ${p.skipped}: block skipped`);
   } else {
     plans.push({ source: null, channels: [] });
   }
@@ -428,6 +475,10 @@ export async function runStudySetting(
   const blocks: StudyBlock[] = [];
   for (let bi = 0; bi < plans.length; bi++) {
     const plan = plans[bi];
+    if (plan.skipped) {
+      blocks.push(summarizeBlock(base.metrics, { source_group: plan.source, status: 'skipped', reason: plan.skipped, channels: [], seeds: [], repeats: [] }));
+      continue;
+    }
     const touched =
       s.ranking === 'threshold'
         ? s.faithfulThreshold
@@ -485,18 +536,7 @@ export async function runStudySetting(
       model.restore(snap);
       model.releaseSnapshot(snap);
     }
-    const u = base.metrics;
-    blocks.push({
-      source_group: plan.source,
-      channels: plan.channels,
-      ...(thresholdInfo ? { threshold: thresholdInfo } : {}),
-      seeds,
-      repeats: repeatsOut,
-      groups: u.groups.map((g, gi) => ({ id: g.id, name: g.name, count: g.count, ...stat(g.accuracy, repeatsOut.map((m) => m.groups[gi].accuracy)) })),
-      worst_group_accuracy: stat(u.worst_group_accuracy, repeatsOut.map((m) => m.worst_group_accuracy)),
-      average_accuracy: stat(u.average_accuracy, repeatsOut.map((m) => m.average_accuracy)),
-      mean_accuracy: stat(u.mean_accuracy, repeatsOut.map((m) => m.mean_accuracy)),
-    });
+    blocks.push(summarizeBlock(base.metrics, { source_group: plan.source, status: 'ran', reason: null, channels: plan.channels, ...(thresholdInfo ? { threshold: thresholdInfo } : {}), seeds, repeats: repeatsOut }));
   }
 
   // ---- outputs
@@ -519,6 +559,7 @@ export async function runStudySetting(
   writeFileAtomic(join(folder, 'result.csv'), resultCsv(result));
   for (let bi = 0; bi < blocks.length; bi++) {
     const b = blocks[bi];
+    if (b.status === 'skipped') continue;
     const after: GroupMetrics = {
       ...base.metrics,
       groups: base.metrics.groups.map((g, gi) => ({ ...g, accuracy: b.groups[gi].mean })),
@@ -534,11 +575,16 @@ export async function runStudySetting(
  * The original's text file: the unmodified accuracies, the header line, `name, index, value` per chosen
  * channel, one `a0, a1, a2, a3` line per repeat (8 decimals; the original's leading ", " is dropped, Q16).
  * `activated` writes one block per source group, each followed by the original's sentence and its repeats
- * (each repeat line followed by an empty line, as the original).
+ * (each repeat line followed by an empty line, as the original). A block that could not rank channels
+ * writes `no channels chosen from group <g>s samples: <reason>` and an empty line instead.
  */
 export function originalText(r: StudyResult): string {
   const lines = [accuracyLine(r.unmodified), 'modified neurons name, index and value'];
   for (const b of r.blocks) {
+    if (b.status === 'skipped') {
+      lines.push(`no channels chosen from group ${b.source_group}s samples: ${b.reason}`, '');
+      continue;
+    }
     for (const c of b.channels) lines.push(`${c.name}, ${c.index}, ${pythonFloat(c.value)}`);
     if (r.setting.ranking === 'activated') {
       lines.push(`model modified based on gradient from loss with only group ${b.source_group}s samples`);
@@ -552,10 +598,10 @@ export function originalText(r: StudyResult): string {
 
 /** One CSV row per (block, group or summary, statistic). */
 export function resultCsv(r: StudyResult): string {
-  const rows = ['block,source_group,group,name,statistic,value'];
+  const rows = ['block,source_group,status,group,name,statistic,value'];
   const f = (v: number | null) => (v === null ? '' : String(v));
   r.blocks.forEach((b, bi) => {
-    const src = b.source_group === null ? '' : String(b.source_group);
+    const src = `${b.source_group === null ? '' : String(b.source_group)},${b.status}`;
     for (const g of b.groups) {
       for (const k of ['unmodified', 'mean', 'std', 'change'] as const) rows.push(`${bi},${src},${g.id},"${g.name}",${k},${f(g[k])}`);
     }

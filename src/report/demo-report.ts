@@ -98,7 +98,7 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   md.push(`- **Memorization.** Training accuracy on the minority groups: ${trainMin} (majority: ${majority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ')}); on the test split the minority groups reach ${minority.map((g) => pct(last.test.groups[g].accuracy)).join(' and ')}.`);
   const studySummaries: DemoReport['studies'] = [];
   for (const s of o.studies) {
-    const blocks = s.result.blocks.map((b) => ({
+    const blocks = s.result.blocks.filter((b) => b.status !== 'skipped').map((b) => ({
       source_group: b.source_group,
       channels: b.channels.map((c) => `${c.name}[${c.index}]`),
       before: b.groups.map((g) => g.unmodified),
@@ -148,6 +148,10 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
     for (let bi = 0; bi < s.result.blocks.length; bi++) {
       const b = s.result.blocks[bi];
       if (b.source_group !== null) md.push(`Gradients from group ${b.source_group} (${o.groupNames[b.source_group]}):`, '');
+      if (b.status === 'skipped') {
+        md.push(`Skipped, nothing modified: ${b.reason}.`, '');
+        continue;
+      }
       md.push(`Channels: ${b.channels.map((c) => `\`${c.name}[${c.index}]\``).join(', ')}`, '');
       md.push('| group | n | before | after | std | change (before - after) |', '|---|---:|---:|---:|---:|---:|');
       for (const g of b.groups) {

@@ -9,7 +9,7 @@
  *    (exclude does not apply to it);
  * 4. every setting keeps only the keys that apply to it (std, repeats and distribution only for the random
  *    modes; rewind_epochs only for the rewind modes; top_k not for threshold; fraction, smallest,
- *    dropout_p and faithful_threshold only for threshold; poorest_limit only for activated; seed only
+ *    dropout_p and faithful_threshold only for threshold; poorest_limit and activated_loss only for activated; seed only
  *    where something is random), defaults are filled in, and duplicates are dropped (the first stays).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -18,7 +18,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { runCheckpoint } from '../base.js';
 import { ARCHS } from '../model.js';
-import { MODES, RANKINGS, isRewindMode, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
+import { ACTIVATED_LOSSES, MODES, RANKINGS, isRewindMode, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 
 /** Keys of a sweep's base (snake_case forms of `spurmem study`'s base options). */
@@ -68,6 +68,7 @@ export const SETTING_VALUES = {
   rewind_epochs: z.number().int().min(0),
   repeats: z.number().int().positive(),
   poorest_limit: z.number().int().positive(),
+  activated_loss: z.enum(ACTIVATED_LOSSES),
   seed: z.number().int().min(0),
 } as const;
 
@@ -94,6 +95,7 @@ export const gridSchema = z
     rewind_epochs: listOf(SETTING_VALUES.rewind_epochs).optional(),
     repeats: listOf(SETTING_VALUES.repeats).optional(),
     poorest_limit: listOf(SETTING_VALUES.poorest_limit).optional(),
+    activated_loss: listOf(SETTING_VALUES.activated_loss).optional(),
     seed: listOf(SETTING_VALUES.seed).optional(),
   })
   .strict();
@@ -189,6 +191,7 @@ const VALUE_TEXT: Record<SettingKey, string> = {
   rewind_epochs: 'an integer >= 0',
   repeats: 'a positive integer',
   poorest_limit: 'a positive integer',
+  activated_loss: `one of ${ACTIVATED_LOSSES.join(', ')}`,
   seed: 'an integer >= 0',
 };
 
@@ -331,6 +334,7 @@ export function settingKey(s: Setting): string {
   if (s.rewind_epochs !== undefined) parts.push(`back${s.rewind_epochs}`);
   if (s.repeats !== undefined) parts.push(`r${s.repeats}`);
   if (s.poorest_limit !== undefined && s.poorest_limit !== 200) parts.push(`poorest${s.poorest_limit}`);
+  if (s.activated_loss === 'logits') parts.push('logits');
   if (s.seed !== undefined) parts.push(`seed${s.seed}`);
   return parts.join('-');
 }

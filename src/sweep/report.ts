@@ -154,13 +154,14 @@ function stats(unmodified: number | null, values: (number | null)[]) {
   return { accuracy_unmodified: unmodified, accuracy_mean: mean, accuracy_std: stdOf(v), change: unmodified !== null && mean !== null ? unmodified - mean : null };
 }
 
-/** The rows of one finished setting. */
+/** The rows of one finished setting (blocks that were skipped, for want of gradients, have none: their result.json says why). */
 export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[]): SweepRow[] {
   const head: Record<string, unknown> = { index: p.index, key: p.key };
   for (const k of SETTING_KEYS) head[k] = p.setting[k] ?? null;
   const rows: SweepRow[] = [];
   const majority = r.unmodified.groups.map((g) => g.id).filter((g) => !minority.includes(g));
   r.blocks.forEach((b, bi) => {
+    if (b.status === 'skipped') return;
     const base = { ...head, block: bi, source_group: b.source_group } as Omit<SweepRow, 'group' | 'name' | 'count' | 'minority' | 'accuracy_unmodified' | 'accuracy_mean' | 'accuracy_std' | 'change'>;
     for (const g of b.groups) {
       rows.push({ ...base, group: g.id, name: g.name, count: g.count, minority: minority.includes(g.id), accuracy_unmodified: g.unmodified, accuracy_mean: g.mean, accuracy_std: g.std, change: g.change });
@@ -212,6 +213,7 @@ function variantLabel(s: Setting, sourceGroup: number | null): string {
   if (s.smallest) parts.push('smallest');
   if (s.dropout_p) parts.push(`dropout ${s.dropout_p}`);
   if (s.poorest_limit !== undefined && s.poorest_limit !== 200) parts.push(`poorest ${s.poorest_limit}`);
+  if (s.activated_loss === 'logits') parts.push('logits loss');
   if (sourceGroup !== null) parts.push(`gradients of group ${sourceGroup}`);
   return parts.join(', ') || String(s.mode);
 }

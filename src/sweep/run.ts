@@ -118,9 +118,14 @@ function freeze(cfg: SweepConfig & { out: string }, plan: SweepPlan, force: bool
 export type SettingOutcome = { index: number; ok: true; line: string; seconds: number } | { index: number; ok: false; line: string; message: string };
 
 function resultLine(r: StudyResult): string {
-  const b = r.blocks[0];
+  const bi = Math.max(0, r.blocks.findIndex((b) => b.status === 'ran'));
+  const b = r.blocks[bi];
+  const skipped = r.blocks.filter((x) => x.status === 'skipped').length;
   const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
-  return `worst-group ${f(b.worst_group_accuracy.unmodified)} -> ${f(b.worst_group_accuracy.mean)}${r.blocks.length > 1 ? ` (block 0 of ${r.blocks.length})` : ''} (${r.seconds.toFixed(1)} s)`;
+  return (
+    `worst-group ${f(b.worst_group_accuracy.unmodified)} -> ${f(b.worst_group_accuracy.mean)}${r.blocks.length > 1 ? ` (block ${bi} of ${r.blocks.length})` : ''}` +
+    `${skipped ? `; ${skipped} block${skipped > 1 ? 's' : ''} skipped (result.json says why)` : ''} (${r.seconds.toFixed(1)} s)`
+  );
 }
 
 /**
