@@ -1,5 +1,7 @@
 #include "cpu_cache.h"
 
+#include "torch_compat.h"
+
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
@@ -18,20 +20,15 @@ constexpr std::size_t kPage = 4096;
 constexpr std::size_t kMinBlock = 64 * 1024;
 constexpr std::size_t kMaxBlock = std::size_t(1) << 30;
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Woverloaded-virtual"
-#endif
-
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  // libtorch < 2.3 declares `allocate(size_t) const`, later versions a non-const allocate and a pure
-  // virtual copy_data; defining both forms builds against either.
-  c10::DataPtr allocate(std::size_t n) const { return take(n); }
-  c10::DataPtr allocate(std::size_t n) { return take(n); }
-  void copy_data(void* dest, const void* src, std::size_t count) const {
+  // allocate is const before libtorch 2.3, and 2.3 adds a pure virtual copy_data (torch_compat.h)
+  c10::DataPtr allocate(std::size_t n) SPURMEM_ALLOCATE_CONST override { return take(n); }
+#if SPURMEM_ALLOCATOR_HAS_COPY_DATA
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
     if (count > 0) std::memcpy(dest, src, count);
   }
+#endif
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
   static CachingCpuAllocator& instance() {
@@ -156,9 +153,6 @@ class CachingCpuAllocator final : public c10::Allocator {
   mutable CpuCacheStats stats_;
 };
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 }  // namespace
 

@@ -1,19 +1,12 @@
 #include "device.h"
 
-#include <ATen/detail/CUDAHooksInterface.h>
+#include "torch_compat.h"
 
 #include <stdexcept>
 
 namespace spurmem {
 
-bool libtorchHasCuda() {
-  try {
-    (void)at::detail::getCUDAHooks().versionCUDART();
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
+bool libtorchHasCuda() { return compat::builtWithCuda(); }
 
 int64_t cudaDeviceCount() { return libtorchHasCuda() ? static_cast<int64_t>(torch::cuda::device_count()) : 0; }
 

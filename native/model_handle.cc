@@ -7,9 +7,9 @@
 #include "js_convert.h"
 #include "losses.h"
 #include "models/vit.h"
+#include "torch_compat.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -150,22 +150,10 @@ struct AutocastScope {
   AutocastScope(const State& s) {
     if (s.amp != "bf16" || !s.device.is_cuda()) return;
     on = true;
-#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
+    compat::setCudaBf16Autocast(true);
   }
   ~AutocastScope() {
-    if (!on) return;
-#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
+    if (on) compat::setCudaBf16Autocast(false);
   }
 };
 

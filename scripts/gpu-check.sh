@@ -11,9 +11,8 @@
 #
 # libtorch: $LIBTORCH (a libtorch folder), else the libtorch inside the Python torch that $PYTHON imports
 # (torch.utils.cmake_prefix_path; default: the first of python3 and /usr/bin/python3 that imports torch).
-# Node.js: $NODE, else `node` on PATH. On a GPU machine
-# without Node.js or network, bring a Node binary and the project folder with node_modules/ and dist/
-# (see the README, "Running on a GPU").
+# Node.js: $NODE, else the bundle's node/bin/node, else `node` on PATH. On a GPU machine without Node.js
+# or network, use the offline bundle (`npm run bundle`; see the README, "Running on a GPU").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,9 +35,10 @@ if [ -z "${PYTHON:-}" ]; then
     if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch' >/dev/null 2>&1; then PYTHON=$p; break; fi
   done
 fi
+if [ -z "${NODE:-}" ] && [ -x node/bin/node ]; then NODE=$PWD/node/bin/node; fi
 NODE=${NODE:-$(command -v node || true)}
 if [ -z "$NODE" ] || [ ! -x "$NODE" ]; then
-  echo "gpu-check: no Node.js: set NODE=/path/to/node (a copy of the node binary works; see the README)" >&2
+  echo "gpu-check: no Node.js: use the offline bundle (npm run bundle), or set NODE=/path/to/node" >&2
   exit 2
 fi
 if [ ! -d node_modules ] || [ ! -d dist ]; then
@@ -56,7 +56,12 @@ fi
 if [ "$build" = 1 ]; then
   echo "gpu-check: building the addon against ${LIBTORCH:-${Torch_DIR:-the system libtorch}}"
   rm -rf build
-  PATH="$(dirname "$NODE"):$PATH" "$NODE" node_modules/cmake-js/bin/cmake-js build --out build --parallel "$(nproc)" >build-gpu.log 2>&1 || {
+  if [ -d node_modules/cmake-js ]; then
+    build_cmd=(env PATH="$(dirname "$NODE"):$PATH" "$NODE" node_modules/cmake-js/bin/cmake-js build --out build --parallel "$(nproc)")
+  else
+    build_cmd=(./build-addon)  # the offline bundle: cmake without npm
+  fi
+  "${build_cmd[@]}" >build-gpu.log 2>&1 || {
     tail -40 build-gpu.log >&2
     echo "gpu-check: the build failed (full log: build-gpu.log)" >&2
     exit 2

@@ -214,10 +214,11 @@ export function addon(): Addon {
     cached = load(root);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(
-      `spurmem's native addon could not be loaded (${msg.split('\n')[0]}). Build it with \`npm run setup\` ` +
-        '(or `npm run build:native` once libtorch is installed).',
-    );
+    // the offline bundle (npm run bundle) has a build-addon script and no npm
+    const how = existsSync(join(root, 'build-addon'))
+      ? `Build it with \`LIBTORCH=<libtorch or pip torch folder> ${join(root, 'build-addon')}\` (cmake and a C++17 compiler).`
+      : 'Build it with `npm run setup` (or `npm run build:native` once libtorch is installed).';
+    throw new Error(`spurmem's native addon could not be loaded (${msg.split('\n')[0]}). ${how}`);
   }
   return cached;
 }

@@ -1,6 +1,6 @@
 #include "models/vit.h"
 
-#include <torch/version.h>
+#include "torch_compat.h"
 
 namespace spurmem {
 
@@ -10,18 +10,12 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t h) : heads(h) {
 }
 
 // x: [B, N, C] -> [B, N, C]. qkv gives [B, N, 3, heads, C/heads]; each head attends with
-// softmax(q k^T / sqrt(C/heads)) v. libtorch >= 2.0 runs scaled_dot_product_attention (fused kernels on
-// CPU and CUDA, as timm does when torch has it); older ones the same formula op by op, q scaled first.
+// softmax(q k^T / sqrt(C/heads)) v (compat::attention: fused kernels on libtorch >= 2.0).
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), hd = C / heads;
   auto qkvOut = qkv->forward(x).reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, h, N, hd]
   auto parts = qkvOut.unbind(0);
-#if TORCH_VERSION_MAJOR >= 2
-  auto y = at::scaled_dot_product_attention(parts[0], parts[1], parts[2]);
-#else
-  auto q = parts[0] * (1.0 / std::sqrt(static_cast<double>(hd)));
-  auto y = torch::matmul(torch::softmax(torch::matmul(q, parts[1].transpose(-2, -1)), -1), parts[2]);
-#endif
+  auto y = compat::attention(parts[0], parts[1], parts[2]);
   return proj->forward(y.transpose(1, 2).reshape({B, N, C}));
 }
 
