@@ -1,7 +1,7 @@
 /**
- * Checkpoints as torch.save writes them with every pickle protocol it accepts (2-5) in both layouts: each
- * file is made by Debian's PyTorch in this run and read back value for value against what torch.load
- * gives for the same file.
+ * Checkpoints as torch.save writes them with every pickle protocol it accepts (2-5) in both layouts, and
+ * the numpy scalars found in real checkpoints: each file is made by Debian's PyTorch in this run and read
+ * back value for value against what torch.load gives for the same file.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -108,5 +108,83 @@ describe('pickle protocols 2-5 in both layouts', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${f}: legacy format\n  w  float32  [2]\n1 tensor, 2 elements\n`);
+  });
+});
+
+describe('numpy scalars', () => {
+  const DTYPES = ['f2', 'f4', 'f8', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'b1', 'c8', 'c16'];
+
+  it('every scalar dtype torch.load can meet, anywhere in a checkpoint, in both layouts and protocols 2 and 4', async () => {
+    const out = tempDir();
+    const refs = JSON.parse(
+      pythonCode(
+        WALK +
+          String.raw`
+import os
+vals = {"f2": np.float16(0.1), "f4": np.float32(-3.25e-3), "f8": np.float64(1 / 3), "i1": np.int8(-7), "i2": np.int16(-300),
+        "i4": np.int32(-70000), "i8": np.int64(-2**40), "u1": np.uint8(250), "u2": np.uint16(65000), "u4": np.uint32(4000000000),
+        "u8": np.uint64(2**40 + 3), "b1": np.bool_(True), "c8": np.complex64(1.5 - 2j), "c16": np.complex128(0.1 + 0.2j)}
+assert [np.dtype(type(v)).str[1:] for v in vals.values()] == ${JSON.stringify(DTYPES)}, [np.dtype(type(v)).str for v in vals.values()]
+obj = {"epoch": 3, "best_acc1": np.float16(0.7314), "history": [np.float32(0.5), {"acc": np.float64(0.25)}], "scalars": vals,
+       "state_dict": {"w": torch.arange(3.0)}}
+refs = {}
+for p in (2, 4):
+    for layout in ("zip", "legacy"):
+        f = os.path.join(${JSON.stringify(out)}, f"np.p{p}.{layout}.pth")
+        torch.save(obj, f, pickle_protocol=p, _use_new_zipfile_serialization=(layout == "zip"))
+        refs[f] = walk(torch.load(f), [], [])
+print(json.dumps(refs))
+`,
+      ),
+    ) as Record<string, Leaf[]>;
+    for (const [f, want] of Object.entries(refs)) {
+      const ck = await readCheckpoint(f);
+      expectSameLeaves(ck, want);
+      const obj = ck.toObject([]) as { best_acc1: number; scalars: Record<string, unknown> };
+      expect(Object.keys(obj.scalars)).toEqual(DTYPES);
+      expect(obj.best_acc1).toBe(want.find((l) => l.path.join('.') === 'best_acc1')!.value);
+    }
+  });
+
+  it('a big-endian numpy dtype is read in its byte order', async () => {
+    // numpy pickles scalars in the machine's order; these are pickled with big-endian dtypes, as numpy
+    // would on a big-endian machine, and both numpy (pickle.loads) and torch.load read them back
+    const f = join(tempDir(), 'be.pth');
+    const want = JSON.parse(
+      pythonCode(String.raw`
+import json, pickle, numpy as np, torch
+class BigEndian:
+    """numpy.core.multiarray.scalar(dtype('>..'), big-endian bytes), pickled as numpy pickles scalars."""
+    def __init__(self, dt, v): self.dt, self.v = dt, v
+    def __reduce__(self): return (np.core.multiarray.scalar, (np.dtype(self.dt), np.array(self.v, dtype=self.dt).tobytes()))
+be = pickle.dumps({"acc": BigEndian(">f4", 0.8125), "n": BigEndian(">i8", -123456789)}, protocol=2)
+assert b"X\x01\x00\x00\x00>" in be
+loaded = pickle.loads(be)
+with open(${JSON.stringify(f)}, "wb") as fh:
+    for o in (0x1950a86a20f9469cfc6c, 1001, {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+        pickle.dump(o, fh, protocol=2)
+    fh.write(be)
+    pickle.dump([], fh, protocol=2)
+t = torch.load(${JSON.stringify(f)})
+assert {k: v.item() for k, v in t.items()} == {k: v.item() for k, v in loaded.items()}
+print(json.dumps({k: v.item() for k, v in t.items()}))
+`),
+    ) as Record<string, number>;
+    expect(want).toEqual({ acc: 0.8125, n: -123456789 });
+    const ck = await readCheckpoint(f);
+    expect(ck.toObject([])).toEqual(want);
+  });
+
+  it('a value that cannot be read names its key path, and torch.load reads the same file', async () => {
+    const f = join(tempDir(), 'dt.pth');
+    const loaded = pythonCode(String.raw`
+import numpy as np, torch
+torch.save({"epoch": 1, "meta": {"history": [0.5, np.datetime64("2020-01-02")]}, "state_dict": {"w": torch.ones(2)}}, ${JSON.stringify(f)})
+print(torch.load(${JSON.stringify(f)})["meta"]["history"][1])
+`);
+    expect(loaded.trim()).toBe('2020-01-02');
+    await expect(readCheckpoint(f)).rejects.toThrow(
+      new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: data\\.pkl: the value at key path 'meta\\.history\\.1' cannot be read: numpy scalar of unsupported dtype 'M8'`),
+    );
   });
 });
