@@ -444,9 +444,12 @@ Checkpoint readZip(const InputFile& f, const std::string& path, bool checkStorag
 const uint8_t kLegacyMagic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
 
 /// Length of the legacy layout's magic-number pickle at the start of `d` (n bytes), or 0 when it is not
-/// there. torch.save writes it with the pickle protocol it was given: PROTO 2-5, for 4 and 5 usually
-/// followed by a FRAME of the magic's 13 bytes.
+/// there. torch.save writes it with the pickle protocol it was given: a text LONG for protocol 1, else
+/// PROTO 2-5, for 4 and 5 usually followed by a FRAME of the magic's 13 bytes.
 size_t legacyMagicLength(const uint8_t* d, size_t n) {
+  // protocol 1 (no PROTO opcode) writes the number as a text LONG
+  static const char kTextMagic[] = "L119547037146038801333356L\n.";
+  if (n >= sizeof kTextMagic - 1 && std::memcmp(d, kTextMagic, sizeof kTextMagic - 1) == 0) return sizeof kTextMagic - 1;
   if (n < 2 || d[0] != 0x80 || d[1] < 2 || d[1] > 5) return 0;
   size_t pos = 2;
   if (n >= pos + 9 && d[pos] == 0x95) {
