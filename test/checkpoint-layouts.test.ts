@@ -10,6 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDemoDataset } from '../src/data/demo.js';
 import { loadBatches, openDataset, type Dataset } from '../src/data/index.js';
+import { chooseLabelOrder, headInFile } from '../src/base.js';
+import { readCheckpoint } from '../src/checkpoint.js';
 import { evaluateDetailed } from '../src/evaluate.js';
 import { createModel } from '../src/model.js';
 import { loadPretrained } from '../src/weights.js';
@@ -127,6 +129,13 @@ describe('a plain Linear head means natural label order', () => {
     expect(r.labelOrderAssumed).toBe(true);
     const t = await runCli(args(evalnet('epoch_3_checkpoints.pth.tar')));
     expect(t.stdout).toMatch(/softmax head\) from .*, original label order \(assumed: nothing records one, and the original code's Linear \+ Softmax head was trained on \[y, 1-y\] targets; --label-order sets it\), R = 32/);
+  });
+
+  it("a timm ViT's plain head (head.weight) means natural order too", async () => {
+    const ck = await readCheckpoint(join(fixturesDir, 'vit', 'deit_tiny.pth'));
+    expect(ck.keys(['model'])).toContain('head.weight');
+    expect(headInFile(ck)).toBe('linear');
+    expect(chooseLabelOrder(undefined, undefined, 'linear', headInFile(ck)).labelOrder).toBe('natural');
   });
 
   it('a given --label-order and a recorded label order still win', async () => {
