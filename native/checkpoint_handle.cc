@@ -16,6 +16,7 @@ Napi::Function CheckpointHandle::Init(Napi::Env env) {
                                      InstanceMethod<&CheckpointHandle::ToObject>("toObject"),
                                      InstanceMethod<&CheckpointHandle::Tensor>("tensor"),
                                      InstanceMethod<&CheckpointHandle::Keys>("keys"),
+                                     InstanceMethod<&CheckpointHandle::StripKeyPrefix>("stripKeyPrefix"),
                                  });
   constructor = new Napi::FunctionReference(Napi::Persistent(f));
   return f;
@@ -204,6 +205,29 @@ Napi::Value CheckpointHandle::Tensor(const Napi::CallbackInfo& info) {
     // e.g. an expanded (stride-0) tensor too large to copy out
     throw Napi::Error::New(env, ckpt.path + ": cannot convert the tensor (" + errorText(e) + ")");
   }
+}
+
+// stripKeyPrefix(path, prefix): when every key of the dict at path is a string starting with prefix,
+// renames them without it (in place, keeping their order) and returns how many; otherwise changes nothing
+// and returns 0. For the `module.` of nn.DataParallel / DistributedDataParallel state dicts and the
+// `_orig_mod.` of torch.compile. Call it before the checkpoint is handed to any asynchronous operation.
+Napi::Value CheckpointHandle::StripKeyPrefix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ValuePtr v;
+  try {
+    v = atArg(info.Length() > 0 ? info[0] : env.Undefined());
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  if (info.Length() < 2 || !info[1].IsString()) throw Napi::TypeError::New(env, "stripKeyPrefix(path, prefix): prefix must be a string");
+  std::string prefix = info[1].As<Napi::String>().Utf8Value();
+  if (prefix.empty() || v->kind != Kind::Dict || v->entries.empty()) return Napi::Number::New(env, 0);
+  for (const auto& e : v->entries)
+    if (e.first->kind != Kind::String || e.first->s.size() <= prefix.size() || e.first->s.compare(0, prefix.size(), prefix) != 0)
+      return Napi::Number::New(env, 0);
+  // keys may be shared with other places of the tree (pickle memo): each gets a new string value
+  for (auto& e : v->entries) e.first = Value::string(e.first->s.substr(prefix.size()));
+  return Napi::Number::New(env, static_cast<double>(v->entries.size()));
 }
 
 }  // namespace spurmem

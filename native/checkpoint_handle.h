@@ -34,6 +34,7 @@ class CheckpointHandle : public Napi::ObjectWrap<CheckpointHandle> {
   Napi::Value ToObject(const Napi::CallbackInfo& info);
   Napi::Value Tensor(const Napi::CallbackInfo& info);
   Napi::Value Keys(const Napi::CallbackInfo& info);
+  Napi::Value StripKeyPrefix(const Napi::CallbackInfo& info);
 };
 
 /// A JS array of strings as a path; throws a TypeError otherwise.

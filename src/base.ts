@@ -2,16 +2,18 @@
  * Resolving what a command works on: a `spurmem train` run folder (`--run DIR`, epoch E) or any
  * checkpoint file (`--checkpoint FILE`), and the dataset and model settings that go with it. Settings
  * given explicitly win; then the run's config.json; then the checkpoint's `spurmem` metadata; then, for
- * arch and head, its state dict's keys; then the original code's defaults (resnet50, softmax head,
- * [y, 1-y] label order, 224 px).
+ * arch, a top-level `arch` string (pytorch/examples) and the state dict's keys; for the head, the state
+ * dict's keys; for the label order, the head (a plain Linear head means natural order, the original's
+ * Linear + Softmax the original [y, 1-y] order); then the original code's defaults (resnet50, softmax
+ * head, [y, 1-y] label order, 224 px).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { readCheckpoint, stateDictPath } from './checkpoint.js';
+import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
-import { ARCHS, detectArch, detectResolution, type Arch } from './model.js';
+import { ARCHS, chooseArch, detectResolution, type Arch } from './model.js';
 import { SpurmemError, UsageError } from './util/errors.js';
 
 /**
@@ -59,12 +61,18 @@ export interface ResolvedBase {
   target?: string;
   attribute?: string;
   arch: Arch;
+  /** Why `arch` was chosen (see chooseArch); load errors name it. */
+  archReason: string;
   head: 'softmax' | 'linear';
   labelOrder: LabelOrder;
+  /** Why `labelOrder` was chosen (given, recorded, or assumed from the head). */
+  labelOrderReason: string;
   resolution: number;
   lnEps: number;
   /** Settings given explicitly that contradict what the run's config.json or the checkpoint records. */
   warnings: string[];
+  /** What was assumed about the checkpoint (wrapper prefixes removed, label order from the head). */
+  notes: string[];
 }
 
 /** The `spurmem` entry of a checkpoint spurmem wrote (arch, head, label_order, resolution, ln_eps ...), or {}. */
@@ -73,14 +81,50 @@ export function checkpointMeta(ck: NativeCheckpoint): Record<string, unknown> {
 }
 
 /**
+ * The head a checkpoint's state dict holds: `fc.0.*` / `head.0.*` = the original's Linear + Softmax,
+ * `fc.*` / `head.*` = a plain Linear (torchvision, timm, group_DRO, DFR, JTT, SubpopBench); undefined
+ * when it has neither.
+ */
+export function headInFile(ck: NativeCheckpoint): 'softmax' | 'linear' | undefined {
+  const keys = ck.keys(stateDictPath(ck));
+  if (keys.includes('fc.0.weight') || keys.includes('head.0.weight')) return 'softmax';
+  if (keys.includes('fc.weight') || keys.includes('head.weight')) return 'linear';
+  return undefined;
+}
+
+/**
  * The head a checkpoint was saved with: `fc.0.*` / `head.0.*` = the original's Linear + Softmax,
  * `fc.*` / `head.*` = a plain Linear (default: softmax).
  */
 export function detectHead(ck: NativeCheckpoint): 'softmax' | 'linear' {
-  const keys = ck.keys(stateDictPath(ck));
-  if (keys.includes('fc.0.weight') || keys.includes('head.0.weight')) return 'softmax';
-  if (keys.includes('fc.weight') || keys.includes('head.weight')) return 'linear';
-  return 'softmax';
+  return headInFile(ck) ?? 'softmax';
+}
+
+/**
+ * The label order to read a model's outputs in, and why. A given order wins, then a recorded one
+ * (`recorded.order`, found in `recorded.source`); otherwise the head decides: only the original code's
+ * Linear + Softmax head implies its [y, 1-y] order ('original'); a plain Linear head, as every other
+ * code base writes, means output c = class c ('natural').
+ * @param head the head the model is built with
+ * @param fileHead the head the checkpoint's keys show ({@link headInFile})
+ */
+export function chooseLabelOrder(
+  given: LabelOrder | undefined,
+  recorded: { order: unknown; source: string } | undefined,
+  head: 'softmax' | 'linear',
+  fileHead: 'softmax' | 'linear' | undefined,
+): { labelOrder: LabelOrder; reason: string; assumed: boolean } {
+  if (given) return { labelOrder: given, reason: 'given with --label-order', assumed: false };
+  if (recorded && (recorded.order === 'original' || recorded.order === 'natural')) {
+    return { labelOrder: recorded.order, reason: `recorded in ${recorded.source}`, assumed: false };
+  }
+  if (head === 'linear') {
+    return { labelOrder: 'natural', reason: 'assumed: nothing records one, and a plain Linear head means output c = class c', assumed: true };
+  }
+  if (fileHead === 'softmax') {
+    return { labelOrder: 'original', reason: "assumed: nothing records one, and the original code's Linear + Softmax head was trained on [y, 1-y] targets", assumed: true };
+  }
+  return { labelOrder: 'original', reason: "assumed: nothing records one or shows the head; the original code's [y, 1-y] order", assumed: true };
 }
 
 /** Epochs that have a checkpoint in a run folder, ascending. */
@@ -158,6 +202,9 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
   const ck = await readCheckpoint(checkpointPath);
   const meta = checkpointMeta(ck);
   const sd = stateDictPath(ck);
+  const notes: string[] = [];
+  const stripped = strippedNote(ck);
+  if (stripped) notes.push(stripped);
   const pick = <T>(k: string, metaKey: string, dflt: T): T => (input as Record<string, unknown>)[k] as T ?? (cfg[k] as T) ?? (meta[metaKey] as T) ?? dflt;
   const dataset = pick<ResolvedBase['dataset'] | undefined>('dataset', 'dataset', undefined);
   let root = pick<string | undefined>('root', '', undefined);
@@ -169,8 +216,17 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
   }
   root = resolve(root);
   const warnings = recordedContradictions(input, (k, mk) => cfg[k] ?? meta[mk], runDir ? join(runDir, 'config.json') : checkpointPath);
+  const recordedIn = (k: string, mk: string) =>
+    cfg[k] !== undefined ? { value: cfg[k], source: join(runDir ?? '', 'config.json') } : meta[mk] !== undefined ? { value: meta[mk], source: `${checkpointPath} (spurmem.${mk})` } : undefined;
+  const recArch = recordedIn('arch', 'arch');
+  const archChoice = chooseArch(ck, sd, { given: input.arch, recorded: recArch && { arch: recArch.value, source: recArch.source } });
+  const head = pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck);
+  const recOrder = recordedIn('labelOrder', 'label_order');
+  const order = chooseLabelOrder(input.labelOrder, recOrder && { order: recOrder.value, source: recOrder.source }, head, headInFile(ck));
+  if (order.assumed) notes.push(`${order.labelOrder} label order ${order.reason}; --label-order sets it`);
   return {
     warnings,
+    notes,
     checkpoint: ck,
     checkpointPath,
     runDir,
@@ -179,9 +235,11 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     root,
     target: pick<string | undefined>('target', '', undefined),
     attribute: pick<string | undefined>('attribute', '', undefined),
-    arch: pick<Arch | undefined>('arch', 'arch', undefined) ?? detectArch(ck, sd) ?? 'resnet50',
-    head: pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck),
-    labelOrder: pick<LabelOrder>('labelOrder', 'label_order', 'original'),
+    arch: archChoice.arch,
+    archReason: archChoice.reason,
+    head,
+    labelOrder: order.labelOrder,
+    labelOrderReason: order.reason,
     resolution: pick<number | undefined>('resolution', 'resolution', undefined) ?? detectResolution(ck, sd) ?? 224,
     lnEps: pick<number>('vitLnEps', 'ln_eps', 1e-6),
   };

@@ -51,17 +51,76 @@ export function inspectCheckpoint(ck: NativeCheckpoint): Inspection {
   return { format: ck.format, entries, tensors, elements };
 }
 
+/** Where a checkpoint's state dict is, and what was done to its keys (see {@link stateDictInfo}). */
+export interface StateDictInfo {
+  /** Key path of the state dict ([] = the root). */
+  path: string[];
+  /** Prefixes every key carried and that were removed, outermost first (e.g. ['module.']). */
+  stripped: string[];
+}
+
+/** Containers that hold a state dict in the layouts spurmem reads, in the order they are tried. */
+export const STATE_DICT_KEYS = ['model_state_dict', 'model', 'state_dict', 'net'] as const;
+
 /**
- * The path of the state dict inside a checkpoint: `model_state_dict` (the original's training
- * checkpoints), `model` (DeiT files), `state_dict`, or the root (torchvision files, plain state dicts).
+ * Prefixes that wrappers put before every key of a model's state dict: `module.` (nn.DataParallel,
+ * DistributedDataParallel) and `_orig_mod.` (torch.compile).
  */
-export function stateDictPath(ck: NativeCheckpoint): string[] {
+export const WRAPPER_PREFIXES = ['module.', '_orig_mod.'] as const;
+
+const infos = new WeakMap<NativeCheckpoint, StateDictInfo>();
+
+function holdsTensor(ck: NativeCheckpoint, path: string[]): boolean {
+  return ck.keys(path).some((k) => {
+    const v = ck.toObject([...path, k]);
+    return v !== null && typeof v === 'object' && 'dtype' in v && 'shape' in v;
+  });
+}
+
+/**
+ * The state dict of a checkpoint: the first of `model_state_dict` (the original's training checkpoints),
+ * `model` (DeiT files), `state_dict` (pytorch/examples, timm, Lightning) and `net` that is a dict holding
+ * a tensor, else the root (torchvision files, plain state dicts). When every key of it carries a
+ * wrapper's prefix ({@link WRAPPER_PREFIXES}, also nested, e.g. `_orig_mod.module.`), the prefix is
+ * removed from the checkpoint in memory, once (later calls return the same answer), so that every
+ * reader of the state dict sees the model's own names; `stripped` says what was removed.
+ */
+export function stateDictInfo(ck: NativeCheckpoint): StateDictInfo {
+  const known = infos.get(ck);
+  if (known) return known;
   const keys = ck.keys([]);
-  for (const k of ['model_state_dict', 'model', 'state_dict']) {
-    if (keys.includes(k)) {
-      const inner = ck.keys([k]);
-      if (inner.length > 0) return [k];
+  const path: string[] = [];
+  for (const k of STATE_DICT_KEYS) {
+    if (keys.includes(k) && holdsTensor(ck, [k])) {
+      path.push(k);
+      break;
     }
   }
-  return [];
+  const stripped: string[] = [];
+  for (let again = true; again; ) {
+    again = false;
+    for (const p of WRAPPER_PREFIXES) {
+      if (ck.stripKeyPrefix(path, p) > 0) {
+        stripped.push(p);
+        again = true;
+      }
+    }
+  }
+  const info = { path, stripped };
+  infos.set(ck, info);
+  return info;
+}
+
+/** The key path of a checkpoint's state dict; see {@link stateDictInfo} (which this calls). */
+export function stateDictPath(ck: NativeCheckpoint): string[] {
+  return stateDictInfo(ck).path;
+}
+
+/** A note saying which wrapper prefixes were removed from a state dict's keys, or undefined. */
+export function strippedNote(ck: NativeCheckpoint): string | undefined {
+  const { path, stripped } = stateDictInfo(ck);
+  if (stripped.length === 0) return undefined;
+  const where = path.length ? `'${path.join('.')}'` : 'the state dict';
+  const what = stripped.map((p) => `'${p}'${p === 'module.' ? ' (nn.DataParallel / DistributedDataParallel)' : ' (torch.compile)'}`).join(' and ');
+  return `${ck.path}: every key of ${where} starts with ${what}; read without it`;
 }

@@ -5,15 +5,15 @@
  * the Node API share this code.
  */
 import { z } from 'zod';
-import { readCheckpoint, stateDictPath } from './checkpoint.js';
+import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
 import { openDataset } from './data/dataset.js';
 import { ImageCache } from './data/loader.js';
 import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
 import { evaluateSplit } from './eval.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
-import { ARCHS, createModel, detectArch, detectResolution, loadWeights, setThreads } from './model.js';
+import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from './model.js';
 import { checkpointLnEps } from './weights.js';
-import { checkpointMeta, detectHead, recordedContradictions } from './base.js';
+import { checkpointMeta, chooseLabelOrder, detectHead, headInFile, recordedContradictions } from './base.js';
 
 export { detectHead } from './base.js';
 import { optionsError } from './util/errors.js';
@@ -23,7 +23,10 @@ export const evaluateSchema = z
   .object({
     /** A .pth file: the original's training checkpoint (`model_state_dict` inside) or a plain state dict. */
     checkpoint: z.string().min(1),
-    /** Default: what a spurmem checkpoint records (`spurmem.arch`), else what the state dict's keys and shapes show (detectArch), else resnet50. */
+    /**
+     * Default: what a spurmem checkpoint records (`spurmem.arch`), else a top-level `arch` naming one spurmem
+     * builds (pytorch/examples), else what the state dict's keys and shapes show (detectArch), else resnet50.
+     */
     arch: z.enum(ARCHS).optional(),
     dataset: z.enum(DATASET_KINDS as [DatasetKind, ...DatasetKind[]]),
     root: z.string().min(1),
@@ -40,7 +43,10 @@ export const evaluateSchema = z
     device: z.string().default('cpu'),
     /** libtorch CPU threads (default: every available core). */
     threads: z.number().int().positive().optional(),
-    /** Default: the checkpoint's (`spurmem.label_order`), else original. */
+    /**
+     * Default: the checkpoint's (`spurmem.label_order`), else what the head implies: natural for a plain
+     * Linear head (`fc.weight`, `head.weight`), original for the original code's Linear + Softmax.
+     */
     labelOrder: z.enum(LABEL_ORDERS as [LabelOrder, ...LabelOrder[]]).optional(),
     /** softmax (keys fc.0.*), linear (keys fc.*), or auto: from the checkpoint's keys. */
     head: z.enum(['softmax', 'linear', 'auto']).default('auto'),
@@ -105,6 +111,14 @@ export interface EvaluationDetails {
   options: z.output<typeof evaluateSchema> & { arch: (typeof ARCHS)[number]; resolution: number; labelOrder: LabelOrder };
   /** Options given that contradict what the checkpoint records. */
   warnings: string[];
+  /** Why the architecture was chosen (given, recorded, from the keys, the default). */
+  archReason: string;
+  /** Why the label order was chosen (given, recorded, or assumed from the head). */
+  labelOrderReason: string;
+  /** Whether the label order was assumed (nothing gave or recorded one). */
+  labelOrderAssumed: boolean;
+  /** What was assumed about the checkpoint (wrapper prefixes removed from its keys). */
+  notes: string[];
   /** Wall time of the inference pass in seconds. */
   seconds: number;
 }
@@ -123,15 +137,21 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   const meta = checkpointMeta(ck);
   const sd = stateDictPath(ck);
   const warnings = recordedContradictions({ arch: given.arch, resolution: given.resolution, labelOrder: given.labelOrder }, (_, mk) => meta[mk], given.checkpoint);
+  const notes: string[] = [];
+  const stripped = strippedNote(ck);
+  if (stripped) notes.push(stripped);
+  const source = `${given.checkpoint} (spurmem.%)`;
+  const arch = chooseArch(ck, sd, { given: given.arch, recorded: { arch: meta.arch, source: source.replace('%', 'arch') } });
+  const head = given.head === 'auto' ? detectHead(ck) : given.head;
+  const order = chooseLabelOrder(given.labelOrder, { order: meta.label_order, source: source.replace('%', 'label_order') }, head, headInFile(ck));
   const o = {
     ...given,
-    arch: given.arch ?? (meta.arch as (typeof ARCHS)[number] | undefined) ?? detectArch(ck, sd) ?? 'resnet50',
+    arch: arch.arch,
     resolution: given.resolution ?? (meta.resolution as number | undefined) ?? detectResolution(ck, sd) ?? 224,
-    labelOrder: given.labelOrder ?? (meta.label_order as LabelOrder | undefined) ?? 'original',
+    labelOrder: order.labelOrder,
   };
-  const head = o.head === 'auto' ? detectHead(ck) : o.head;
   const model = createModel({ arch: o.arch, head, device: o.device, imageSize: o.resolution, lnEps: o.vitLnEps ?? checkpointLnEps(ck) ?? 1e-6 });
-  await loadWeights(model, ck);
+  await loadWeights(model, ck, { archReason: arch.reason });
   const ds = await openDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, skipBadImages: o.skipBadImages });
   hooks.onDataset?.(ds);
   const r = await evaluateSplit(model, ds, o.split, {
@@ -148,7 +168,19 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
     const named = [...missing.map((s) => `${s.file} (metadata line ${s.line}): ${s.reason}`), ...(r.metrics.skipped_files ?? [])];
     if (named.length) r.metrics.skipped_files = named.slice(0, 20);
   }
-  return { result: evaluationResult(r.metrics), metrics: r.metrics, outputs: r.outputs, head, options: o, warnings, seconds: r.seconds };
+  return {
+    result: evaluationResult(r.metrics),
+    metrics: r.metrics,
+    outputs: r.outputs,
+    head,
+    options: o,
+    warnings,
+    archReason: arch.reason,
+    labelOrderReason: order.reason,
+    labelOrderAssumed: order.assumed,
+    notes,
+    seconds: r.seconds,
+  };
 }
 
 /**

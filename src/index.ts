@@ -70,8 +70,8 @@ export {
 } from './sweep/index.js';
 
 // ---- checkpoints and models
-export { readCheckpoint, inspectCheckpoint, stateDictPath, type Inspection, type NativeCheckpoint, type CheckpointEntry } from './checkpoint.js';
-export { createModel, loadWeights, ARCHS, RESNETS, VITS, type Arch, type ModelOptions } from './model.js';
+export { readCheckpoint, inspectCheckpoint, stateDictPath, stateDictInfo, type StateDictInfo, type Inspection, type NativeCheckpoint, type CheckpointEntry } from './checkpoint.js';
+export { createModel, loadWeights, chooseArch, archFromName, ARCHS, RESNETS, VITS, type Arch, type ArchChoice, type ModelOptions } from './model.js';
 export type { NativeModel, ModelInfo, ParamInfo, LoadReport, ModificationMode } from './native.js';
 
 // ---- data and metrics

@@ -111,6 +111,58 @@ export function detectArch(ck: NativeCheckpoint, path: string[]): Arch | undefin
 }
 
 /**
+ * The spurmem architecture an architecture name recorded in a checkpoint means, or undefined: spurmem's
+ * own names and torchvision's (`resnet18`, `resnet50`, as pytorch/examples' ImageNet script records in
+ * `arch`), and timm's `deit_{tiny,small,base}_patch16_<R>` and `vit_large_patch16_<R>[_in21k]`.
+ * Case is ignored.
+ */
+export function archFromName(name: string): Arch | undefined {
+  const n = name.trim().toLowerCase();
+  if ((ARCHS as readonly string[]).includes(n)) return n as Arch;
+  const timm = /^(deit_tiny|deit_small|deit_base|vit_large)_patch16_\d+(_in21k)?$/.exec(n);
+  if (timm && !(timm[2] && timm[1] !== 'vit_large')) return timm[1] as Arch;
+  return undefined;
+}
+
+/** An architecture and why it was chosen (for messages). */
+export interface ArchChoice {
+  arch: Arch;
+  /** e.g. "given with --arch", "the checkpoint records arch 'resnet18'". */
+  reason: string;
+}
+
+/**
+ * The architecture to build for a checkpoint, and why: `given` (an explicit --arch) wins; then what a
+ * spurmem run or checkpoint records (`recorded`, with the words naming where); then a top-level `arch`
+ * string that names an architecture spurmem builds (see {@link archFromName}); then the state dict's keys
+ * and shapes ({@link detectArch}); then resnet50, the original code's default.
+ */
+export function chooseArch(
+  ck: NativeCheckpoint,
+  path: string[],
+  o: { given?: Arch; recorded?: { arch: unknown; source: string } } = {},
+): ArchChoice {
+  if (o.given) return { arch: o.given, reason: 'given with --arch' };
+  const rec = o.recorded;
+  if (rec && typeof rec.arch === 'string' && (ARCHS as readonly string[]).includes(rec.arch)) {
+    return { arch: rec.arch as Arch, reason: `recorded in ${rec.source}` };
+  }
+  let named: string | undefined;
+  if (ck.keys([]).includes('arch')) {
+    const v = ck.toObject(['arch']);
+    if (typeof v === 'string') {
+      const a = archFromName(v);
+      if (a) return { arch: a, reason: `the checkpoint records arch '${v}'` };
+      named = v;
+    }
+  }
+  const unknown = named === undefined ? '' : `the checkpoint records arch '${named}', which spurmem does not build; `;
+  const detected = detectArch(ck, path);
+  if (detected) return { arch: detected, reason: `${unknown}its state dict's keys and shapes are those of ${detected}` };
+  return { arch: 'resnet50', reason: `${unknown}the original code's default (no architecture recorded, and the keys match none spurmem builds)` };
+}
+
+/**
  * The input size a ViT state dict was trained at, from its position embedding: `pos_embed` [1, 1 + g², D]
  * with 16-pixel patches gives R = 16·g. Undefined for other models (a ResNet's weights do not say).
  */
@@ -132,25 +184,32 @@ export function detectResolution(ck: NativeCheckpoint, path: string[]): number |
 export async function loadWeights(
   model: NativeModel,
   ck: NativeCheckpoint,
-  o: { strict?: boolean; skip?: string[]; path?: string[] } = {},
+  o: { strict?: boolean; skip?: string[]; path?: string[]; archReason?: string } = {},
 ): Promise<LoadReport> {
-  const path = o.path ?? stateDictPath(ck);
+  const found = stateDictPath(ck);
+  const path = o.path ?? found;
   try {
     return await model.loadStateDict({ checkpoint: ck, path, strict: o.strict ?? true, skip: o.skip ?? [] });
   } catch (e) {
-    throw new SpurmemError(messageOf(e) + loadHints(model, ck, path));
+    throw new SpurmemError(messageOf(e) + loadHints(model, ck, path, o.archReason));
   }
 }
 
 /**
- * Hints for a state dict that did not load: what the checkpoint records (spurmem checkpoints), the
+ * Hints for a state dict that did not load: why the architecture was chosen (`archReason`, from
+ * {@link chooseArch}), what the checkpoint records (spurmem checkpoints, a top-level `arch`), the
  * architecture and head its keys belong to, an ImageNet head. '' or ` (hint; hint)`.
  */
-export function loadHints(model: NativeModel, ck: NativeCheckpoint, path: string[]): string {
+export function loadHints(model: NativeModel, ck: NativeCheckpoint, path: string[], archReason?: string): string {
   const meta = ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as { arch?: string; head?: string }) : {};
   const info = model.info();
   const hints: string[] = [];
+  if (archReason) hints.push(`${info.arch} was tried because ${archReason === 'given with --arch' ? 'it was given with --arch' : archReason}`);
   if (meta.arch && meta.arch !== info.arch) hints.push(`the checkpoint records --arch ${meta.arch}`);
+  const named = !meta.arch && ck.keys([]).includes('arch') ? ck.toObject(['arch']) : undefined;
+  if (typeof named === 'string' && archFromName(named) && archFromName(named) !== info.arch && !archReason?.includes(`'${named}'`)) {
+    hints.push(`the checkpoint records arch '${named}'`);
+  }
   if (meta.head && meta.head !== info.head) hints.push(`it records --head ${meta.head}`);
   const keys = ck.keys(path);
   const fileHead = keys.includes(`${info.headName}.0.weight`) ? 'softmax' : keys.includes(`${info.headName}.weight`) ? 'linear' : undefined;

@@ -60,6 +60,11 @@ export interface NativeCheckpoint {
   tensor(path: string[] | string): TensorData;
   /** The keys of the dict at `path` (default: the top level), in order. */
   keys(path?: string[] | string): string[];
+  /**
+   * When every key of the dict at `path` starts with `prefix`, renames them without it, in place, and
+   * returns how many; otherwise changes nothing and returns 0 (see src/checkpoint.ts stateDictPath).
+   */
+  stripKeyPrefix(path: string[] | string, prefix: string): number;
 }
 
 /** A batch: uint8 RGB images [n, h, w, 3] (normalised on the device) or a float32 tensor [n, 3, h, w]. */

@@ -15,7 +15,7 @@
  * then replaces the head by Linear(D, 2) + Softmax; here the backbone must match exactly, the dropped
  * keys are reported as `skipped`, and the new head's entries, left at their initialisation, as `fresh`.
  */
-import { readCheckpoint, stateDictPath } from './checkpoint.js';
+import { readCheckpoint, stateDictInfo } from './checkpoint.js';
 import { isVit, loadHints } from './model.js';
 import type { LoadReport, NativeCheckpoint, NativeModel } from './native.js';
 import { SpurmemError, messageOf } from './util/errors.js';
@@ -31,6 +31,8 @@ export interface PretrainedReport extends LoadReport {
   kind: WeightsKind;
   /** Key path of the state dict inside the file ([] = the root). */
   path: string[];
+  /** Wrapper prefixes every key carried, removed before loading (`module.` of DataParallel, `_orig_mod.` of torch.compile). */
+  stripped: string[];
   /** Model entries that the file did not provide on purpose (the new 2-way head), left at their init. */
   fresh: string[];
   /** LayerNorm eps recorded in a spurmem checkpoint (`spurmem.ln_eps`), when there is one. */
@@ -70,14 +72,14 @@ export async function loadPretrained(model: NativeModel, file: string | NativeCh
   const ck = typeof file === 'string' ? await readCheckpoint(file) : file;
   const info = model.info();
   const rootKeys = ck.keys([]);
-  const isCheckpoint = rootKeys.includes('model_state_dict');
-  const path = isCheckpoint ? ['model_state_dict'] : stateDictPath(ck);
+  const { path, stripped } = stateDictInfo(ck);
+  const isCheckpoint = rootKeys.includes('model_state_dict') && path[0] === 'model_state_dict';
   const isTensor = (k: string) => {
     const v = ck.toObject([...path, k]);
     return v !== null && typeof v === 'object' && 'dtype' in v && 'shape' in v;
   };
   if (!ck.keys(path).some(isTensor)) {
-    throw new SpurmemError(`${ck.path}: no state dict found (expected a dict of tensors at the root, or under 'model_state_dict', 'model' or 'state_dict')`);
+    throw new SpurmemError(`${ck.path}: no state dict found (expected a dict of tensors at the root, or under 'model_state_dict', 'model', 'state_dict' or 'net')`);
   }
   let kind: WeightsKind;
   if (isCheckpoint) kind = 'checkpoint';
@@ -103,7 +105,7 @@ export async function loadPretrained(model: NativeModel, file: string | NativeCh
   }
   const entries = [...info.parameters, ...info.buffers].map((p) => p.name);
   const fresh = entries.filter((n) => skip.some((s) => n.startsWith(s)));
-  const out: PretrainedReport = { ...rep, file: ck.path, kind, path, fresh };
+  const out: PretrainedReport = { ...rep, file: ck.path, kind, path, stripped, fresh };
   if (lnEps !== undefined) out.lnEps = lnEps;
   return out;
 }
@@ -111,6 +113,7 @@ export async function loadPretrained(model: NativeModel, file: string | NativeCh
 /** One line for logs: "loaded 150 tensors from X (deit); skipped head.weight, head.bias; new head.0.weight, head.0.bias". */
 export function describePretrained(r: PretrainedReport): string {
   const parts = [`loaded ${r.loaded.length} tensors from ${r.file} (${r.kind})`];
+  if (r.stripped.length) parts.push(`key prefix ${r.stripped.map((p) => `'${p}'`).join(' and ')} removed`);
   if (r.skipped.length) parts.push(`skipped ${r.skipped.join(', ')}`);
   if (r.fresh.length) parts.push(`new ${r.fresh.join(', ')}`);
   if (r.resized.length) parts.push(`resized ${r.resized.join(', ')}`);

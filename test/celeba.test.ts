@@ -93,6 +93,33 @@ describe('CelebA readers', () => {
     expect(sm.warnings).toEqual([]); // published counts are for Blond_Hair/Male only
   });
 
+  it('a prepared metadata.csv with bare file names finds them in img_align_celeba/ (or the nested Kaggle folder), and says where it looked when not', async () => {
+    const meta = ['img_filename,y,place,split', ...rows.map((r) => `${r.image},${r.values[9] === 1 ? 1 : 0},${r.values[20] === 1 ? 1 : 0},${r.partition}`)];
+    const root = copyOfficial((r) => r);
+    writeFileSync(join(root, 'metadata.csv'), meta.join('\n') + '\n');
+    const ds = await openDataset({ dataset: 'celeba', root });
+    expect(ds.metadataFile).toBe(join(root, 'metadata.csv'));
+    const got = (d: Dataset) => [...d.samples.train, ...d.samples.val, ...d.samples.test].map(({ file, y, a, group, split, index }) => ({ file, y, a, group, split, index }));
+    expect(got(ds)).toEqual(expectedSamples(ds, 'img_align_celeba'));
+    expect(ds.skipped).toBe(0);
+
+    const kaggle = tempDir();
+    mkdirSync(join(kaggle, 'img_align_celeba'));
+    cpSync(join(official, 'img_align_celeba'), join(kaggle, 'img_align_celeba', 'img_align_celeba'), { recursive: true });
+    writeFileSync(join(kaggle, 'metadata.csv'), meta.join('\n') + '\n');
+    const k = await openDataset({ dataset: 'celeba', root: kaggle });
+    expect(got(k)).toEqual(expectedSamples(k, 'img_align_celeba/img_align_celeba'));
+
+    const elsewhere = copyOfficial((r) => r);
+    renameSync(join(elsewhere, 'img_align_celeba'), join(elsewhere, 'images'));
+    mkdirSync(join(elsewhere, 'img_align_celeba'));
+    writeFileSync(join(elsewhere, 'metadata.csv'), meta.join('\n') + '\n');
+    await expect(openDataset({ dataset: 'celeba', root: elsewhere })).rejects.toThrow(
+      `${join(elsewhere, 'metadata.csv')} line 2: image '000001.jpg' does not exist (${join(elsewhere, '000001.jpg')}); expected an image file ` +
+        `named relative to one of ${elsewhere}, ${join(elsewhere, 'img_align_celeba')} (looked in each) (17 more rows name missing files)`,
+    );
+  });
+
   const bad: [string, () => string, RegExp][] = [
     ['an unknown attribute name', () => official, /list_attr_celeba\.txt line 2: no attribute 'Blonde' \(the target\); expected one of 5_o_Clock_Shadow, /],
     ['a value other than -1/1', () => copyOfficial((r) => { r[4].values[20] = 0; return r; }), /list_attr_celeba\.txt line 7: field 'Male' is '0', expected -1 or 1/],

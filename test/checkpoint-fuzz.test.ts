@@ -1,7 +1,7 @@
 /**
  * Fuzz test of the safe checkpoint reader (native/checkpoint/): thousands of mutated and truncated
  * variants of real checkpoints written by PyTorch (test/fixtures/make_fuzz.py, make_pth.py), in both
- * layouts, and hand-made hostile pickles. Every read must either succeed or reject with a JS Error whose
+ * layouts (the legacy one also with pickle protocols 3, 4 and 5), and hand-made hostile pickles. Every read must either succeed or reject with a JS Error whose
  * message names the file: never a crash, a hang or a large allocation.
  *
  * The reads run in a child process (test/helpers/read-variants.mjs) so that a crash is seen as the
@@ -625,6 +625,10 @@ describe('checkpoint reader under fuzzing', () => {
         ['epoch.legacy.pth', readFileSync(join(fixturesDir, 'fuzz', 'epoch.legacy.pth'))],
         ['variety.zip.pth', readFileSync(join(fixturesDir, 'pth', 'variety.zip.pth'))],
         ['variety.legacy.pth', readFileSync(join(fixturesDir, 'pth', 'variety.legacy.pth'))],
+        // the legacy layout with pickle protocols 3-5 (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL)
+        ['epoch.p3.legacy.pth', readFileSync(join(fixturesDir, 'fuzz', 'epoch.p3.legacy.pth'))],
+        ['smallnet.p4.legacy.pth', readFileSync(join(fixturesDir, 'fuzz', 'smallnet.p4.legacy.pth'))],
+        ['epoch.p5.legacy.pth', readFileSync(join(fixturesDir, 'fuzz', 'epoch.p5.legacy.pth'))],
       ];
       const variants: Variant[] = [];
       for (const [k, [name, buf]] of bases.entries()) {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkDataset } from '../src/data/check.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';
+import { pythonCode } from './helpers/python.js';
 
 describe('spurmem data', () => {
   it('make-demo, then check: counts, missing files, and with --deep the images that do not decode', async () => {
@@ -34,7 +36,54 @@ describe('spurmem data', () => {
     expect(r.ok).toBe(false);
     expect(r.missing.map((m) => [m.file, m.line])).toEqual([[join(root, gone), 6]]);
     expect(r.undecodable.map((m) => [m.file, m.line])).toEqual([[join(root, broken), 10]]);
-    expect(r.undecodable[0].reason).toMatch(/premature end|truncated|JPEG/i);
+    expect(r.undecodable[0].reason).toBe(`truncated JPEG: the file ends after 200 bytes without an end-of-image marker (FFD9)`);
+  });
+
+  it('--deep: a truncated JPEG or PNG gives the same, specific reason on every run; PIL refuses the same files', async () => {
+    const root = join(tempDir(), 'demo');
+    await runCli(['data', 'make-demo', '--out', root, '--scale', '0.01', '--size', '64x48', '--seed', '5']);
+    const lines = readFileSync(join(root, 'metadata.csv'), 'utf8').split('\n');
+    const file = (k: number) => join(root, lines[k].split(',')[1]);
+    const jpeg = readFileSync(file(2));
+    const cuts: [string, Buffer][] = [
+      [file(2), jpeg.subarray(0, jpeg.length >> 1)], // inside the entropy-coded data
+      [file(3), readFileSync(file(3)).subarray(0, -2)], // only the end-of-image marker missing
+      [file(4), jpeg.subarray(0, 300)], // inside the header segments
+    ];
+    for (const [f, b] of cuts) writeFileSync(f, b);
+    // a PNG cut inside its image data, under the file name the metadata gives
+    pythonCode(`
+from PIL import Image
+import io, numpy as np
+b = io.BytesIO()
+Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(b, "PNG")
+open(${JSON.stringify(file(5))}, "wb").write(b.getvalue()[:2000])
+`);
+    const files = [file(2), file(3), file(4), file(5)];
+    const pil = JSON.parse(pythonCode(`
+import json
+from PIL import Image
+out = []
+for f in ${JSON.stringify(files)}:
+    try:
+        Image.open(f).convert("RGB"); out.append("decoded")
+    except Exception as e:
+        out.append(str(e))
+print(json.dumps(out))
+`)) as string[];
+    for (const m of pil) expect(m).toMatch(/truncated/i);
+    const size = (f: string) => readFileSync(f).length;
+    const want = [
+      `truncated JPEG: the file ends after ${size(files[0])} bytes without an end-of-image marker (FFD9)`,
+      `truncated JPEG: the file ends after ${size(files[1])} bytes without an end-of-image marker (FFD9)`,
+      `truncated JPEG: the file ends after ${size(files[2])} bytes without an end-of-image marker (FFD9)`,
+      expect.stringMatching(new RegExp(`^truncated PNG: the file ends after 2000 bytes, inside its IDAT chunk \\(which needs \\d+\\)$`)),
+    ];
+    for (let run = 0; run < 4; run++) {
+      const r = await checkDataset({ dataset: 'folder', root, deep: true, concurrency: 16 });
+      expect(r.undecodable.map((u) => u.file)).toEqual(files);
+      expect(r.undecodable.map((u) => u.reason)).toEqual(want);
+    }
   });
 
   it('bad metadata stops with the file, line and field', async () => {

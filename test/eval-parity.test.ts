@@ -83,7 +83,7 @@ describe('spurmem eval vs PyTorch following the original procedure', () => {
   it('table output, and a checkpoint that does not fit the architecture', async () => {
     const t = await runCli(['eval', '--checkpoint', evalnet('epoch_3_checkpoints.pth.tar'), '--arch', 'resnet18', '--dataset', 'folder', '--root', root, '--split', 'val', '--resolution', String(R), '--threads', '2']);
     expect(t.code).toBe(0);
-    expect(t.stdout).toMatch(/^val split: 12 images, resnet18 \(softmax head\) from .*epoch_3_checkpoints\.pth\.tar, original label order, R = 32/m);
+    expect(t.stdout).toMatch(/^val split: 12 images, resnet18 \(softmax head\) from .*epoch_3_checkpoints\.pth\.tar, original label order \(assumed: .*\), R = 32/m);
     expect(t.stdout).toMatch(/^group\s+name\s+count\s+accuracy\n0\s+top on land\s+5\s+\d\.\d{4}\n/m);
     expect(t.stdout).toMatch(/^worst-group accuracy  \d\.\d{4}\naverage accuracy      \d\.\d{4}  \(weighted by the train split's group counts\)\nmean accuracy         \d\.\d{4}/m);
     const bad = await runCli(['eval', '--checkpoint', evalnet('plain_linear.pth'), '--arch', 'resnet50', '--dataset', 'folder', '--root', root, '--resolution', String(R)]);

@@ -440,7 +440,25 @@ Checkpoint readZip(const InputFile& f, const std::string& path, bool checkStorag
   return c;
 }
 
-const uint8_t kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+// The legacy layout's first pickle: LONG1 of 10 bytes holding 0x1950a86a20f9469cfc6c, then STOP.
+const uint8_t kLegacyMagic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+
+/// Length of the legacy layout's magic-number pickle at the start of `d` (n bytes), or 0 when it is not
+/// there. torch.save writes it with the pickle protocol it was given: a text LONG for protocol 1, else
+/// PROTO 2-5, for 4 and 5 usually followed by a FRAME of the magic's 13 bytes.
+size_t legacyMagicLength(const uint8_t* d, size_t n) {
+  // protocol 1 (no PROTO opcode) writes the number as a text LONG
+  static const char kTextMagic[] = "L119547037146038801333356L\n.";
+  if (n >= sizeof kTextMagic - 1 && std::memcmp(d, kTextMagic, sizeof kTextMagic - 1) == 0) return sizeof kTextMagic - 1;
+  if (n < 2 || d[0] != 0x80 || d[1] < 2 || d[1] > 5) return 0;
+  size_t pos = 2;
+  if (n >= pos + 9 && d[pos] == 0x95) {
+    if (rd(d + pos + 1, 8) != sizeof kLegacyMagic) return 0;
+    pos += 9;
+  }
+  if (n < pos + sizeof kLegacyMagic || std::memcmp(d + pos, kLegacyMagic, sizeof kLegacyMagic) != 0) return 0;
+  return pos + sizeof kLegacyMagic;
+}
 
 /// The pickles at the start of a legacy file: protocol version, sys_info, the object, the storage keys.
 struct LegacyPickles {
@@ -452,7 +470,7 @@ struct LegacyPickles {
 /// `truncated` set when more bytes might help).
 LegacyPickles legacyPickles(const std::string& head, const std::string& path) {
   const auto* d = reinterpret_cast<const uint8_t*>(head.data());
-  size_t n = head.size(), pos = sizeof kLegacyMagic;
+  size_t n = head.size(), pos = legacyMagicLength(d, n);
   auto next = [&](const char* what) {
     UnpickleResult r = unpickle(d + pos, n - pos, path + ": " + what);
     pos += r.consumed;
@@ -649,7 +667,7 @@ Checkpoint readCheckpoint(const std::string& path, bool checkStorageCrc) {
   std::string head = f.read(0, static_cast<size_t>(std::min<uint64_t>(n, 512)));
   const auto* d = reinterpret_cast<const uint8_t*>(head.data());
   if (n >= 4 && rd(d, 4) == 0x04034b50) return readZip(f, path, checkStorageCrc);
-  if (n >= sizeof kLegacyMagic && std::memcmp(d, kLegacyMagic, sizeof kLegacyMagic) == 0) return readLegacy(f, path);
+  if (legacyMagicLength(d, head.size()) > 0) return readLegacy(f, path);
   if (n >= 262 && std::memcmp(d + 257, "ustar", 5) == 0)
     throw CheckpointError(path + ": tar-format checkpoint (torch < 0.4) is not supported; load it with an old torch and re-save it with torch.save");
   if (n >= 2 && d[0] == 0x80)

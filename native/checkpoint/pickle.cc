@@ -111,7 +111,21 @@ class Unpickler {
   // None, True and False are never changed once decoded: one of each serves the whole pickle
   const ValuePtr none_ = Value::none(), true_ = Value::boolean(true), false_ = Value::boolean(false);
 
+  /// A value that a REDUCE could not build (thrown only while reduceDepth_ > 0, caught by reduce()).
+  struct ValueFault {
+    std::string reason;
+  };
+  int reduceDepth_ = 0;
+
+  /// Fails: inside a REDUCE the value being built becomes an Invalid value, reported with its key path
+  /// when the pickle is complete (validate); anywhere else the whole pickle fails at once.
   [[noreturn]] void fail(const std::string& what) const {
+    std::string text = what + " (pickle byte offset " + std::to_string(opPos_) + ")";
+    if (reduceDepth_ > 0) throw ValueFault{text};
+    throw CheckpointError(where_ + ": " + text);
+  }
+  /// Fails the whole pickle, also inside a REDUCE (limits on memory and nesting).
+  [[noreturn]] void failLimit(const std::string& what) const {
     throw CheckpointError(where_ + ": " + what + " (pickle byte offset " + std::to_string(opPos_) + ")");
   }
   /// Fails because the bytes end before the pickle does.
@@ -133,7 +147,7 @@ class Unpickler {
   }
 
   ValuePtr track(ValuePtr v) {
-    if (containers_.size() >= kMaxContainers) fail("too many containers");
+    if (containers_.size() >= kMaxContainers) failLimit("too many containers");
     containers_.push_back(v);
     for (const auto& x : v->items) raise(v, x);
     for (const auto& e : v->entries) raise(v, e.second);
@@ -147,7 +161,7 @@ class Unpickler {
     uint32_t h = (child->isContainer() ? child->height : 0) + 1;
     if (h > parent->height) {
       parent->height = h;
-      if (h > kMaxDepth) fail("object nested deeper than " + std::to_string(kMaxDepth) + " levels");
+      if (h > kMaxDepth) failLimit("object nested deeper than " + std::to_string(kMaxDepth) + " levels");
     }
   }
 
@@ -178,7 +192,7 @@ class Unpickler {
   }
 
   void push(ValuePtr v) {
-    if (stack_.size() >= kMaxStack) fail("pickle stack too deep");
+    if (stack_.size() >= kMaxStack) failLimit("pickle stack too deep");
     stack_.push_back(std::move(v));
   }
   ValuePtr pop() {
@@ -273,25 +287,82 @@ class Unpickler {
     return v;
   }
 
+  /// IEEE 754 half-precision bits as a double.
+  static double halfToDouble(uint16_t h) {
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? std::ldexp(m, -24)
+               : e == 31 ? (m ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity())
+                         : std::ldexp(m + 1024, e - 25);
+    return (h & 0x8000) ? -v : v;
+  }
+
+  /// numpy.core.multiarray.scalar(dtype, bytes): every scalar dtype torch.load can meet, as plain data:
+  /// f2/f4/f8 as floats, i1-i8 and u1-u8 as ints (u8 above 2^63-1 as a float), b1 as a bool, c8/c16 as
+  /// a (real, imag) tuple. The byte order comes from the dtype's BUILD state ('>' = big-endian).
   ValuePtr numpyScalar(const std::vector<ValuePtr>& a) {
     if (a.size() != 2 || a[0]->kind != Kind::NumpyDType || a[1]->kind != Kind::Bytes)
       fail("numpy scalar expects (dtype, bytes)");
-    const std::string& dt = a[0]->s;
-    const std::string& raw = a[1]->s;
+    std::string dt = a[0]->s;
+    bool big = a[0]->b;
+    if (!dt.empty() && (dt[0] == '<' || dt[0] == '>' || dt[0] == '|' || dt[0] == '=')) {
+      big = dt[0] == '>';
+      dt = dt.substr(1);
+    }
+    std::string raw = a[1]->s;
     auto rd = [&](size_t n) {
-      if (raw.size() != n) fail("numpy scalar of dtype " + dt + " has " + std::to_string(raw.size()) + " bytes");
+      if (raw.size() != n)
+        fail("numpy scalar of dtype '" + dt + "' has " + std::to_string(raw.size()) + " bytes, expected " + std::to_string(n));
     };
-    if (dt == "f8") { rd(8); double d; std::memcpy(&d, raw.data(), 8); return Value::real(d); }
-    if (dt == "f4") { rd(4); float d; std::memcpy(&d, raw.data(), 4); return Value::real(d); }
-    if (dt == "i8") { rd(8); int64_t d; std::memcpy(&d, raw.data(), 8); return Value::integer(d); }
-    if (dt == "i4") { rd(4); int32_t d; std::memcpy(&d, raw.data(), 4); return Value::integer(d); }
-    if (dt == "i2") { rd(2); int16_t d; std::memcpy(&d, raw.data(), 2); return Value::integer(d); }
-    if (dt == "i1") { rd(1); return Value::integer(static_cast<int8_t>(raw[0])); }
-    if (dt == "u1") { rd(1); return Value::integer(static_cast<uint8_t>(raw[0])); }
-    if (dt == "u2") { rd(2); uint16_t d; std::memcpy(&d, raw.data(), 2); return Value::integer(d); }
-    if (dt == "u4") { rd(4); uint32_t d; std::memcpy(&d, raw.data(), 4); return Value::integer(d); }
+    // little-endian value of bytes [at, at + n)
+    auto le = [&](size_t at, size_t n) {
+      uint64_t v = 0;
+      for (size_t i = 0; i < n; ++i) {
+        size_t k = big ? at + n - 1 - i : at + i;
+        v |= static_cast<uint64_t>(static_cast<uint8_t>(raw[k])) << (8 * i);
+      }
+      return v;
+    };
+    auto f32 = [&](size_t at) { uint32_t b = static_cast<uint32_t>(le(at, 4)); float d; std::memcpy(&d, &b, 4); return static_cast<double>(d); };
+    auto f64 = [&](size_t at) { uint64_t b = le(at, 8); double d; std::memcpy(&d, &b, 8); return d; };
+    if (dt == "f2") { rd(2); return Value::real(halfToDouble(static_cast<uint16_t>(le(0, 2)))); }
+    if (dt == "f4") { rd(4); return Value::real(f32(0)); }
+    if (dt == "f8") { rd(8); return Value::real(f64(0)); }
+    if (dt == "i1") { rd(1); return Value::integer(static_cast<int8_t>(le(0, 1))); }
+    if (dt == "i2") { rd(2); return Value::integer(static_cast<int16_t>(le(0, 2))); }
+    if (dt == "i4") { rd(4); return Value::integer(static_cast<int32_t>(le(0, 4))); }
+    if (dt == "i8") { rd(8); return Value::integer(static_cast<int64_t>(le(0, 8))); }
+    if (dt == "u1" || dt == "u2" || dt == "u4" || dt == "u8") {
+      size_t n = static_cast<size_t>(dt[1] - '0');
+      rd(n);
+      uint64_t v = le(0, n);
+      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return Value::real(static_cast<double>(v));
+      return Value::integer(static_cast<int64_t>(v));
+    }
     if (dt == "b1") { rd(1); return Value::boolean(raw[0] != 0); }
-    fail("numpy scalar of unsupported dtype '" + dt + "'");
+    if (dt == "c8") { rd(8); return track(Value::tuple({Value::real(f32(0)), Value::real(f32(4))})); }
+    if (dt == "c16") { rd(16); return track(Value::tuple({Value::real(f64(0)), Value::real(f64(8))})); }
+    fail("numpy scalar of unsupported dtype '" + dt + "' (expected f2, f4, f8, i1-i8, u1-u8, b1, c8 or c16)");
+  }
+
+  /// REDUCE: callGlobal, except that a value it cannot build becomes an Invalid value (reported with its
+  /// key path by validate) and an Invalid function or argument passes its fault on.
+  ValuePtr reduce(const ValuePtr& fn, const ValuePtr& args) {
+    if (fn->kind == Kind::Invalid) return fn;
+    if (args->kind == Kind::Tuple)
+      for (const auto& x : args->items)
+        if (x->kind == Kind::Invalid) return x;
+    struct Depth {
+      int& d;
+      explicit Depth(int& d_) : d(d_) { ++d; }
+      ~Depth() { --d; }
+    } depth(reduceDepth_);
+    try {
+      return callGlobal(fn, args);
+    } catch (const ValueFault& f) {
+      auto v = std::make_shared<Value>(Kind::Invalid);
+      v->s = f.reason;
+      return v;
+    }
   }
 
   ValuePtr callGlobal(const ValuePtr& fn, const ValuePtr& argsV) {
@@ -447,6 +518,7 @@ class Unpickler {
 
   void setItem(const ValuePtr& d, ValuePtr k, ValuePtr v) {
     if (d->kind != Kind::Dict) fail(std::string("SETITEM on a ") + kindName(d->kind));
+    if (k->kind == Kind::Invalid) fail("dict key: " + k->s);
     if (k->isContainer() || k->kind == Kind::Tensor) fail("dict key of unhashable type");
     raise(d, v);
     d->entries.emplace_back(std::move(k), std::move(v));
@@ -463,7 +535,13 @@ class Unpickler {
       }
       return;
     }
-    if (obj->kind == Kind::NumpyDType || obj->kind == Kind::Tensor) return;  // byte order / tensor attributes
+    if (obj->kind == Kind::NumpyDType) {
+      // numpy's dtype state: (version, byte order, ...); '>' marks a big-endian dtype
+      if (state->kind == Kind::Tuple && state->items.size() > 1 && state->items[1]->kind == Kind::String)
+        obj->b = state->items[1]->s == ">";
+      return;
+    }
+    if (obj->kind == Kind::Tensor || obj->kind == Kind::Invalid) return;  // tensor attributes; a value already failed
     fail(std::string("BUILD on a ") + kindName(obj->kind));
   }
 
@@ -650,7 +728,7 @@ class Unpickler {
         case 'R': {
           ValuePtr args = pop();
           ValuePtr fn = pop();
-          push(callGlobal(fn, args));
+          push(reduce(fn, args));
           break;
         }
         case 0x81: {  // NEWOBJ cls.__new__(cls, *args)
@@ -721,6 +799,9 @@ class Unpickler {
     forEachLeaf(
         root,
         [&](const std::string& path, const std::vector<std::string>&, const ValuePtr& v) {
+          if (v->kind == Kind::Invalid)
+            throw CheckpointError(where_ + ": the value at key path " + (path.empty() ? std::string("(the whole object)") : "'" + path + "'") +
+                                  " cannot be read: " + v->s);
           if (v->kind == Kind::Global || v->kind == Kind::Storage || v->kind == Kind::NumpyDType)
             fail(std::string("unsupported object (") + kindName(v->kind) + (v->kind == Kind::Global ? " " + v->s : "") +
                  ") at '" + path + "'");

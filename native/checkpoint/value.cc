@@ -64,6 +64,7 @@ const char* kindName(Kind k) {
     case Kind::Global: return "global";
     case Kind::Storage: return "storage";
     case Kind::NumpyDType: return "numpy.dtype";
+    case Kind::Invalid: return "invalid value";
   }
   return "?";
 }

@@ -19,9 +19,10 @@ namespace spurmem {
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 
-// Global, Storage and NumpyDType exist only while a pickle is being decoded; the reader refuses a
-// finished tree that still holds one.
-enum class Kind { None, Bool, Int, Float, String, Bytes, List, Tuple, Dict, Tensor, Global, Storage, NumpyDType };
+// Global, Storage, NumpyDType and Invalid exist only while a pickle is being decoded; the reader refuses a
+// finished tree that still holds one. Invalid is a value whose construction failed (`s` says why): it is
+// reported with its key path once the tree is complete.
+enum class Kind { None, Bool, Int, Float, String, Bytes, List, Tuple, Dict, Tensor, Global, Storage, NumpyDType, Invalid };
 
 struct PendingStorage;
 

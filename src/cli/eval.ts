@@ -53,7 +53,7 @@ interface EvalFlags extends DatasetFlags {
 export function evalCommand(): Command {
   const cmd = new Command('eval').description('per-group accuracy, worst-group and average accuracy of a checkpoint on one split');
   cmd.requiredOption('--checkpoint <file>', "a .pth file: the original's training checkpoint (model_state_dict inside) or a plain state dict");
-  cmd.addOption(new Option('--arch <arch>', 'architecture (default: recorded in spurmem checkpoints, else from the state-dict keys and shapes, else resnet50)').choices([...ARCHS]));
+  cmd.addOption(new Option('--arch <arch>', "architecture (default: recorded in spurmem checkpoints, else a recorded 'arch' such as pytorch/examples writes, else from the state-dict keys and shapes, else resnet50)").choices([...ARCHS]));
   addDatasetOptions(cmd);
   return cmd
     .addOption(new Option('--split <split>', 'split to evaluate').choices([...SPLITS]).default('test'))
@@ -62,7 +62,7 @@ export function evalCommand(): Command {
     .addOption(deviceOption())
     .addOption(threadsOption())
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
-    .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y (default: recorded in spurmem checkpoints, else original)").choices([...LABEL_ORDERS]))
+    .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y (default: recorded in spurmem checkpoints, else natural for a plain Linear head (fc.weight) and original for the original's Linear + Softmax head (fc.0.weight))").choices([...LABEL_ORDERS]))
     .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
     .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images)')
     .action(async (o: EvalFlags) => {
@@ -76,6 +76,7 @@ export function evalCommand(): Command {
         onProgress: bar.update,
       }).finally(() => bar.stop());
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+      for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
       if (json) {
         process.stdout.write(JSON.stringify(r.result) + '\n');
         return;
@@ -83,7 +84,8 @@ export function evalCommand(): Command {
       const head = r.head;
       const n = r.metrics.groups.reduce((a, g) => a + g.count, 0);
       process.stdout.write(
-        `${o.split} split: ${n} images, ${r.options.arch} (${head} head) from ${o.checkpoint}, ${r.options.labelOrder} label order, R = ${r.options.resolution}, ${r.seconds.toFixed(1)} s\n` +
+        `${o.split} split: ${n} images, ${r.options.arch} (${head} head) from ${o.checkpoint}, ${r.options.labelOrder} label order` +
+          `${r.labelOrderAssumed ? ` (${r.labelOrderReason}; --label-order sets it)` : ''}, R = ${r.options.resolution}, ${r.seconds.toFixed(1)} s\n` +
           evalTable(r.metrics) + '\n',
       );
     });

@@ -2,10 +2,12 @@
  * `spurmem data check`: counts per split and group, rows whose image file is missing and, with `deep`,
  * images that do not decode.
  */
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import { messageOf } from '../util/errors.js';
 import { groupCounts, openDataset, type OpenDatasetOptions } from './dataset.js';
+import { truncationReason } from './images.js';
 import { SPLITS, type Dataset, type SkippedImage, type Split } from './types.js';
 
 /** What {@link checkDataset} found. */
@@ -27,6 +29,29 @@ export interface CheckReport {
   warnings: string[];
   /** No missing and no undecodable images. */
   ok: boolean;
+}
+
+/**
+ * Why an image does not decode, the same on every run: a JPEG or PNG cut short says so (see
+ * truncationReason); otherwise the file is decoded again on its own, so that libvips' message is not
+ * mixed with (or lost to) those of images decoded at the same time, with repeated lines said once.
+ */
+async function decodeFailure(file: string, first: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    return messageOf(e);
+  }
+  const cut = truncationReason(bytes);
+  if (cut) return cut;
+  let message = first;
+  try {
+    await sharp(bytes, { failOn: 'error', ignoreIcc: true }).raw().toBuffer();
+  } catch (e) {
+    message = messageOf(e);
+  }
+  return [...new Set(message.split('\n').map((l) => l.trim()).filter(Boolean))].join('; ') || 'the decoder gave no reason';
 }
 
 /**
@@ -57,6 +82,8 @@ export async function checkDataset(
     };
     await Promise.all(Array.from({ length: o.concurrency ?? Math.max(4, 2 * availableParallelism()) }, worker));
     undecodable.sort((a, b) => a.line - b.line);
+    // one at a time, once the others are done: the reasons must not depend on what was decoded alongside
+    for (const u of undecodable) u.reason = await decodeFailure(u.file, u.reason);
   }
   const splits = {} as CheckReport['splits'];
   for (const s of SPLITS) splits[s] = { count: ds.samples[s].length, groups: groupCounts(ds.samples[s]) };

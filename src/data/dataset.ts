@@ -88,12 +88,16 @@ async function existingFiles(paths: string[]): Promise<Set<string>> {
   return found;
 }
 
-/** Samples per split from rows, checking that every image file exists. */
+/**
+ * Samples per split from rows, checking that every image file exists. `lookedIn` (folders, relative to
+ * root) names where image names were looked for, for the error about a missing one.
+ */
 async function buildSamples(
   metadataFile: string,
   root: string,
   rows: MetadataRow[],
   skipBadImages: boolean,
+  lookedIn?: string[],
 ): Promise<{ samples: Record<Split, Sample[]>; skippedImages: SkippedImage[] }> {
   const files = rows.map((r) => resolve(root, r.relPath));
   const exist = await existingFiles(files);
@@ -113,7 +117,10 @@ async function buildSamples(
     const r = rows[missing[0]];
     throw new SpurmemError(
       `${metadataFile} line ${r.line}: image '${r.relPath}' does not exist (${files[missing[0]]}); expected an image file ` +
-        `relative to ${root}` + (missing.length > 1 ? ` (${missing.length - 1} more rows name missing files)` : '') +
+        (lookedIn && lookedIn.length > 1
+          ? `named relative to one of ${lookedIn.map((d) => (d ? join(root, d) : root)).join(', ')} (looked in each)`
+          : `relative to ${root}`) +
+        (missing.length > 1 ? ` (${missing.length - 1} more rows name missing files)` : '') +
         '. Use --skip-bad-images to skip and count such rows.',
     );
   }
@@ -189,10 +196,31 @@ function firstExisting(root: string, names: string[]): string | undefined {
   return undefined;
 }
 
+/**
+ * The folder (relative to root) that a prepared CelebA metadata.csv names its images from: the root itself
+ * (names such as `img_align_celeba/000001.jpg`), `img_align_celeba/` or the Kaggle layout's
+ * `img_align_celeba/img_align_celeba/` (bare names such as `000001.jpg`), whichever holds most of the
+ * first 32 rows' images; and the folders looked in when none holds any.
+ */
+function celebaMetadataFolder(root: string, rows: MetadataRow[]): { dir: string; lookedIn?: string[] } {
+  const lookedIn = ['', 'img_align_celeba', 'img_align_celeba/img_align_celeba'].filter((d) => d === '' || isDir(join(root, d)));
+  const probe = rows.slice(0, 32);
+  let best = { dir: '', hits: 0 };
+  for (const d of lookedIn) {
+    const hits = probe.filter((r) => existsSync(join(root, d, r.relPath))).length;
+    if (hits > best.hits) best = { dir: d, hits };
+  }
+  return best.hits > 0 ? { dir: best.dir } : { dir: '', lookedIn };
+}
+
 /** Reads CelebA's rows from metadata.csv or from the attribute and partition lists. */
-function celebaRows(root: string, target: string, attribute: string, explicit: boolean): { file: string; rows: MetadataRow[] } {
+function celebaRows(root: string, target: string, attribute: string, explicit: boolean): { file: string; rows: MetadataRow[]; lookedIn?: string[] } {
   const meta = join(root, 'metadata.csv');
-  if (!explicit && existsSync(meta)) return { file: meta, rows: readMetadataCsv(meta) };
+  if (!explicit && existsSync(meta)) {
+    const rows = readMetadataCsv(meta);
+    const { dir, lookedIn } = celebaMetadataFolder(root, rows);
+    return { file: meta, rows: dir ? rows.map((r) => ({ ...r, relPath: `${dir}/${r.relPath}` })) : rows, lookedIn };
+  }
   const attrFile = firstExisting(root, ['list_attr_celeba.txt', 'list_attr_celeba.csv', 'Anno/list_attr_celeba.txt']);
   const partFile = firstExisting(root, ['list_eval_partition.txt', 'list_eval_partition.csv', 'Eval/list_eval_partition.txt']);
   if (!attrFile || !partFile) {
@@ -241,11 +269,12 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
   let metadataFile: string;
   let rows: MetadataRow[];
   let groupNames: string[];
+  let lookedIn: string[] | undefined;
   if (kind === 'celeba') {
     target = o.target ?? 'Blond_Hair';
     attribute = o.attribute ?? 'Male';
     const explicit = target !== 'Blond_Hair' || attribute !== 'Male';
-    ({ file: metadataFile, rows } = celebaRows(root, target, attribute, explicit));
+    ({ file: metadataFile, rows, lookedIn } = celebaRows(root, target, attribute, explicit));
     groupNames = celebaGroupNames(target, attribute);
   } else {
     target = o.target ?? 'y';
@@ -262,7 +291,7 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
           ? [...WATERBIRDS_GROUP_NAMES]
           : folderGroupNames(root, target, attribute);
   }
-  const { samples, skippedImages } = await buildSamples(metadataFile, root, rows, o.skipBadImages ?? false);
+  const { samples, skippedImages } = await buildSamples(metadataFile, root, rows, o.skipBadImages ?? false, lookedIn);
   const defaultLabels = kind === 'celeba' ? target === 'Blond_Hair' && attribute === 'Male' : target === 'y' && attribute === 'place';
   const warnings = kind !== 'folder' && defaultLabels ? compareWithPublished(kind, samples) : [];
   if (skippedImages.length > 0) warnings.push(`${skippedImages.length} rows skipped: image file missing`);

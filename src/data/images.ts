@@ -281,3 +281,49 @@ export async function trainTransform(file: string, resolution: number, rng: Rng)
   const flip = rng.next() < 0.5;
   return pilResizedCrop(file, input, { left: box.j, top: box.i, width: box.w, height: box.h }, resolution, resolution, undefined, flip);
 }
+
+/**
+ * Why an encoded JPEG or PNG is cut short, or undefined when its structure is complete (or it is another
+ * format). JPEG: the marker segments are followed through every scan's entropy-coded data up to the
+ * end-of-image marker (FFD9); PNG: the chunks up to IEND. A stable, specific reason for `data check`,
+ * where libvips' own message for the same file varies between runs (its error buffer is shared by the
+ * threads decoding other images). PIL refuses such files too ("image file is truncated").
+ * @param b the whole file's bytes
+ */
+export function truncationReason(b: Uint8Array): string | undefined {
+  const n = b.length;
+  if (n >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) {
+    let i = 8;
+    while (i + 8 <= n) {
+      const len = ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+      const type = String.fromCharCode(b[i + 4], b[i + 5], b[i + 6], b[i + 7]);
+      if (i + 12 + len > n) return `truncated PNG: the file ends after ${n} bytes, inside its ${type} chunk (which needs ${i + 12 + len})`;
+      if (type === 'IEND') return undefined;
+      i += 12 + len;
+    }
+    return `truncated PNG: the file ends after ${n} bytes without an IEND chunk`;
+  }
+  if (n < 2 || b[0] !== 0xff || b[1] !== 0xd8) return undefined;
+  const cut = `truncated JPEG: the file ends after ${n} bytes without an end-of-image marker (FFD9)`;
+  let i = 2;
+  for (;;) {
+    while (i < n && b[i] === 0xff && i + 1 < n && b[i + 1] === 0xff) i += 1; // fill bytes
+    if (i + 1 >= n) return cut;
+    if (b[i] !== 0xff) return undefined; // not a marker where one belongs: corrupt, not cut short
+    const m = b[i + 1];
+    if (m === 0xd9) return undefined;
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    if (i + 3 >= n) return cut;
+    const len = (b[i + 2] << 8) | b[i + 3];
+    if (len < 2) return undefined;
+    if (i + 2 + len > n) return cut;
+    i += 2 + len;
+    if (m !== 0xda) continue;
+    // entropy-coded data: ends at the first marker other than a stuffed 00 or a restart marker
+    while (i + 1 < n && !(b[i] === 0xff && b[i + 1] !== 0x00 && !(b[i + 1] >= 0xd0 && b[i + 1] <= 0xd7))) i += 1;
+    if (i + 1 >= n) return cut;
+  }
+}

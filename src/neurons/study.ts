@@ -160,6 +160,8 @@ export interface StudyContext {
   rewindCache: Map<string, NativeCheckpoint>;
   /** Dataset warnings and settings that contradict what the run or checkpoint records. */
   warnings: string[];
+  /** What was assumed about the checkpoint (see ResolvedBase.notes). */
+  notes: string[];
 }
 
 /**
@@ -175,7 +177,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
   const r = await resolveBase(base);
   const checkpoint = r.checkpoint;
   const model = createModel({ arch: r.arch, head: r.head, device: base.device, imageSize: r.resolution, lnEps: r.lnEps });
-  await loadWeights(model, checkpoint, { strict: true, path: stateDictPath(checkpoint) });
+  await loadWeights(model, checkpoint, { strict: true, path: stateDictPath(checkpoint), archReason: r.archReason });
   const ds = await openDataset({ dataset: r.dataset, root: r.root, target: r.target, attribute: r.attribute, skipBadImages: base.skipBadImages });
   const stem = basename(r.checkpointPath).replace(/\.pth(\.tar)?$/, '');
   return {
@@ -194,6 +196,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
     unmodified: new Map(),
     rewindCache: new Map(),
     warnings: [...r.warnings, ...ds.warnings],
+    notes: [...r.notes],
   };
 }
 
@@ -396,6 +399,7 @@ export async function runStudySetting(
   const { out: outOpt, rewindCheckpoint, quiet, ...rest } = input;
   // said once per base, before its first setting
   for (const w of ctx.warnings.splice(0)) log(`warning: ${w}`);
+  for (const n of ctx.notes.splice(0)) log(`note: ${n}`);
   const s = resolveStudySetting(rest);
   const random = isRandomMode(s.mode);
   const { repeats, distribution } = s;

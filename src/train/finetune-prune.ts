@@ -144,6 +144,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const ds = await openDataset({ dataset: base.dataset, root: base.root, target: base.target, attribute: base.attribute, skipBadImages: cfg.skipBadImages });
   log(countsTable(ds));
   for (const w of [...base.warnings, ...ds.warnings]) log(`warning: ${w}`);
+  for (const n of base.notes) log(`note: ${n}`);
   const out = resolve(cfg.out ?? `experiments/${base.arch}_${base.dataset}_finetune_prune`);
   const run = new RunDir(out);
   const options: Record<string, unknown> = {
@@ -171,7 +172,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     created: new Date().toISOString(),
   });
   const model = createModel({ arch: base.arch, head: base.head, device: cfg.device, imageSize: base.resolution, lnEps: base.lnEps, seed: cfg.seed });
-  await loadWeights(model, base.checkpoint, { strict: true, path: stateDictPath(base.checkpoint) });
+  await loadWeights(model, base.checkpoint, { strict: true, path: stateDictPath(base.checkpoint), archReason: base.archReason });
   model.setOptimizer({ type: 'adam', lr: cfg.lr, weightDecay: cfg.weightDecay });
   let schedulerState: SchedulerState | undefined;
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);

@@ -364,6 +364,18 @@ export function parseLegacy(buf: Buffer): LegacyLayout {
           memo.set(c === 'q' ? buf[o.arg] : buf.readUInt32LE(o.arg), last[last.length - 1]);
           continue;
         }
+        if (o.code === 0x94) {
+          // MEMOIZE (protocol 4+): the next memo index
+          memo.set(memo.size, last[last.length - 1]);
+          continue;
+        }
+        if (o.code === 0x93) {
+          // STACK_GLOBAL (protocol 4+): module and name were pushed as strings
+          const name = last.pop();
+          const module = last.pop();
+          last.push(module?.s !== undefined && name?.s !== undefined ? { g: `${module.s}.${name.s}` } : undefined);
+          continue;
+        }
         if (c === 'h' || c === 'j') v = memo.get(c === 'h' ? buf[o.arg] : buf.readUInt32LE(o.arg));
         else if (o.text) v = { g: `${o.text[0]}.${o.text[1]}` };
         else if (o.str) v = { s: o.str.toString('utf8') };
