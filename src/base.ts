@@ -12,6 +12,7 @@ import { readCheckpoint, stateDictPath } from './checkpoint.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
 import { ARCHS, detectArch, detectResolution, type Arch } from './model.js';
+import type { ResizeMethod } from './data/images.js';
 import { SpurmemError, UsageError } from './util/errors.js';
 
 /**
@@ -30,6 +31,8 @@ export const baseFields = {
   head: z.enum(['softmax', 'linear']).optional(),
   labelOrder: z.enum(['original', 'natural']).optional(),
   resolution: z.number().int().min(16).optional(),
+  /** How images are resized: pil (default, torchvision + PIL's exact bytes) or sharp (libvips, faster, about 0.2/255 off). */
+  resize: z.enum(['pil', 'sharp']).optional(),
   vitLnEps: z.number().positive().optional(),
 };
 
@@ -45,6 +48,7 @@ export interface BaseInput {
   head?: 'softmax' | 'linear';
   labelOrder?: LabelOrder;
   resolution?: number;
+  resize?: ResizeMethod;
   vitLnEps?: number;
 }
 
@@ -62,6 +66,8 @@ export interface ResolvedBase {
   head: 'softmax' | 'linear';
   labelOrder: LabelOrder;
   resolution: number;
+  /** As given (default pil): the eval transform's resize, not read from the run or checkpoint. */
+  resize: ResizeMethod;
   lnEps: number;
   /** Settings given explicitly that contradict what the run's config.json or the checkpoint records. */
   warnings: string[];
@@ -183,6 +189,7 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     head: pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck),
     labelOrder: pick<LabelOrder>('labelOrder', 'label_order', 'original'),
     resolution: pick<number | undefined>('resolution', 'resolution', undefined) ?? detectResolution(ck, sd) ?? 224,
+    resize: input.resize ?? 'pil',
     lnEps: pick<number>('vitLnEps', 'ln_eps', 1e-6),
   };
 }

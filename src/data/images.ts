@@ -23,6 +23,7 @@ import type { Rng } from '../util/random.js';
  * reduce kernel, faster and within about 0.2/255 of PIL per pixel.
  */
 export type ResizeMethod = 'pil' | 'sharp';
+/** The resize methods, default first. */
 export const RESIZE_METHODS: readonly ResizeMethod[] = ['pil', 'sharp'];
 
 /** Checks a resize method name (from a flag, a config or an API call). */
