@@ -110,7 +110,13 @@ Napi::Value PilTransform(const Napi::CallbackInfo& info) {
   return runAsync(
       env,
       [srcs, specs, offsets, dst]() {
-        at::parallel_for(0, static_cast<int64_t>(srcs->size()), 1, [&](int64_t begin, int64_t end) {
+        const int64_t n = static_cast<int64_t>(srcs->size());
+        if (n == 1) {
+          image::pilTransform((*srcs)[0], (*specs)[0], dst);
+          return;
+        }
+        // images side by side on libtorch's intra-op threads
+        at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
           for (int64_t i = begin; i < end; i++) image::pilTransform((*srcs)[i], (*specs)[i], dst + offsets[i]);
         });
       },

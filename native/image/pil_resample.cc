@@ -161,8 +161,19 @@ void pilTransform(const SourceImage& src, const TransformSpec& t, uint8_t* out) 
   checkTransform(src, t);
   const Rect& box = t.box;
   const Rect& win = t.window;
-  // convert('RGB') of the crop (PIL converts the whole image first; the other pixels are never read)
-  std::vector<uint8_t> rgb = convertToRgb(src, box);
+  // convert('RGB') of the crop (PIL converts the whole image first; the other pixels are never read).
+  // 8-bit RGB needs no conversion: the crop is read in place.
+  std::vector<uint8_t> converted;
+  const uint8_t* rgb;
+  size_t rgbStride;  // bytes per row of `rgb`
+  if (src.toRgb == ToRgb::Rgb && src.channels == 3 && src.bytesPerSample == 1) {
+    rgbStride = static_cast<size_t>(src.width) * 3;
+    rgb = static_cast<const uint8_t*>(src.data) + static_cast<size_t>(box.top) * rgbStride + static_cast<size_t>(box.left) * 3;
+  } else {
+    converted = convertToRgb(src, box);
+    rgb = converted.data();
+    rgbStride = static_cast<size_t>(box.width) * 3;
+  }
   const int inW = box.width, inH = box.height;
   const bool needH = t.outWidth != inW, needV = t.outHeight != inH;
 
@@ -181,12 +192,11 @@ void pilTransform(const SourceImage& src, const TransformSpec& t, uint8_t* out) 
   std::vector<uint8_t> mid;
   const uint8_t* midData;
   size_t midStride;  // bytes per row of the intermediate image
-  int midCol0;       // the intermediate image's column that holds window column 0
   if (needH) {
     const AxisCoeffs ch = bilinearCoeffs(inW, t.outWidth);
     mid.resize(static_cast<size_t>(rows) * win.width * 3);
     for (int y = 0; y < rows; y++) {
-      const uint8_t* row = rgb.data() + static_cast<size_t>(rowFirst + y) * inW * 3;
+      const uint8_t* row = rgb + static_cast<size_t>(rowFirst + y) * rgbStride;
       uint8_t* o = mid.data() + static_cast<size_t>(y) * win.width * 3;
       for (int xx = win.left; xx < win.left + win.width; xx++, o += 3) {
         const int32_t* k = &ch.weights[static_cast<size_t>(xx) * ch.ksize];
@@ -202,32 +212,29 @@ void pilTransform(const SourceImage& src, const TransformSpec& t, uint8_t* out) 
     }
     midData = mid.data();
     midStride = static_cast<size_t>(win.width) * 3;
-    midCol0 = 0;
   } else {
-    midData = rgb.data() + static_cast<size_t>(rowFirst) * inW * 3;
-    midStride = static_cast<size_t>(inW) * 3;
-    midCol0 = win.left;
+    midData = rgb + static_cast<size_t>(rowFirst) * rgbStride + static_cast<size_t>(win.left) * 3;
+    midStride = rgbStride;
   }
 
-  // vertical pass into the window (mirrored when asked)
+  // vertical pass into the window, a row of sums at a time (integer sums: the order does not matter)
+  const size_t rowBytes = static_cast<size_t>(win.width) * 3;
+  std::vector<int32_t> acc(needV ? rowBytes : 0);
   for (int yy = win.top; yy < win.top + win.height; yy++) {
-    uint8_t* o = out + static_cast<size_t>(yy - win.top) * win.width * 3;
+    uint8_t* o = out + static_cast<size_t>(yy - win.top) * rowBytes;
     if (!needV) {
-      const uint8_t* p = midData + static_cast<size_t>(yy - rowFirst) * midStride + static_cast<size_t>(midCol0) * 3;
-      std::memcpy(o, p, static_cast<size_t>(win.width) * 3);
+      std::memcpy(o, midData + static_cast<size_t>(yy - rowFirst) * midStride, rowBytes);
     } else {
       const int32_t* k = &cv.weights[static_cast<size_t>(yy) * cv.ksize];
       const int y0 = cv.first[yy] - rowFirst, n = cv.count[yy];
-      for (int x = 0; x < win.width; x++) {
-        const uint8_t* p = midData + static_cast<size_t>(y0) * midStride + static_cast<size_t>(midCol0 + x) * 3;
-        int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
-        for (int y = 0; y < n; y++, p += midStride) {
-          s0 += p[0] * k[y];
-          s1 += p[1] * k[y];
-          s2 += p[2] * k[y];
-        }
-        o[x * 3] = clamp8(s0), o[x * 3 + 1] = clamp8(s1), o[x * 3 + 2] = clamp8(s2);
+      std::fill(acc.begin(), acc.end(), kHalf);
+      for (int y = 0; y < n; y++) {
+        const uint8_t* p = midData + static_cast<size_t>(y0 + y) * midStride;
+        const int32_t w = k[y];
+        int32_t* a = acc.data();
+        for (size_t i = 0; i < rowBytes; i++) a[i] += p[i] * w;
       }
+      for (size_t i = 0; i < rowBytes; i++) o[i] = clamp8(acc[i]);
     }
     if (t.flip) {
       for (int a = 0, b = win.width - 1; a < b; a++, b--) {
