@@ -341,6 +341,32 @@ function uint16View(b: Buffer): Uint16Array {
  */
 export async function decodeImage(file: string, input?: Buffer): Promise<DecodedImage> {
   const bytes = input ?? (await readImageFile(file));
+  try {
+    return await decodeBytes(file, bytes);
+  } catch (e) {
+    // libvips words the failure on a cut-off file differently from run to run: name it the same way always
+    const cut = truncation(bytes);
+    if (cut) throw new SpurmemError(`${file}: cannot decode image (${cut})`);
+    throw e;
+  }
+}
+
+/**
+ * Why a JPEG or PNG is cut short, when it is: a JPEG with no end-of-image marker, a PNG with no IEND
+ * chunk; undefined for other files and complete ones.
+ */
+export function truncation(b: Uint8Array): string | undefined {
+  const h = headerInfo(b) ?? (b.length >= 2 && b[0] === 0xff && b[1] === 0xd8 ? { format: 'jpeg' } : b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 ? { format: 'png' } : undefined);
+  if (!h) return undefined;
+  if (h.format === 'jpeg') {
+    for (let i = b.length - 2; i >= 2; i--) if (b[i] === 0xff && b[i + 1] === 0xd9) return undefined;
+    return `truncated JPEG: ${b.length} bytes and no end-of-image marker`;
+  }
+  for (let i = b.length - 8; i >= 8; i--) if (b[i] === 0x49 && b[i + 1] === 0x45 && b[i + 2] === 0x4e && b[i + 3] === 0x44) return undefined;
+  return `truncated PNG: ${b.length} bytes and no IEND chunk`;
+}
+
+async function decodeBytes(file: string, bytes: Buffer): Promise<DecodedImage> {
   const h = headerInfo(bytes);
   const mode = h ? pilMode(h) : '?';
   let r: { data: Buffer; width: number; height: number; channels: number };
