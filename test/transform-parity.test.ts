@@ -13,7 +13,7 @@ import {
 } from '../src/data/index.js';
 import { Rng } from '../src/util/random.js';
 import { tempDir } from './helpers/datasets.js';
-import { runPython, testDir } from './helpers/python.js';
+import { pythonCode as runPythonCode, runPython, testDir } from './helpers/python.js';
 import { readFileSync } from 'node:fs';
 import type { Sample } from '../src/data/types.js';
 
@@ -59,6 +59,21 @@ describe('decoding: the RGB of PIL Image.open(f).convert("RGB") for every colour
     const modes = new Set(Object.keys(res).map((k) => k.split(' ').slice(2, 4).join(' ')));
     for (const m of ['JPEG RGB', 'JPEG L', 'JPEG CMYK', 'PNG P', 'PNG LA', 'PNG RGBA', 'PNG I', 'PNG RGB', 'PNG L', 'PNG 1']) expect(modes.has(m), m).toBe(true);
     for (const [k, v] of Object.entries(res)) expect(v.max, k).toBe(0);
+  });
+});
+
+describe("a CMYK JPEG as PIL writes it (the reproduction of the colour fault)", () => {
+  it('eval transform gives (123, 172, 255) where PIL gives it', async () => {
+    const f = join(tempDir(), 'c.jpg');
+    runPythonCode(
+      `from PIL import Image; import numpy as np\n` +
+        `Image.fromarray(np.full((60, 80, 3), (123, 172, 255), np.uint8)).convert('CMYK').save(${JSON.stringify(f)})\n` +
+        `print(Image.open(${JSON.stringify(f)}).convert('RGB').getpixel((40, 30)))`,
+    );
+    const px = await evalTransform(f, 32);
+    const res = compare([{ file: f, resolution: 32, kind: 'eval' }], [px]);
+    expect(Object.values(res)[0].max).toBe(0);
+    expect([...px.subarray(16 * 32 * 3 + 16 * 3, 16 * 32 * 3 + 16 * 3 + 3)]).toEqual([123, 172, 255]);
   });
 });
 
