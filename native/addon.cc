@@ -1,9 +1,10 @@
-// spurmem's native module: checkpoints, models and devices. Loaded by src/native.ts only.
+// spurmem's native module: checkpoints, models, devices and the PIL-exact image transform. Loaded by src/native.ts only.
 #include "async.h"
 #include "checkpoint/archive.h"
 #include "checkpoint_handle.h"
 #include "cpu_cache.h"
 #include "device.h"
+#include "image_ops.h"
 #include "js_convert.h"
 #include "losses.h"
 #include "model_handle.h"
@@ -143,6 +144,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setTf32", Napi::Function::New(env, SetTf32));
   exports.Set("ntXent", Napi::Function::New(env, NtXent));
   exports.Set("cpuCache", Napi::Function::New(env, CpuCache));
+  registerImageOps(env, exports);
   return exports;
 }
 

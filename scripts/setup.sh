@@ -17,7 +17,8 @@ say() { printf 'spurmem setup: %s\n' "$*"; }
 # ---- 1. system packages -----------------------------------------------------------------------------
 if [ "$mode" = full ]; then
   # libopenblas0-openmp: a fast BLAS for libtorch (Debian's default libblas3 is the slow reference one)
-  pkgs=(cmake g++ make zlib1g-dev libopenblas0-openmp fonts-dejavu-core dataset-fashion-mnist python3-torch python3-torchvision)
+  # mate-backgrounds: real photos for the tests that compare transforms with torchvision + PIL
+  pkgs=(cmake g++ make zlib1g-dev libopenblas0-openmp fonts-dejavu-core dataset-fashion-mnist mate-backgrounds python3-torch python3-torchvision)
   # libtorch: Debian's, unless the user points at their own (official zip or a pip torch)
   if [ -z "${LIBTORCH:-}" ] && [ -z "${Torch_DIR:-}" ]; then pkgs=(libtorch-dev "${pkgs[@]}"); fi
   missing=()

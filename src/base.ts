@@ -14,6 +14,7 @@ import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
 import { ARCHS, chooseArch, detectResolution, type Arch } from './model.js';
+import type { ResizeMethod } from './data/images.js';
 import { SpurmemError, UsageError } from './util/errors.js';
 
 /**
@@ -32,6 +33,8 @@ export const baseFields = {
   head: z.enum(['softmax', 'linear']).optional(),
   labelOrder: z.enum(['original', 'natural']).optional(),
   resolution: z.number().int().min(16).optional(),
+  /** How images are resized: pil (default, torchvision + PIL's exact bytes) or sharp (libvips, faster, about 0.2/255 off). */
+  resize: z.enum(['pil', 'sharp']).optional(),
   vitLnEps: z.number().positive().optional(),
 };
 
@@ -47,6 +50,7 @@ export interface BaseInput {
   head?: 'softmax' | 'linear';
   labelOrder?: LabelOrder;
   resolution?: number;
+  resize?: ResizeMethod;
   vitLnEps?: number;
 }
 
@@ -68,6 +72,8 @@ export interface ResolvedBase {
   /** Why `labelOrder` was chosen (given, recorded, or assumed from the head). */
   labelOrderReason: string;
   resolution: number;
+  /** As given (default pil): the eval transform's resize, not read from the run or checkpoint. */
+  resize: ResizeMethod;
   lnEps: number;
   /** Settings given explicitly that contradict what the run's config.json or the checkpoint records. */
   warnings: string[];
@@ -241,6 +247,7 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     labelOrder: order.labelOrder,
     labelOrderReason: order.reason,
     resolution: pick<number | undefined>('resolution', 'resolution', undefined) ?? detectResolution(ck, sd) ?? 224,
+    resize: input.resize ?? 'pil',
     lnEps: pick<number>('vitLnEps', 'ln_eps', 1e-6),
   };
 }

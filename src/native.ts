@@ -167,6 +167,27 @@ export interface NativeModel {
   save(path: string, o: { epoch: number; loss: number; optimizer?: boolean; extra?: Record<string, unknown> }): Promise<void>;
 }
 
+/** How decoded samples become RGB: PIL's convert('RGB') for the mode PIL opens the file in (native/image/pil_resample.h). */
+export type PilToRgb = 'grey' | 'rgb' | 'cmyk' | 'grey16-clip' | 'grey16-high' | 'rgb16-high';
+
+/** One image of {@link Addon.pilTransform}; rectangles are [left, top, width, height] in pixels. */
+export interface PilTransformImage {
+  /** Interleaved samples, width * height * channels of them (Uint16Array for 16-bit conversions). */
+  data: Uint8Array | Uint16Array;
+  width: number;
+  height: number;
+  channels: number;
+  toRgb: PilToRgb;
+  /** Crop of the decoded image that is resized (PIL's img.crop(box)). */
+  box: [number, number, number, number];
+  /** Size [width, height] the crop is resized to (PIL's resize, BILINEAR). */
+  size: [number, number];
+  /** Part of the resized image that is written (a centre crop, or all of it). */
+  window: [number, number, number, number];
+  /** Mirror the window left-right (PIL's FLIP_LEFT_RIGHT after the resize). */
+  flip: boolean;
+}
+
 export interface Addon {
   Model: new (o: NativeModelOptions) => NativeModel;
   Checkpoint: unknown;
@@ -185,6 +206,13 @@ export interface Addon {
    * With an argument, sets the limit first (lowering it frees cached blocks).
    */
   cpuCache(limitBytes?: number): { limitBytes: number; cachedBytes: number; liveBytes: number; hits: number; misses: number };
+  /**
+   * PIL's convert('RGB'), crop, bilinear resize (ImagingResample, fixed point) and window crop of each image,
+   * bit for bit, on a worker thread; the windows' RGB bytes (HWC) are written one after another into `out`,
+   * which must hold exactly their sum. Rejects with a RangeError naming the image for a box or window outside
+   * its image.
+   */
+  pilTransform(o: { images: PilTransformImage[]; out: Uint8Array }): Promise<void>;
 }
 
 /** The package's root folder (holds package.json and build/). */

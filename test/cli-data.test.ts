@@ -19,7 +19,7 @@ describe('spurmem data', () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^0\s+top on land\s+35\s+5\s+23$/m);
     expect(ok.stdout).toMatch(/^all\s+49\s+12\s+58$/m);
-    expect(ok.stdout).toMatch(/missing images: 0\nimages that do not decode: 0\nok\n$/);
+    expect(ok.stdout).toMatch(/missing images: 0\nimages that do not decode: 0\ncolour modes \(as PIL opens them\): RGB 119\nimages converted to RGB as PIL's convert\('RGB'\) does: 0\nok\n$/);
 
     const lines = readFileSync(join(root, 'metadata.csv'), 'utf8').split('\n');
     const gone = lines[5].split(',')[1];
@@ -29,7 +29,7 @@ describe('spurmem data', () => {
     const shallow = await runCli(['data', 'check', '--dataset', 'folder', '--root', root]);
     expect(shallow.code).toBe(1);
     expect(shallow.stdout).toContain(`missing images: 1\n  line 6 (`);
-    expect(shallow.stdout).toContain('images not decoded (add --deep to decode every image)');
+    expect(shallow.stdout).toContain('images not decoded (add --deep to decode every image, count the colour modes and list the images that need a colour conversion)');
     const deep = await runCli(['data', 'check', '--dataset', 'folder', '--root', root, '--deep', '--json']);
     expect(deep.code).toBe(1);
     const r = JSON.parse(deep.stdout) as { missing: { file: string; line: number }[]; undecodable: { file: string; line: number; reason: string }[]; ok: boolean };
@@ -84,6 +84,32 @@ print(json.dumps(out))
       expect(r.undecodable.map((u) => u.file)).toEqual(files);
       expect(r.undecodable.map((u) => u.reason)).toEqual(want);
     }
+  });
+
+  it('check --deep counts the colour modes as PIL opens them and names the images converted to RGB', async () => {
+    const root = join(tempDir(), 'demo');
+    await runCli(['data', 'make-demo', '--out', root, '--scale', '0.01', '--size', '40x30', '--seed', '5']);
+    const lines = readFileSync(join(root, 'metadata.csv'), 'utf8').split('\n');
+    const file = (line: number) => join(root, lines[line - 1].split(',')[1]);
+    // PIL (not spurmem) rewrites three images, keeping their names: CMYK JPEG, palette PNG, 16-bit grey PNG
+    pythonCode(
+      `from PIL import Image\nimport numpy as np\n` +
+        `Image.open(${JSON.stringify(file(3))}).convert('CMYK').save(${JSON.stringify(file(3))}, 'JPEG')\n` +
+        `Image.open(${JSON.stringify(file(4))}).convert('P').save(${JSON.stringify(file(4))}, 'PNG')\n` +
+        `a = np.asarray(Image.open(${JSON.stringify(file(5))}).convert('L')).astype(np.uint16) * 200\n` +
+        `Image.fromarray(a).save(${JSON.stringify(file(5))}, 'PNG')\n` +
+        `print(Image.open(${JSON.stringify(file(3))}).mode, Image.open(${JSON.stringify(file(4))}).mode, Image.open(${JSON.stringify(file(5))}).mode)`,
+    );
+    const r = await runCli(['data', 'check', '--dataset', 'folder', '--root', root, '--deep', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { modes: Record<string, number>; converted: { file: string; line: number; mode: string; conversion: string }[]; ok: boolean };
+    expect(j.modes).toEqual({ RGB: 116, CMYK: 1, P: 1, I: 1 });
+    expect(j.converted.map((c) => [c.line, c.file, c.mode])).toEqual([[3, file(3), 'CMYK'], [4, file(4), 'P'], [5, file(5), 'I']]);
+    expect(j.converted[2].conversion).toMatch(/above 255 become 255/);
+    const t = await runCli(['data', 'check', '--dataset', 'folder', '--root', root, '--deep']);
+    expect(t.stdout).toMatch(/colour modes \(as PIL opens them\): RGB 116, (CMYK|P|I) 1, (CMYK|P|I) 1, (CMYK|P|I) 1\n/);
+    expect(t.stdout).toContain(`images converted to RGB as PIL's convert('RGB') does: 3\n  line 3 (`);
+    expect(t.stdout).toContain(`${file(3)}: CMYK, CMYK to RGB by PIL's formula`);
   });
 
   it('bad metadata stops with the file, line and field', async () => {

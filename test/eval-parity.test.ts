@@ -86,6 +86,15 @@ describe('spurmem eval vs PyTorch following the original procedure', () => {
     expect(t.stdout).toMatch(/^val split: 12 images, resnet18 \(softmax head\) from .*epoch_3_checkpoints\.pth\.tar, original label order \(assumed: .*\), R = 32/m);
     expect(t.stdout).toMatch(/^group\s+name\s+count\s+accuracy\n0\s+top on land\s+5\s+\d\.\d{4}\n/m);
     expect(t.stdout).toMatch(/^worst-group accuracy  \d\.\d{4}\naverage accuracy      \d\.\d{4}  \(weighted by the train split's group counts\)\nmean accuracy         \d\.\d{4}/m);
+    // --resize sharp is named in the summary and in --json; the default (PIL's resize) is not
+    const sharp = await runCli(['eval', '--checkpoint', evalnet('epoch_3_checkpoints.pth.tar'), '--arch', 'resnet18', '--dataset', 'folder', '--root', root, '--split', 'val', '--resolution', String(R), '--resize', 'sharp']);
+    expect(sharp.stdout).toMatch(/R = 32, resized with sharp \(approximate\)/);
+    expect(t.stdout).not.toMatch(/resized with sharp/);
+    const sharpJson = await runCli(['eval', '--checkpoint', evalnet('epoch_3_checkpoints.pth.tar'), '--arch', 'resnet18', '--dataset', 'folder', '--root', root, '--split', 'val', '--resolution', String(R), '--resize', 'sharp', '--json']);
+    expect(JSON.parse(sharpJson.stdout).resize).toBe('sharp');
+    const badResize = await runCli(['eval', '--checkpoint', evalnet('epoch_3_checkpoints.pth.tar'), '--dataset', 'folder', '--root', root, '--resize', 'vips']);
+    expect(badResize.code).not.toBe(0);
+    expect(badResize.stderr).toMatch(/--resize.*vips.*(pil|choices)/is);
     const bad = await runCli(['eval', '--checkpoint', evalnet('plain_linear.pth'), '--arch', 'resnet50', '--dataset', 'folder', '--root', root, '--resolution', String(R)]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/size mismatch/i);

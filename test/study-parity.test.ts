@@ -1,13 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { addon } from '../src/native.js';
 import { createModel, loadWeights } from '../src/model.js';
 import { prepareStudy, runStudySetting, type StudyContext } from '../src/neurons/study.js';
 import { train } from '../src/train/erm.js';
 import { smallDemo } from './helpers/demo-data.js';
-import { originalStudy } from './helpers/original-study.js';
+import { originalStudy, type OriginalStudy } from './helpers/original-study.js';
+import { runPython, testDir } from './helpers/python.js';
 import { maxAbsDiff, numbers } from './helpers/native.js';
 
 let dir: string;
@@ -71,4 +72,71 @@ describe('study parity with the original procedure in PyTorch', () => {
     m.releaseSnapshot(snap);
     expect(Buffer.from(m.tensor(name).data.buffer).toString('base64')).toBe(before);
   });
+});
+
+// the default resize; with 'sharp' (libvips' kernel) this study picks other channels at 64 px
+const RESIZE = 'pil' as const;
+
+describe("activated study on real photos, the original's own PIL pipeline on the Python side", () => {
+  // a Waterbirds-layout folder of real photos in many sizes and colour modes (mate-backgrounds), which
+  // PyTorch decodes and resizes with PIL + torchvision while spurmem uses its own decoder and resampler
+  let photoRoot: string;
+  let files: string[];
+  let groups: number[];
+  beforeAll(() => {
+    photoRoot = join(dir, 'photos');
+    const made = JSON.parse(runPython(join(testDir, 'fixtures', 'make_photo_set.py'), [join(photoRoot, 'images')])) as { file: string }[];
+    const rows = ['img_id,img_filename,y,split,place,place_filename'];
+    files = [];
+    groups = [];
+    made.forEach((m, i) => {
+      const g = i % 4;
+      const split = i < 8 ? 0 : i < 12 ? 1 : 2;
+      // the photos as shipped are copied in; the others were written there
+      const rel = join('images', basename(m.file));
+      if (!m.file.startsWith(photoRoot)) copyFileSync(m.file, join(photoRoot, rel));
+      rows.push(`${i + 1},${rel},${g >> 1},${split},${g & 1},${basename(m.file)}`);
+      if (split === 2) {
+        files.push(join(photoRoot, rel));
+        groups.push(g);
+      }
+    });
+    writeFileSync(join(photoRoot, 'metadata.csv'), rows.join('\n') + '\n');
+  }, 600_000);
+
+  for (const R of [64, 224]) {
+    it(`R = ${R}: same channels (values within 1e-5 relative) and the same correct counts per group`, async () => {
+      const c = await prepareStudy({ checkpoint: ckPath, dataset: 'folder', root: photoRoot, resolution: R, threads: 1, resize: RESIZE });
+      const r = await runStudySetting(c, { split: 'test', ranking: 'activated', mode: 'zero', topK: 3, out: join(dir, `photos-${R}`), quiet: true }, () => {});
+      const input = join(dir, `in-photos-${R}.pth`);
+      await addon().writeCheckpoint(input, {
+        files,
+        resolution: R,
+        groups: { dtype: 'int64', shape: [groups.length], data: BigInt64Array.from(groups, BigInt) },
+        checkpoint: ckPath,
+        ranking: 'activated',
+        mode: 'zero',
+        top_k: 3,
+        std: { __float__: 0 },
+        seeds: r.blocks.map((b) => b.seeds),
+      });
+      const output = join(dir, `out-photos-${R}.json`);
+      runPython(join(testDir, 'fixtures', 'original_study.py'), [input, output]);
+      const o = JSON.parse(readFileSync(output, 'utf8')) as OriginalStudy;
+      expect(r.resize).toBe(RESIZE);
+      expect(r.unmodified.groups.map((g) => g.accuracy)).toEqual(o.unmodified);
+      expect(r.blocks.length).toBe(o.blocks.length);
+      for (let b = 0; b < r.blocks.length; b++) {
+        const ours = r.blocks[b];
+        const theirs = o.blocks[b];
+        expect(ours.source_group).toBe(theirs.source_group);
+        expect(ours.channels.map((x) => [x.name, x.index])).toEqual(theirs.channels!.map((x) => [x.name, x.index]));
+        for (let i = 0; i < ours.channels.length; i++) {
+          const t = theirs.channels![i].value;
+          expect(Math.abs(ours.channels[i].value - t) / Math.abs(t), `${ours.channels[i].name}[${ours.channels[i].index}]`).toBeLessThan(1e-5);
+        }
+        expect(ours.repeats.map((m) => m.groups.map((g) => g.accuracy))).toEqual(theirs.repeats);
+      }
+    }, 600_000);
+  }
 });

@@ -113,10 +113,11 @@ describe('spurmem sweep on a trained model', () => {
   beforeAll(async () => {
     buildDist();
     base = await trainedRun();
-    // settings whose results differ from each other (large perturbations of many channels), two seeds
+    // settings whose results differ from each other (perturbations of a few or many channels, two seeds;
+    // much larger noise turns this small model into a constant predictor, which every setting then equals)
     config = {
       base: { run: base.run, threads: 1, batch_size: 64 },
-      grid: { mode: ['random_noise', 'random_init'], top_k: [2, 8], std: 2, repeats: 2, seed: [0, 1] },
+      grid: { mode: ['random_noise', 'random_init'], top_k: [2, 8], std: 0.3, repeats: 2, seed: [0, 1] },
       include: [{ mode: 'zero', top_k: 8 }, { ranking: 'threshold', mode: 'zero', fraction: 0.01 }, { mode: 'rewind', top_k: 8, rewind_epochs: 2 }],
     };
   });
@@ -155,8 +156,8 @@ describe('spurmem sweep on a trained model', () => {
     const minority = inProcess.rows.find((x) => x.index === 5 && x.group === 'minority')!;
     expect(minority.accuracy_unmodified).toBeCloseTo((g[1].correct + g[2].correct) / (g[1].count + g[2].count), 12);
     // the same setting run on its own by `spurmem study` gives the same numbers
-    const alone = await study({ run: base.run, threads: 1, batchSize: 64, mode: 'random_init', topK: 2, std: 2, repeats: 2, seed: 1, out: join(base.dir, 'alone') }, () => undefined);
-    expect(inProcess.settings[5].key).toBe('train-largest-random_init-top2-std2-r2-seed1');
+    const alone = await study({ run: base.run, threads: 1, batchSize: 64, mode: 'random_init', topK: 2, std: 0.3, repeats: 2, seed: 1, out: join(base.dir, 'alone') }, () => undefined);
+    expect(inProcess.settings[5].key).toBe('train-largest-random_init-top2-std0.3-r2-seed1');
     expect(alone.blocks[0].groups.map((x) => x.mean)).toEqual(r.blocks[0].groups.map((x: { mean: number }) => x.mean));
     expect(alone.blocks[0].channels).toEqual(r.blocks[0].channels);
   });

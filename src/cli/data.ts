@@ -85,19 +85,27 @@ export function checkText(r: CheckReport, limit = 20): string {
     if (items.length > limit) lines.push(`  ... and ${items.length - limit} more (--json lists them all)`);
   };
   list('missing images', r.missing);
-  if (r.deep) list('images that do not decode', r.undecodable);
-  else lines.push('images not decoded (add --deep to decode every image)');
+  if (r.deep) {
+    list('images that do not decode', r.undecodable);
+    const modes = Object.entries(r.modes).sort((a, b) => b[1] - a[1]);
+    lines.push(`colour modes (as PIL opens them): ${modes.length ? modes.map(([m, n]) => `${m === '?' ? 'other format' : m} ${n}`).join(', ') : 'none'}`);
+    lines.push(`images converted to RGB as PIL's convert('RGB') does: ${r.converted.length}`);
+    for (const c of r.converted.slice(0, limit)) lines.push(`  line ${c.line} (${c.split}): ${c.file}: ${c.mode}, ${c.conversion}`);
+    if (r.converted.length > limit) lines.push(`  ... and ${r.converted.length - limit} more (--json lists them all)`);
+  } else lines.push('images not decoded (add --deep to decode every image, count the colour modes and list the images that need a colour conversion)');
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   lines.push(r.ok ? 'ok' : 'problems found');
   return lines.join('\n');
 }
 
 function checkCommand(): Command {
-  const cmd = new Command('check').description('counts per split and group, missing image files and, with --deep, images that do not decode');
+  const cmd = new Command('check').description(
+    'counts per split and group, missing image files and, with --deep, images that do not decode, images per colour mode and those that need a colour conversion',
+  );
   addDatasetOptions(cmd, { skip: false });
   return cmd
-    .option('--deep', 'decode every image')
-    .option('--json', 'print the report as JSON: {dataset, root, metadataFile, groupNames, splits, missing, undecodable, warnings, ok}')
+    .option('--deep', "decode every image as the transforms do; count the images per colour mode (PIL's) and list those converted to RGB (CMYK, palette, alpha, 16-bit, 1-bit)")
+    .option('--json', 'print the report as JSON: {dataset, root, metadataFile, groupNames, splits, missing, undecodable, modes, converted, warnings, ok}')
     .action(async (o: DatasetFlags & { deep?: boolean; json?: boolean }) => {
       const bar = progressBar('decoding');
       const r = await checkDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, deep: o.deep, onProgress: bar.update }).finally(() => bar.stop());

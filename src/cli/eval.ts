@@ -10,7 +10,7 @@ import { countsTable } from '../data/dataset.js';
 import { SPLITS, type Split } from '../data/types.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../evaluate.js';
-import { deviceOption, finiteNumber, positiveInt, threadsOption } from './common.js';
+import { deviceOption, finiteNumber, positiveInt, threadsOption, resizeOption } from './common.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { progressBar } from './progress.js';
 
@@ -42,6 +42,7 @@ interface EvalFlags extends DatasetFlags {
   arch?: Arch;
   split: Split;
   resolution?: number;
+  resize: 'pil' | 'sharp';
   batchSize: number;
   device: string;
   threads?: number;
@@ -58,13 +59,14 @@ export function evalCommand(): Command {
   return cmd
     .addOption(new Option('--split <split>', 'split to evaluate').choices([...SPLITS]).default('test'))
     .addOption(new Option('--resolution <r>', 'crop side R: resize to round(R·256/224), centre-crop R (default: recorded in spurmem checkpoints, else the size a ViT position embedding holds, else 224)').argParser(positiveInt('--resolution')))
+    .addOption(resizeOption())
     .addOption(new Option('--batch-size <n>', 'images per forward pass').default(100).argParser(positiveInt('--batch-size')))
     .addOption(deviceOption())
     .addOption(threadsOption())
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y (default: recorded in spurmem checkpoints, else natural for a plain Linear head (fc.weight) and original for the original's Linear + Softmax head (fc.0.weight))").choices([...LABEL_ORDERS]))
     .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
-    .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images)')
+    .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images, "resize": "sharp" with --resize sharp)')
     .action(async (o: EvalFlags) => {
       const { json, ...opts } = o;
       const bar = progressBar(`eval ${o.split}`);
@@ -85,7 +87,8 @@ export function evalCommand(): Command {
       const n = r.metrics.groups.reduce((a, g) => a + g.count, 0);
       process.stdout.write(
         `${o.split} split: ${n} images, ${r.options.arch} (${head} head) from ${o.checkpoint}, ${r.options.labelOrder} label order` +
-          `${r.labelOrderAssumed ? ` (${r.labelOrderReason}; --label-order sets it)` : ''}, R = ${r.options.resolution}, ${r.seconds.toFixed(1)} s\n` +
+          `${r.labelOrderAssumed ? ` (${r.labelOrderReason}; --label-order sets it)` : ''}, R = ${r.options.resolution}` +
+          `${r.options.resize === 'sharp' ? ', resized with sharp (approximate)' : ''}, ${r.seconds.toFixed(1)} s\n` +
           evalTable(r.metrics) + '\n',
       );
     });

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
 import { PRUNE_CRITERIA, finetunePrune, type PruneCriterion } from '../train/finetune-prune.js';
 import { UsageError } from '../util/errors.js';
-import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
+import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption, resizeOption } from './common.js';
 
 function criteria(v: string, prev: PruneCriterion[] | undefined): PruneCriterion[] {
   const out = [...(prev ?? [])];
@@ -34,6 +34,7 @@ export function finetunePruneCommand(): Command {
     .addOption(new Option('--head <kind>', 'head of the checkpoint').choices(['softmax', 'linear']))
     .addOption(new Option('--label-order <order>', 'output order of the checkpoint').choices(['original', 'natural']))
     .option('--resolution <px>', 'input size (default: the run\'s, else 224)', positiveInt('--resolution'))
+    .addOption(resizeOption())
     .option(
       '--prune <criteria>',
       `what the mask removes, refreshed every epoch; with a comma list a weight is removed if any criterion removes it (the keep-masks are AND-ed): ${PRUNE_CRITERIA.join(' | ')} (default magnitude-smallest, as the original)`,

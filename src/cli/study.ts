@@ -4,14 +4,14 @@
 import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
 import { ACTIVATED_LOSSES, MODES, RANKINGS, study, type StudyResult } from '../neurons/study.js';
-import { deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
+import { deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption, resizeOption } from './common.js';
 
 const pct = (x: number | null) => (x === null ? '   n/a' : (100 * x).toFixed(2).padStart(6));
 const signed = (x: number | null) => (x === null ? '    n/a' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`.padStart(7));
 
 /** The terminal table: per block, per group the unmodified accuracy, mean +- std over repeats, change. */
 export function studyTable(r: StudyResult): string {
-  const out: string[] = [`${r.setting.ranking} / ${r.setting.mode} on the ${r.split} split (${r.setting.repeats} repeat${r.setting.repeats > 1 ? 's' : ''}); accuracies in %`];
+  const out: string[] = [`${r.setting.ranking} / ${r.setting.mode} on the ${r.split} split (${r.setting.repeats} repeat${r.setting.repeats > 1 ? 's' : ''})${r.resize === 'sharp' ? ', images resized with sharp (approximate)' : ''}; accuracies in %`];
   for (const b of r.blocks) {
     if (b.source_group !== null) out.push(`gradients from group ${b.source_group} (${r.unmodified.groups[b.source_group].name})`);
     if (b.status === 'skipped') {
@@ -50,6 +50,7 @@ export function studyCommand(): Command {
     .addOption(new Option('--head <kind>', 'head of the checkpoint').choices(['softmax', 'linear']))
     .addOption(new Option('--label-order <order>', 'output order of the checkpoint').choices(['original', 'natural']))
     .option('--resolution <px>', 'input size (default: the run\'s, else 224)', positiveInt('--resolution'))
+    .addOption(resizeOption())
     .addOption(new Option('--split <split>', 'split to evaluate (and to pick activated samples from)').choices(['train', 'val', 'test']).default('train'))
     .addOption(new Option('--ranking <name>', 'largest: top-k channels by weight L2 norm; activated: top-k by gradient norm on each group\'s poorest 200 samples (one block per group; a group whose gradients cannot rank is reported and skipped); threshold: a fraction of single weights by |w|').choices(RANKINGS).default('largest'))
     .addOption(new Option('--activated-loss <loss>', "activated: the loss whose gradient ranks channels: probabilities = cross-entropy on the head's output (the original's; with the softmax head it passes no gradient for samples fitted with probability 1.0), logits = cross-entropy on the Linear layer's output, kept from underflowing (default probabilities)").choices(ACTIVATED_LOSSES))
@@ -70,7 +71,7 @@ export function studyCommand(): Command {
     .addOption(threadsOption())
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .option('--skip-bad-images', 'skip missing or undecodable images (counted)')
-    .option('--out <dir>', 'result folder (default: <run>/studies/<split>_<original file name>; with --checkpoint: experiments/studies/<checkpoint name>/<split>_<original file name>)')
+    .option('--out <dir>', 'result folder (default: <run>/studies/<split>_<original file name>[_resize-sharp]; with --checkpoint: experiments/studies/<checkpoint name>/<split>_<original file name>)')
     .option('--json', 'print the result as JSON')
     .action(async (o: Record<string, unknown>) => {
       const { json, ...opts } = o;

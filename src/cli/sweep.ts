@@ -11,7 +11,7 @@ Configuration (.json or .yaml; relative paths are relative to the file):
   base:                      # what every setting studies
     run: experiments/resnet50_waterbirds_erm   # a spurmem train folder (last epoch unless epoch: E)
     # or: checkpoint: FILE, dataset: waterbirds|celeba|folder, root: DIR [, rewind_checkpoint: FILE]
-    # also: arch, head, label_order, resolution, batch_size, device, threads, cache_mb, skip_bad_images
+    # also: arch, head, label_order, resolution, resize, batch_size, device, threads, cache_mb, skip_bad_images
   grid:                      # lists (or single values), crossed; first key outermost
     ranking: [largest]
     mode: [random_init, random_noise]

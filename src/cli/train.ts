@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { ARCHS } from '../model.js';
 import { train } from '../train/erm.js';
 import { DATASETS } from '../train/options.js';
-import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption } from './common.js';
+import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption, resizeOption } from './common.js';
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
@@ -32,6 +32,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--head <kind>', 'softmax: Linear + Softmax with cross-entropy on its output, as the original; linear: plain logits').choices(['softmax', 'linear']).default('softmax'))
     .addOption(new Option('--label-order <order>', 'original: targets [y, 1-y], output 0 = class 1; natural: output c = class c').choices(['original', 'natural']).default('original'))
     .option('--resolution <px>', 'input size R (eval: resize to R*256/224, centre-crop R)', positiveInt('--resolution'), 224)
+    .addOption(resizeOption())
     .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', nonNegativeInt('--seed'), 0)
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (timm/DeiT 1e-6; the original code 1e-5)', finiteNumber('--vit-ln-eps'))
     .addOption(deviceOption())

@@ -1,16 +1,37 @@
 /**
- * Image decoding and the original's transforms (reference §1.5), with sharp (libvips).
+ * Image decoding and the original's transforms (reference §1.5).
  *
- * Every function returns uint8 RGB pixels in HWC order, R x R; division by 255 and the ImageNet
+ * Every transform returns uint8 RGB pixels in HWC order, R x R; division by 255 and the ImageNet
  * normalisation (ToTensor + Normalize) happen on the device, in the native model.
  *
- * Decoding follows PIL's `Image.open(f).convert('RGB')`: embedded ICC profiles and EXIF orientation are
- * ignored, greyscale is replicated to three channels, alpha is dropped.
+ * The default (`resize: 'pil'`) gives the bytes torchvision + PIL give: sharp (libvips) decodes the file
+ * at full size to its raw samples (its JPEG and PNG decoders give PIL's samples), the native addon applies
+ * PIL's `convert('RGB')` for the mode PIL opens the file in (CMYK, 16-bit, palette, alpha ... see
+ * {@link pilMode}) and PIL's bilinear `Image.resize` (ImagingResample, fixed point) with torchvision's crop
+ * boxes. `resize: 'sharp'` is the faster approximation of earlier versions: libvips resizes, colours
+ * of CMYK files go through an ICC transform, and results differ from PIL's by about 0.2/255 per pixel.
+ * Both ignore embedded ICC profiles and EXIF orientation, as PIL does.
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { SpurmemError, messageOf } from '../util/errors.js';
+import { addon, type PilToRgb, type PilTransformImage } from '../native.js';
+import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import type { Rng } from '../util/random.js';
+
+/**
+ * How images are resized: `pil` reproduces torchvision + PIL exactly (the default); `sharp` uses libvips'
+ * reduce kernel, faster and within about 0.2/255 of PIL per pixel.
+ */
+export type ResizeMethod = 'pil' | 'sharp';
+/** The resize methods, default first. */
+export const RESIZE_METHODS: readonly ResizeMethod[] = ['pil', 'sharp'];
+
+/** Checks a resize method name (from a flag, a config or an API call). */
+export function checkResizeMethod(v: unknown, where = 'resize'): ResizeMethod {
+  if (v === undefined) return 'pil';
+  if (v === 'pil' || v === 'sharp') return v;
+  throw new UsageError(`${where} must be pil or sharp, got '${String(v)}'`);
+}
 
 /** ImageNet mean and standard deviation per RGB channel (torchvision's Normalize in the original). */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
@@ -116,15 +137,47 @@ async function readImageFile(file: string): Promise<Buffer> {
   }
 }
 
+/** What a JPEG or PNG header says: size and, for PIL, the mode it opens the file in. */
+export interface ImageHeader {
+  format: 'jpeg' | 'png';
+  width: number;
+  height: number;
+  /** JPEG: colour components (1, 3 or 4). PNG: bit depth. */
+  depth: number;
+  /** PNG colour type (0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA); -1 for JPEG. */
+  colourType: number;
+}
+
 /**
- * Width and height from a JPEG (SOF marker) or PNG (IHDR) header in memory; undefined for other formats
- * or a header it cannot follow (then sharp reads it). Saves a trip to the thread pool per image.
+ * The mode PIL's JpegImagePlugin / PngImagePlugin open a file in, from its header: JPEG L, RGB or CMYK
+ * (by components; YCCK files are CMYK too); PNG 1, L, I (16-bit grey), RGB, P, LA or RGBA (16-bit grey +
+ * alpha and 16-bit RGBA open as RGBA).
  */
-export function headerSize(b: Uint8Array): { width: number; height: number } | undefined {
-  if (b.length > 24 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
+export function pilMode(h: ImageHeader): string {
+  if (h.format === 'jpeg') return h.depth === 1 ? 'L' : h.depth === 4 ? 'CMYK' : 'RGB';
+  switch (h.colourType) {
+    case 0:
+      return h.depth === 1 ? '1' : h.depth === 16 ? 'I' : 'L';
+    case 2:
+      return 'RGB';
+    case 3:
+      return 'P';
+    case 4:
+      return h.depth === 16 ? 'RGBA' : 'LA';
+    default:
+      return 'RGBA';
+  }
+}
+
+/**
+ * Size and colour layout from a JPEG (SOF marker) or PNG (IHDR) header in memory; undefined for other
+ * formats or a header it cannot follow (then sharp reads it). Saves a trip to the thread pool per image.
+ */
+export function headerInfo(b: Uint8Array): ImageHeader | undefined {
+  if (b.length > 25 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
     const w = ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0;
     const h = ((b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23]) >>> 0;
-    return w > 0 && h > 0 ? { width: w, height: h } : undefined;
+    return w > 0 && h > 0 ? { format: 'png', width: w, height: h, depth: b[24], colourType: b[25] } : undefined;
   }
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return undefined;
   let i = 2;
@@ -144,12 +197,18 @@ export function headerSize(b: Uint8Array): { width: number; height: number } | u
     if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
       const h = (b[i + 5] << 8) | b[i + 6];
       const w = (b[i + 7] << 8) | b[i + 8];
-      return w > 0 && h > 0 ? { width: w, height: h } : undefined;
+      return w > 0 && h > 0 ? { format: 'jpeg', width: w, height: h, depth: b[i + 9], colourType: -1 } : undefined;
     }
     if (m === 0xda || len < 2) return undefined; // start of scan before a frame header
     i += 2 + len;
   }
   return undefined;
+}
+
+/** Width and height from a JPEG or PNG header in memory (see {@link headerInfo}). */
+export function headerSize(b: Uint8Array): { width: number; height: number } | undefined {
+  const h = headerInfo(b);
+  return h ? { width: h.width, height: h.height } : undefined;
 }
 
 /** Width and height of an image from its header; `input` is the file name or its bytes. */
@@ -209,8 +268,8 @@ function cropRgb(src: Buffer, srcW: number, channels: number, rect: Rect, flop: 
 }
 
 /**
- * PIL's `img.crop(box).resize((outW, outH), BILINEAR)`, then the `post` crop of the result (default: all
- * of it), optionally mirrored. Shrinking axes use libvips' reduce with the linear kernel (PIL's
+ * `--resize sharp`: an approximation of PIL's `img.crop(box).resize((outW, outH), BILINEAR)` with libvips,
+ * then the `post` crop of the result (default: all of it), optionally mirrored. Shrinking axes use libvips' reduce with the linear kernel (PIL's
  * antialiased triangle filter). Growing axes use a bilinear affine map with PIL's pixel-centre
  * convention (x_src = (x + 0.5)·w/outW - 0.5) on an input padded by one copied pixel, because libvips'
  * own upsizing puts pixel centres elsewhere (a visible shift on CelebA's 178 x 218 images).
@@ -220,7 +279,7 @@ function cropRgb(src: Buffer, srcW: number, channels: number, rect: Rect, flop: 
  * on PNGs. Reductions by 4x or more (e.g. R = 64 from a 500-pixel image) go through libvips' integer box
  * pre-shrink first, which PIL does not do: still 0.005 on photos, more on high-frequency patterns.
  */
-async function pilResizedCrop(file: string, input: Buffer, box: Rect, outW: number, outH: number, post: Rect | undefined, flop: boolean): Promise<Uint8Array> {
+async function sharpResizedCrop(file: string, input: Buffer, box: Rect, outW: number, outH: number, post: Rect | undefined, flop: boolean): Promise<Uint8Array> {
   const want = post ?? { left: 0, top: 0, width: outW, height: outH };
   const run = async (src: Source): Promise<{ data: Buffer; width: number; channels: number; rect: Rect }> => {
     if (box.width >= outW && box.height >= outH) {
@@ -253,33 +312,168 @@ async function pilResizedCrop(file: string, input: Buffer, box: Rect, outW: numb
   return cropRgb(r.data, r.width, r.channels, r.rect, flop);
 }
 
+/** A decoded image with what PIL's convert('RGB') does to it (see {@link decodeImage}). */
+export interface DecodedImage {
+  file: string;
+  /** Interleaved samples as decoded (8-bit, or 16-bit for 16-bit PNGs), width * height * channels. */
+  data: Uint8Array | Uint16Array;
+  width: number;
+  height: number;
+  channels: number;
+  /** The mode PIL opens the file in ('RGB', 'L', 'CMYK', 'P', 'I', ...; '?' for a format without a known header). */
+  mode: string;
+  toRgb: PilToRgb;
+}
+
+function uint16View(b: Buffer): Uint16Array {
+  if (b.byteOffset % 2 === 0) return new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+  return new Uint16Array(Uint8Array.from(b).buffer);
+}
+
+/**
+ * Decodes an image at full size to the samples PIL reads, with the colour conversion PIL's convert('RGB')
+ * applies to its mode: sharp (libvips) decodes; CMYK JPEGs (YCCK too) are read as CMYK with Adobe's
+ * polarity, as PIL does, not through an ICC transform; 16-bit PNGs are read as 16-bit samples (PIL keeps
+ * the high byte, or for 16-bit greyscale clamps the value to 0..255); palette, 1-bit and 2/4-bit images are
+ * expanded; alpha is kept here and dropped by the conversion. ICC profiles and EXIF orientation are ignored.
+ * @param input the file's bytes (read from `file` when not given)
+ * @throws SpurmemError naming the file when it is missing or does not decode
+ */
+export async function decodeImage(file: string, input?: Buffer): Promise<DecodedImage> {
+  const bytes = input ?? (await readImageFile(file));
+  try {
+    return await decodeBytes(file, bytes);
+  } catch (e) {
+    // libvips words the failure on a cut-off file differently from run to run: name it the same way always
+    const cut = truncationReason(bytes);
+    if (cut) throw new SpurmemError(`${file}: cannot decode image (${cut})`);
+    throw e;
+  }
+}
+
+async function decodeBytes(file: string, bytes: Buffer): Promise<DecodedImage> {
+  const h = headerInfo(bytes);
+  const mode = h ? pilMode(h) : '?';
+  let r: { data: Buffer; width: number; height: number; channels: number };
+  let data: Uint8Array | Uint16Array;
+  let toRgb: PilToRgb;
+  if (h?.format === 'jpeg' && h.depth === 4) {
+    r = await raw(open(bytes).pipelineColourspace('cmyk').toColourspace('cmyk'), file);
+    if (r.channels !== 4) throw new SpurmemError(`${file}: a CMYK JPEG decoded to ${r.channels} channels, expected 4`);
+    data = r.data;
+    toRgb = 'cmyk';
+  } else if (h?.format === 'png' && h.depth === 16) {
+    const colour = h.colourType === 2 || h.colourType === 6;
+    try {
+      const o = await open(bytes)
+        .toColourspace(colour ? 'rgb16' : 'grey16')
+        .raw({ depth: 'ushort' })
+        .toBuffer({ resolveWithObject: true });
+      r = { data: o.data, width: o.info.width, height: o.info.height, channels: o.info.channels };
+    } catch (e) {
+      throw new SpurmemError(`${file}: cannot decode image (${messageOf(e)})`);
+    }
+    data = uint16View(r.data);
+    toRgb = colour ? 'rgb16-high' : h.colourType === 0 ? 'grey16-clip' : 'grey16-high';
+  } else {
+    r = await raw(open(bytes), file);
+    data = r.data;
+    toRgb = r.channels >= 3 ? 'rgb' : 'grey';
+  }
+  if (data.length !== r.width * r.height * r.channels) throw new SpurmemError(`${file}: decoded ${data.length} samples, expected ${r.width}x${r.height}x${r.channels}`);
+  return { file, data, width: r.width, height: r.height, channels: r.channels, mode, toRgb };
+}
+
+/**
+ * What the native transform does to one decoded image: crop `box`, resize to `size`, keep `window`,
+ * mirror with `flip` (rectangles [left, top, width, height]).
+ */
+export interface TransformPlan {
+  box: [number, number, number, number];
+  size: [number, number];
+  window: [number, number, number, number];
+  flip: boolean;
+}
+
+/**
+ * The eval transform's plan: torchvision Resize((S, S)) with S = round(R·256/224) (the aspect ratio is not
+ * kept), then CenterCrop(R) with torchvision's offsets int(round((S - R) / 2)).
+ */
+export function evalPlan(width: number, height: number, resolution: number): TransformPlan {
+  const s = evalResizeSize(resolution);
+  const off = centerCropOffset(s, resolution);
+  return { box: [0, 0, width, height], size: [s, s], window: [off, off, resolution, resolution], flip: false };
+}
+
+/**
+ * The train transform's plan: RandomResizedCrop(R, scale (0.7, 1), ratio (3/4, 4/3)) then
+ * RandomHorizontalFlip(0.5), drawn from `rng` in torchvision's order (crop box, then the flip).
+ */
+export function trainPlan(width: number, height: number, resolution: number, rng: Rng): TransformPlan {
+  const b = randomResizedCropBox(width, height, rng);
+  const flip = rng.next() < 0.5;
+  return { box: [b.j, b.i, b.w, b.h], size: [resolution, resolution], window: [0, 0, resolution, resolution], flip };
+}
+
+/**
+ * Runs PIL's convert('RGB') + crop + bilinear resize + window crop (+ mirror) on a set of decoded images in
+ * one native call, bit for bit as PIL 9 computes them (native/image/pil_resample.h).
+ * @returns the windows' RGB bytes (HWC), one image after another
+ * @throws SpurmemError naming the file whose plan does not fit its image
+ */
+export async function pilTransformImages(items: readonly { image: DecodedImage; plan: TransformPlan }[]): Promise<Uint8Array> {
+  let total = 0;
+  const images: PilTransformImage[] = items.map(({ image: d, plan: p }) => {
+    total += p.window[2] * p.window[3] * 3;
+    return { data: d.data, width: d.width, height: d.height, channels: d.channels, toRgb: d.toRgb, box: p.box, size: p.size, window: p.window, flip: p.flip };
+  });
+  const out = new Uint8Array(total);
+  try {
+    await addon().pilTransform({ images, out });
+  } catch (e) {
+    const m = /images\[(\d+)\]/.exec(messageOf(e));
+    const file = m ? items[Number(m[1])]?.image.file : undefined;
+    throw new SpurmemError(`${file ? `${file}: ` : ''}${messageOf(e)}`);
+  }
+  return out;
+}
+
 /**
  * The original's eval transform up to ToTensor: torchvision Resize((S, S)) with S = round(R·256/224),
- * ignoring the aspect ratio (PIL bilinear), then CenterCrop(R).
+ * ignoring the aspect ratio (PIL bilinear), then CenterCrop(R). With `resize: 'pil'` (default) the bytes
+ * are torchvision + PIL's; with 'sharp', libvips' approximation.
  * @returns uint8 RGB, HWC, R·R·3 bytes
  * @throws SpurmemError naming the file when it is missing or does not decode
  */
-export async function evalTransform(file: string, resolution: number): Promise<Uint8Array> {
+export async function evalTransform(file: string, resolution: number, o: { resize?: ResizeMethod } = {}): Promise<Uint8Array> {
   const input = await readImageFile(file);
+  if (checkResizeMethod(o.resize) === 'pil') {
+    const d = await decodeImage(file, input);
+    return pilTransformImages([{ image: d, plan: evalPlan(d.width, d.height, resolution) }]);
+  }
   const { width, height } = await imageSize(file, input);
   const s = evalResizeSize(resolution);
   const off = centerCropOffset(s, resolution);
-  return pilResizedCrop(file, input, { left: 0, top: 0, width, height }, s, s, { left: off, top: off, width: resolution, height: resolution }, false);
+  return sharpResizedCrop(file, input, { left: 0, top: 0, width, height }, s, s, { left: off, top: off, width: resolution, height: resolution }, false);
 }
 
 /**
  * The original's train transform up to ToTensor: RandomResizedCrop(R, scale (0.7, 1), ratio (3/4, 4/3),
  * bilinear) then RandomHorizontalFlip(p = 0.5), with parameters drawn from `rng` in torchvision's order
- * (crop box first, then the flip).
+ * (crop box first, then the flip); PIL's bytes with `resize: 'pil'` (default).
  * @returns uint8 RGB, HWC, R·R·3 bytes
  * @throws SpurmemError naming the file when it is missing or does not decode
  */
-export async function trainTransform(file: string, resolution: number, rng: Rng): Promise<Uint8Array> {
+export async function trainTransform(file: string, resolution: number, rng: Rng, o: { resize?: ResizeMethod } = {}): Promise<Uint8Array> {
   const input = await readImageFile(file);
+  if (checkResizeMethod(o.resize) === 'pil') {
+    const d = await decodeImage(file, input);
+    return pilTransformImages([{ image: d, plan: trainPlan(d.width, d.height, resolution, rng) }]);
+  }
   const { width, height } = await imageSize(file, input);
   const box = randomResizedCropBox(width, height, rng);
   const flip = rng.next() < 0.5;
-  return pilResizedCrop(file, input, { left: box.j, top: box.i, width: box.w, height: box.h }, resolution, resolution, undefined, flip);
+  return sharpResizedCrop(file, input, { left: box.j, top: box.i, width: box.w, height: box.h }, resolution, resolution, undefined, flip);
 }
 
 /**

@@ -1,14 +1,14 @@
 /**
  * Batches of decoded images for the native model: seeded shuffling, the original's transforms, many
- * images decoded concurrently on libuv's thread pool (sharp) and a prefetch queue of whole batches, so
- * decoding overlaps the model's forward and backward passes. The deterministic eval transform is cached
+ * images decoded concurrently on libuv's thread pool (sharp), PIL's resize for a whole batch in one native
+ * call, and a prefetch queue of whole batches, so decoding overlaps the model's forward and backward passes. The deterministic eval transform is cached
  * (ImageCache), so a split evaluated again (a study evaluates 11+ times, ERM every epoch) decodes nothing.
  */
 import { availableParallelism, totalmem } from 'node:os';
 import sharp from 'sharp';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import { Rng } from '../util/random.js';
-import { evalTransform, trainTransform } from './images.js';
+import { checkResizeMethod, decodeImage, evalPlan, evalTransform, pilTransformImages, trainPlan, trainTransform, type DecodedImage, type ResizeMethod, type TransformPlan } from './images.js';
 import type { Sample } from './types.js';
 
 // libuv's pool runs sharp's decodes and the model's AsyncWorkers; its size is read once, at the first
@@ -19,7 +19,7 @@ sharp.concurrency(1);
 sharp.cache(false);
 
 /**
- * A cache of eval-transform results (uint8 RGB, R·R·3 bytes) keyed by file and resolution.
+ * A cache of eval-transform results (uint8 RGB, R·R·3 bytes) keyed by file, resolution and resize method.
  * It admits images until `maxBytes` is reached and then keeps what it has (no eviction), which suits
  * the access pattern of repeated passes over the same split: a split larger than the cache still gets
  * the same share of hits on every pass, where an LRU policy would get none.
@@ -35,20 +35,20 @@ export class ImageCache {
     if (!(maxBytes >= 0)) throw new UsageError(`ImageCache: maxBytes must be >= 0, got ${maxBytes}`);
   }
 
-  static key(file: string, resolution: number): string {
-    return `${resolution}\u0000${file}`;
+  static key(file: string, resolution: number, resize: ResizeMethod = 'pil'): string {
+    return `${resolution}\u0000${resize}\u0000${file}`;
   }
 
-  get(file: string, resolution: number): Uint8Array | undefined {
-    const v = this.map.get(ImageCache.key(file, resolution));
+  get(file: string, resolution: number, resize: ResizeMethod = 'pil'): Uint8Array | undefined {
+    const v = this.map.get(ImageCache.key(file, resolution, resize));
     if (v) this.hits += 1;
     else this.misses += 1;
     return v;
   }
 
   /** Stores a result if it fits; returns whether it was stored. */
-  set(file: string, resolution: number, pixels: Uint8Array): boolean {
-    const k = ImageCache.key(file, resolution);
+  set(file: string, resolution: number, pixels: Uint8Array, resize: ResizeMethod = 'pil'): boolean {
+    const k = ImageCache.key(file, resolution, resize);
     if (this.map.has(k)) return true;
     if (this.bytesUsed + pixels.byteLength > this.maxBytes) return false;
     this.map.set(k, pixels);
@@ -90,6 +90,8 @@ export interface LoadBatchesOptions {
   epoch?: number;
   /** Train transform (RandomResizedCrop + flip, seeded by seed, epoch and the sample's position) instead of the eval transform. */
   augment?: boolean;
+  /** `pil` (default): torchvision + PIL's bytes; `sharp`: libvips' faster approximation (see images.ts). */
+  resize?: ResizeMethod;
   /** Cache of eval-transform results (ignored with augment). */
   cache?: ImageCache;
   /** Batches decoded ahead of the consumer (default 2). */
@@ -155,38 +157,65 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
   const prefetch = o.prefetch ?? 2;
   const seed = o.seed ?? 0;
   const epoch = o.epoch ?? 0;
+  const resize = checkResizeMethod(o.resize, 'loadBatches: resize');
 
-  const decodeOne = async (pos: number): Promise<Uint8Array | string> => {
+  // pil: decode here (concurrently), resize the batch in one native call; sharp: the whole transform here
+  const decodeOne = async (pos: number): Promise<Uint8Array | { image: DecodedImage; plan: TransformPlan } | string> => {
     const s = samples[pos];
     if (!o.augment && o.cache) {
-      const hit = o.cache.get(s.file, R);
+      const hit = o.cache.get(s.file, R, resize);
       if (hit) return hit;
     }
     await slots.acquire();
     try {
-      const px = o.augment ? await trainTransform(s.file, R, new Rng(seed, epoch, pos, 0xa06)) : await evalTransform(s.file, R);
-      if (!o.augment && o.cache) o.cache.set(s.file, R, px);
+      if (resize === 'pil') {
+        const image = await decodeImage(s.file);
+        const plan = o.augment ? trainPlan(image.width, image.height, R, new Rng(seed, epoch, pos, 0xa06)) : evalPlan(image.width, image.height, R);
+        return { image, plan };
+      }
+      const px = o.augment ? await trainTransform(s.file, R, new Rng(seed, epoch, pos, 0xa06), { resize }) : await evalTransform(s.file, R, { resize });
+      if (!o.augment && o.cache) o.cache.set(s.file, R, px, resize);
       return px;
     } catch (e) {
-      if (o.skipBadImages) return messageOf(e);
-      throw new SpurmemError(`${messageOf(e)} (metadata line ${s.line}, ${s.split} split; use --skip-bad-images to skip such images)`);
+      return failed(s, e);
     } finally {
       slots.release();
     }
   };
 
+  const failed = (s: Sample, e: unknown): string => {
+    if (o.skipBadImages) return messageOf(e);
+    throw new SpurmemError(`${messageOf(e)} (metadata line ${s.line}, ${s.split} split; use --skip-bad-images to skip such images)`);
+  };
+
   const makeBatch = async (b: number): Promise<ImageBatch> => {
     const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
     const results = await Promise.all(idx.map((i) => decodeOne(i)));
+    // one native call resizes every decoded image of the batch
+    const todo: number[] = [];
+    results.forEach((r, k) => {
+      if (typeof r === 'object' && !(r instanceof Uint8Array)) todo.push(k);
+    });
+    if (todo.length > 0) {
+      const items = todo.map((k) => results[k] as { image: DecodedImage; plan: TransformPlan });
+      // the plans fit their images by construction: a failure here is not a bad image, so it always stops
+      const px = await pilTransformImages(items);
+      todo.forEach((k, n) => {
+        const s = samples[idx[k]];
+        const one = px.slice(n * per, (n + 1) * per);
+        if (!o.augment && o.cache) o.cache.set(s.file, R, one, resize);
+        results[k] = one;
+      });
+    }
     const kept: Sample[] = [];
-    const images = new Uint8Array(results.filter((r) => typeof r !== 'string').length * per);
+    const images = new Uint8Array(results.filter((r) => r instanceof Uint8Array).length * per);
     results.forEach((r, k) => {
       const s = samples[idx[k]];
       if (typeof r === 'string') {
         o.onSkip?.(s, r);
         return;
       }
-      images.set(r, kept.length * per);
+      images.set(r as Uint8Array, kept.length * per);
       kept.push(s);
     });
     return { images, shape: [kept.length, R, R, 3], samples: kept };

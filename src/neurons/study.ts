@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ImageCache, loadBatches, openDataset, type Dataset } from '../data/index.js';
+import { ImageCache, loadBatches, openDataset, type Dataset, type ResizeMethod } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
@@ -129,6 +129,8 @@ export interface StudyResult {
   checkpoint: string;
   rewind_checkpoint: string | null;
   split: Split;
+  /** The eval transform's resize: pil (torchvision + PIL's bytes) or sharp (the approximation). */
+  resize: ResizeMethod;
   unmodified: GroupMetrics;
   /** Training-split samples per group (the weights of the average accuracy; they define minority groups). */
   train_group_counts: number[];
@@ -151,6 +153,7 @@ export interface StudyContext {
   checkpoint: NativeCheckpoint;
   labelOrder: LabelOrder;
   resolution: number;
+  resize: ResizeMethod;
   arch: string;
   /** Run folder (with --run): rewind checkpoints are found there. */
   runDir: string | null;
@@ -189,6 +192,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
     checkpoint,
     labelOrder: r.labelOrder,
     resolution: r.resolution,
+    resize: r.resize,
     arch: r.arch,
     runDir: r.runDir,
     epoch: r.epoch,
@@ -271,6 +275,7 @@ async function unmodifiedOf(ctx: StudyContext, split: Split, timing: StudyResult
   if (!u) {
     const r = await evaluateSplit(ctx.model, ctx.ds, split, {
       resolution: ctx.resolution,
+      resize: ctx.resize,
       batchSize: ctx.base.batchSize,
       cache: ctx.cache,
       labelOrder: ctx.labelOrder,
@@ -312,7 +317,7 @@ async function rewindSource(ctx: StudyContext, s: StudySetting, input: { rewindC
 
 /** Decoded eval-transform batch of chosen split positions (for the gradient of `activated`). */
 async function batchOf(ctx: StudyContext, samples: Sample[]) {
-  for await (const b of loadBatches(samples, { resolution: ctx.resolution, batchSize: samples.length, cache: ctx.cache, skipBadImages: ctx.base.skipBadImages })) {
+  for await (const b of loadBatches(samples, { resolution: ctx.resolution, resize: ctx.resize, batchSize: samples.length, cache: ctx.cache, skipBadImages: ctx.base.skipBadImages })) {
     return b;
   }
   throw new SpurmemError('no images for the gradient batch');
@@ -524,6 +529,7 @@ export async function runStudySetting(
         }
         const ev: Awaited<ReturnType<typeof evaluateSplit>> = await evaluateSplit(model, ctx.ds, split, {
           resolution: ctx.resolution,
+          resize: ctx.resize,
           batchSize: ctx.base.batchSize,
           cache: ctx.cache,
           labelOrder: ctx.labelOrder,
@@ -545,12 +551,15 @@ export async function runStudySetting(
 
   // ---- outputs
   const fileName = originalFileName(s);
-  const folder = resolve(outOpt ?? join(ctx.defaultOut, `${split}_${fileName.replace(/\.txt$/, '')}${folderSuffix(s)}`));
+  // a study resized with sharp gets its own default folder: its numbers are not the PIL pipeline's
+  const resizeSuffix = ctx.resize === 'sharp' ? '_resize-sharp' : '';
+  const folder = resolve(outOpt ?? join(ctx.defaultOut, `${split}_${fileName.replace(/\.txt$/, '')}${folderSuffix(s)}${resizeSuffix}`));
   const result: StudyResult = {
     setting: s,
     checkpoint: ctx.checkpointPath,
     rewind_checkpoint: src?.path ?? null,
     split,
+    resize: ctx.resize,
     unmodified: base.metrics,
     train_group_counts: [...ctx.ds.trainGroupCounts],
     blocks,

@@ -40,6 +40,8 @@ export const sweepBaseSchema = z
     head: z.enum(['softmax', 'linear']).optional(),
     label_order: z.enum(['original', 'natural']).optional(),
     resolution: z.number().int().min(16).optional(),
+    /** pil (default): PIL's resize bit for bit; sharp: libvips' faster approximation. */
+    resize: z.enum(['pil', 'sharp']).optional(),
     vit_ln_eps: z.number().positive().optional(),
     /** Evaluation batch size (the original: 200). */
     batch_size: z.number().int().positive().optional(),

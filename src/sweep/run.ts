@@ -61,7 +61,7 @@ export interface SweepOptions {
 }
 
 /** Base keys whose change makes earlier results another experiment. */
-const RESULT_KEYS = ['run', 'checkpoint', 'rewind_checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'label_order', 'resolution', 'vit_ln_eps', 'skip_bad_images'] as const;
+const RESULT_KEYS = ['run', 'checkpoint', 'rewind_checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'label_order', 'resolution', 'resize', 'vit_ln_eps', 'skip_bad_images'] as const;
 
 function load(config: string | SweepConfigInput, o: SweepOptions): LoadedSweepConfig {
   const loaded =

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
-import type { Dataset, ImageCache } from '../data/index.js';
+import type { Dataset, ImageCache, ResizeMethod } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
@@ -30,7 +30,7 @@ export const runFolderFields = {
 };
 
 /** Options of {@link runFolderFields} (and the device ones) that may differ when a run is resumed. */
-export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints'];
+export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize'];
 
 /** Versions recorded in every config.json. */
 export function versions(): Record<string, string> {
@@ -62,7 +62,7 @@ export function batchTargets(samples: readonly Sample[], order: LabelOrder): Int
 export async function evaluateAll(
   model: NativeModel,
   ds: Dataset,
-  o: { resolution: number; batchSize: number; cache: ImageCache; labelOrder: LabelOrder; skipBadImages?: boolean; label?: string },
+  o: { resolution: number; resize?: ResizeMethod; batchSize: number; cache: ImageCache; labelOrder: LabelOrder; skipBadImages?: boolean; label?: string },
 ): Promise<Record<Split, GroupMetrics> & { seconds: number }> {
   const t0 = Date.now();
   const out = {} as Record<Split, GroupMetrics>;
@@ -71,6 +71,7 @@ export async function evaluateAll(
     let last = 0;
     const r = await evaluateSplit(model, ds, split, {
       resolution: o.resolution,
+      resize: o.resize,
       batchSize: o.batchSize,
       cache: o.cache,
       labelOrder: o.labelOrder,

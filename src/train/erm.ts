@@ -86,7 +86,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   model.setLearningRate(scheduler.lr);
 
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
-  const evalOpts = { resolution: cfg.resolution, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages };
+  const evalOpts = { resolution: cfg.resolution, resize: cfg.resize, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages };
   if (start === 0 && cfg.evalInitial) await recordInitial(model, ds, run, { ...evalOpts, label: 'initial' }, log);
 
   const weights = cfg.reweight ? groupWeights(ds.samples.train) : undefined;
@@ -98,6 +98,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
     start,
     epochs: cfg.epochs,
     resolution: cfg.resolution,
+    resize: cfg.resize,
     batchSize: cfg.batchSize,
     evalBatchSize: evalOpts.batchSize,
     augment: cfg.augment,

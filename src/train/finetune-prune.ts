@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { countsTable, ImageCache, loadBatches, openDataset } from '../data/index.js';
-import type { Dataset, ImageBatch } from '../data/index.js';
+import type { Dataset, ImageBatch, ResizeMethod } from '../data/index.js';
 import type { Sample } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
@@ -87,7 +87,7 @@ const RESUMABLE = RESUMABLE_FIELDS;
 export async function refreshMask(
   model: NativeModel,
   cfg: Pick<FinetuneConfig, 'prune' | 'pruneFraction' | 'pruneChannelFraction' | 'pruneTopK' | 'poorestLimit'>,
-  ctx: { ds: Dataset; resolution: number; labelOrder: LabelOrder; cache: ImageCache; evalBatchSize: number; skipBadImages: boolean },
+  ctx: { ds: Dataset; resolution: number; resize: ResizeMethod; labelOrder: LabelOrder; cache: ImageCache; evalBatchSize: number; skipBadImages: boolean },
 ): Promise<Record<string, number>> {
   model.clearMasks();
   const names = prunableNames(model.info());
@@ -103,6 +103,7 @@ export async function refreshMask(
       const train = ctx.ds.samples.train;
       const ev = await evaluateSplit(model, ctx.ds, 'train', {
         resolution: ctx.resolution,
+        resize: ctx.resize,
         batchSize: ctx.evalBatchSize,
         cache: ctx.cache,
         labelOrder: ctx.labelOrder,
@@ -113,7 +114,7 @@ export async function refreshMask(
       const pos = poorestSamples(train.map(() => 0), trueClass, probs, info.numClasses, 0, cfg.poorestLimit);
       const chosen: Sample[] = pos.map((i) => train[i]);
       let batch: ImageBatch | undefined;
-      for await (const b of loadBatches(chosen, { resolution: ctx.resolution, batchSize: chosen.length, cache: ctx.cache, skipBadImages: ctx.skipBadImages })) batch = b;
+      for await (const b of loadBatches(chosen, { resolution: ctx.resolution, resize: ctx.resize, batchSize: chosen.length, cache: ctx.cache, skipBadImages: ctx.skipBadImages })) batch = b;
       if (!batch) throw new SpurmemError('activated pruning: no training images');
       const g = await model.gradients({ images: batch.images, shape: batch.shape }, { targets: batchTargets(batch.samples, ctx.labelOrder), names, train: false });
       if (k > 0) model.maskChannels({ channels: topChannels(g.norms, names, k) });
@@ -158,6 +159,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     head: base.head,
     labelOrder: base.labelOrder,
     resolution: base.resolution,
+    resize: base.resize,
     vitLnEps: base.lnEps,
   };
   const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE, command: 'finetune-prune' });
@@ -177,7 +179,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   let schedulerState: SchedulerState | undefined;
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
   const evalBatchSize = cfg.evalBatchSize ?? cfg.batchSize;
-  const evalOpts = { resolution: base.resolution, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages };
+  const evalOpts = { resolution: base.resolution, resize: base.resize, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages };
   if (start >= cfg.epochs) {
     // every epoch is done: nothing to load or train, the summary comes from metrics.jsonl
   } else if (start > 0) schedulerState = await resumeRun(model, run, start, log);
@@ -192,6 +194,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     start,
     epochs: cfg.epochs,
     resolution: base.resolution,
+    resize: base.resize,
     batchSize: cfg.batchSize,
     evalBatchSize,
     augment: cfg.augment,
@@ -204,7 +207,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     meta: () => checkpointMeta(metaCfg, scheduler.state(), model),
     extraLossLists: { ntxent: 'training_ntxent_loss_list.json', ce: 'training_mse_loss_list.json' },
     beforeEpoch: async (epoch) => {
-      const stats = await refreshMask(model, cfg, { ds, resolution: base.resolution, labelOrder: base.labelOrder, cache, evalBatchSize, skipBadImages: cfg.skipBadImages });
+      const stats = await refreshMask(model, cfg, { ds, resolution: base.resolution, resize: base.resize, labelOrder: base.labelOrder, cache, evalBatchSize, skipBadImages: cfg.skipBadImages });
       writeJsonAtomic(run.path(`pruned_layers_epoch${epoch}.json`), stats);
     },
     step: async (b) => {

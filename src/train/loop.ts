@@ -3,7 +3,7 @@
  * split (one step per batch), the scheduler stepped with the epoch's summed loss, an evaluation of every
  * split with the eval transform, the checkpoint, one metrics line and the summaries.
  */
-import type { Dataset, ImageBatch, ImageCache } from '../data/index.js';
+import type { Dataset, ImageBatch, ImageCache, ResizeMethod } from '../data/index.js';
 import type { LabelOrder } from '../metrics/groups.js';
 import type { NativeModel } from '../native.js';
 import { SpurmemError } from '../util/errors.js';
@@ -28,6 +28,8 @@ export interface LoopOptions {
   start: number;
   epochs: number;
   resolution: number;
+  /** The transforms' resize (pil: PIL's bytes; sharp: libvips' approximation). */
+  resize: ResizeMethod;
   batchSize: number;
   evalBatchSize: number;
   augment: boolean;
@@ -66,6 +68,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     try {
       for await (const b of loadBatches(o.ds.samples.train, {
         resolution: o.resolution,
+        resize: o.resize,
         batchSize: o.batchSize,
         shuffle: true,
         seed: o.seed,
@@ -96,6 +99,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     o.scheduler.step(lossSum);
     const m = await evaluateAll(o.model, o.ds, {
       resolution: o.resolution,
+      resize: o.resize,
       batchSize: o.evalBatchSize,
       cache: o.cache,
       labelOrder: o.labelOrder,

@@ -35,6 +35,8 @@ export const trainSchema = z
     head: z.enum(['softmax', 'linear']).default('softmax'),
     labelOrder: z.enum(['original', 'natural']).default('original'),
     resolution: z.number().int().min(16).default(224),
+    /** The transforms' resize: pil (torchvision + PIL's bytes, default) or sharp (libvips, faster, approximate). */
+    resize: z.enum(['pil', 'sharp']).default('pil'),
     seed: z.number().int().min(0).default(0),
     device: z.string().default('cpu'),
     threads: z.number().int().positive().optional(),
