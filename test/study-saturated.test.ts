@@ -69,7 +69,10 @@ describe('activated ranking with a saturated softmax head', () => {
     expect(r.setting.activatedLoss).toBe('logits');
     const seeds = r.blocks.map((b) => b.seeds);
     const exact = await originalStudy({ dir, root, checkpoint, split: 'train', resolution: 32, ranking: 'activated', mode: 'zero', topK: 3, std: 0, seeds, loss: 'logits64' });
-    for (const g of [0, 1, 2, 3]) expectSameBlock(r.blocks[g], exact.blocks[g], 1e-4);
+    // float32 against float64: the head's logits are large (margins up to 215), so the float32 forward and
+    // backward differ from float64's by about 1e-4 relative on their own (and groups 1 and 3's values are
+    // e^-margin, which turns a logit error into a relative one); the channels must match exactly
+    for (const g of [0, 1, 2, 3]) expectSameBlock(r.blocks[g], exact.blocks[g], 1e-3);
     for (const g of [1, 3]) expect(r.blocks[g].channels[0].value).toBeLessThan(1e-40); // e^-margin: far below float32's range
     // PyTorch's float32 cross_entropy has no gradient at all for groups 1 and 3, where every margin is > 110
     const f32 = await originalStudy({ dir, root, checkpoint, split: 'train', resolution: 32, ranking: 'activated', mode: 'zero', topK: 3, std: 0, seeds, loss: 'logits' });
