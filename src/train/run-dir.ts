@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { runEpochs } from '../base.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
-import { groupedBars, lineChart, writePlot } from '../report/plots.js';
+import { groupedBars, lineChart, writePlot, type LinePoint } from '../report/plots.js';
 import { evolutionText } from '../report/text.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, watchTempFiles, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
@@ -192,25 +192,29 @@ export class RunDir {
       writeJsonAtomic(this.path(file), recs.map((r) => r.losses?.[key] ?? null));
     }
     const all = this.records();
+    const initial = all.some((r) => r.epoch < 0);
+    const epochTitle = `epoch (0-based, as the checkpoint names${initial ? '; -1: before training' : ''})`;
     for (const split of ['train', 'val', 'test'] as const) {
-      const rows: { x: number; y: number | null; series: string }[] = [];
+      // the groups in one panel, worst-group and average in another: the worst-group line would hide the
+      // group that is worst
+      const rows: LinePoint[] = [];
       for (const r of all) {
         const m = r[split];
-        for (const g of m.groups) rows.push({ x: r.epoch + 1, y: g.accuracy, series: `${g.id} ${g.name}` });
-        rows.push({ x: r.epoch + 1, y: m.worst_group_accuracy, series: 'worst group' });
-        rows.push({ x: r.epoch + 1, y: m.average_accuracy, series: 'average' });
+        for (const g of m.groups) rows.push({ x: r.epoch, y: g.accuracy, series: `${g.id} ${g.name}`, column: 'groups' });
+        rows.push({ x: r.epoch, y: m.worst_group_accuracy, series: 'worst group', column: 'worst group and average' });
+        rows.push({ x: r.epoch, y: m.average_accuracy, series: 'average (train-weighted)', column: 'worst group and average' });
       }
       await writePlot(
         this.path(`group_accuracy_${split}`),
-        lineChart({ title: `Per-group accuracy, ${split} split`, rows, xTitle: 'epochs trained', yTitle: 'accuracy', yDomain: [0, 1] }),
+        lineChart({ title: `Per-group accuracy, ${split} split`, rows, xTitle: epochTitle, yTitle: 'accuracy', yDomain: [0, 1], xKind: 'integer' }),
       );
     }
-    const lossRows: { x: number; y: number | null; series: string }[] = [];
+    const lossRows: LinePoint[] = [];
     for (const r of recs) {
-      lossRows.push({ x: r.epoch + 1, y: r.loss, series: 'total' });
-      for (const [k, v] of Object.entries(r.losses ?? {})) lossRows.push({ x: r.epoch + 1, y: v, series: k });
+      lossRows.push({ x: r.epoch, y: r.loss, series: 'total' });
+      for (const [k, v] of Object.entries(r.losses ?? {})) lossRows.push({ x: r.epoch, y: v, series: k });
     }
-    await writePlot(this.path('loss'), lineChart({ title: 'Training loss (sum of batch means)', rows: lossRows, xTitle: 'epochs trained', yTitle: 'loss' }));
+    await writePlot(this.path('loss'), lineChart({ title: 'Training loss (sum of batch means)', rows: lossRows, xTitle: 'epoch (0-based, as the checkpoint names)', yTitle: 'loss', xKind: 'integer' }));
     const best = bestEpoch(recs);
     if (best) {
       writeJsonAtomic(this.path('best.json'), {
@@ -278,13 +282,20 @@ export function bestEpoch(recs: EpochRecord[]): EpochRecord | undefined {
   return best;
 }
 
-/** Before/after bar chart of per-group accuracy (used by the reports). */
+/**
+ * Before/after bar chart of per-group accuracy (used by the reports); `afterErr` (the standard deviation
+ * over the repeats) is drawn as error bars on the "after" bars, clipped to [0, 1].
+ */
 export async function writeBeforeAfterPlot(stem: string, title: string, before: GroupMetrics, after: GroupMetrics, afterErr?: (number | null)[]): Promise<void> {
   const rows = [];
   for (let g = 0; g < before.groups.length; g++) {
-    const category = `${before.groups[g].id} ${before.groups[g].name}`;
+    const category = `${before.groups[g].id} ${before.groups[g].name} (${before.groups[g].count} images)`;
     rows.push({ category, series: 'before', value: before.groups[g].accuracy });
     rows.push({ category, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
   }
-  await writePlot(stem, groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1] }));
+  const bars = afterErr?.some((e) => e !== null && e !== undefined && e > 0);
+  await writePlot(
+    stem,
+    groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1], subtitle: bars ? 'error bars: standard deviation over the repeats, clipped to [0, 1]' : undefined }),
+  );
 }
