@@ -296,7 +296,7 @@ export function sweepTable(s: SweepSummary): string {
   const w = Math.max(7, ...labels.map((l) => l.length));
   const out: string[] = [];
   out.push(`minority groups: ${s.minority_groups.map((g) => `${g} (${s.group_names[g] ?? '?'})`).join(', ') || 'none'} — ${s.minority_rule}`);
-  out.push(`${'#'.padStart(4)}  ${'setting'.padEnd(w)}  worst-group %           change (percentage points)`);
+  out.push(`${'#'.padStart(4)}  ${'setting'.padEnd(w)}  worst-group %           change = before - after (percentage points; positive: accuracy lost)`);
   out.push(`${''.padStart(4)}  ${''.padEnd(w)}  before   after    std   minority majority  average`);
   for (const st of s.settings) {
     const label = settingLabel(st.setting);

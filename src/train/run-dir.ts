@@ -55,7 +55,7 @@ export class RunDir {
    * folder of another command's run, or a non-empty folder that is not a run. A folder whose run never
    * finished an epoch (e.g. it stopped at a bad option) is started again. Returns the epoch to start from
    * (0, or the one after the last complete epoch when resuming).
-   * @throws SpurmemError naming the folder and the options that differ
+   * @throws SpurmemError naming the folder; UsageError (exit status 2) for --resume with options that differ from the run's
    */
   prepare(config: Record<string, unknown>, o: { resume: boolean; force: boolean; mayChange: string[]; command: string }): number {
     this.note = undefined;
@@ -83,12 +83,13 @@ export class RunDir {
       }
       if (!o.resume) {
         throw new SpurmemError(
-          `${this.dir} already holds a run (config.json). Pass --resume to continue it or --force to start it again` +
+          `${this.dir} already holds a run (config.json). Pass --resume to continue it, --out DIR to start a new run in another folder, or --force to start it again here (deletes the run's results)` +
             (diff.length ? ` (options that differ: ${diff.join(', ')})` : ''),
         );
       }
       if (diff.length) {
-        throw new SpurmemError(
+        // an option error like any other: exit status 2
+        throw new UsageError(
           `${this.dir}: --resume with other options than the run was started with: ${diff
             .map((k) => `${k} (was ${JSON.stringify(old.options?.[k])}, now ${JSON.stringify(config[k])})`)
             .join('; ')}. Leave them out to continue with the run's own (--resume --out DIR reads them from config.json), or pass --force to discard the run and start again.`,
@@ -116,13 +117,14 @@ export class RunDir {
 
   /**
    * Removes what a run wrote (epoch checkpoints, metrics, best.json, the original's text files, loss lists,
-   * plots, finetune-prune's pruned_layers files and the studies made on the run), for --force: nothing of
+   * plots, finetune-prune's pruned_layers files, and the studies and finetune-prune runs made from the run), for --force: nothing of
    * the old run may pass for the new one's.
    */
   private clear(): void {
     const produced = /^(epoch_\d+_checkpoints\.pth\.tar|metrics\.jsonl|best\.json|group_accuracy_.*\.(txt|svg|png)|loss\.(svg|png)|training_.*_list\.json|pruned_layers_epoch\d+\.json)$/;
     for (const f of readdirSync(this.dir)) if (produced.test(f)) rmSync(this.path(f), { force: true });
     rmSync(this.path('studies'), { recursive: true, force: true });
+    rmSync(this.path('finetune_prune'), { recursive: true, force: true });
   }
 
   writeConfig(value: unknown): void {
