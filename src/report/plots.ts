@@ -98,6 +98,8 @@ export function lineChart(o: {
   subtitle?: string;
   /** A horizontal rule at this y (e.g. 0 for a change). */
   rule?: number;
+  /** Panels with their own y scale (e.g. loss terms of different sizes). */
+  independentY?: boolean;
 }): VlSpec {
   const values = mergeCoincidingSeries(o.rows);
   const columns = [...new Set(values.map((r) => r.column).filter((c): c is string => c !== undefined))];
@@ -132,7 +134,7 @@ export function lineChart(o: {
             ...(columns.length ? { column: { field: 'column', type: 'nominal', sort: columns, header } } : {}),
             ...(rowsFacet.length ? { row: { field: 'row', type: 'nominal', sort: rowsFacet, header } } : {}),
           },
-          resolve: { scale: { x: 'shared', y: 'shared' } },
+          resolve: { scale: { x: 'shared', y: o.independentY ? 'independent' : 'shared' } },
           spec,
         }
       : spec),

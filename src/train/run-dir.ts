@@ -195,7 +195,8 @@ export class RunDir {
     }
     const all = this.records();
     const initial = all.some((r) => r.epoch < 0);
-    const epochTitle = `epoch (0-based, as the checkpoint names${initial ? '; -1: before training' : ''})`;
+    const epochTitle = initial ? 'epoch (-1: before training)' : 'epoch';
+    const epochNote = 'epochs count from 0, as the checkpoint names';
     for (const split of ['train', 'val', 'test'] as const) {
       // the groups in one panel, worst-group and average in another: the worst-group line would hide the
       // group that is worst
@@ -208,15 +209,20 @@ export class RunDir {
       }
       await writePlot(
         this.path(`group_accuracy_${split}`),
-        lineChart({ title: `Per-group accuracy, ${split} split`, rows, xTitle: epochTitle, yTitle: 'accuracy', yDomain: [0, 1], xKind: 'integer' }),
+        lineChart({ title: `Per-group accuracy, ${split} split`, subtitle: epochNote, rows, xTitle: epochTitle, yTitle: 'accuracy', yDomain: [0, 1], xKind: 'integer' }),
       );
     }
+    // the total and its terms in separate panels, each with its own scale: the total would hide its largest term
+    const terms = recs.some((r) => Object.keys(r.losses ?? {}).length > 0);
     const lossRows: LinePoint[] = [];
     for (const r of recs) {
-      lossRows.push({ x: r.epoch, y: r.loss, series: 'total' });
-      for (const [k, v] of Object.entries(r.losses ?? {})) lossRows.push({ x: r.epoch, y: v, series: k });
+      lossRows.push({ x: r.epoch, y: r.loss, series: 'total', ...(terms ? { column: 'total' } : {}) });
+      for (const [k, v] of Object.entries(r.losses ?? {})) lossRows.push({ x: r.epoch, y: v, series: k, column: 'terms' });
     }
-    await writePlot(this.path('loss'), lineChart({ title: 'Training loss (sum of batch means)', rows: lossRows, xTitle: 'epoch (0-based, as the checkpoint names)', yTitle: 'loss', xKind: 'integer' }));
+    await writePlot(
+      this.path('loss'),
+      lineChart({ title: 'Training loss (sum of batch means)', subtitle: epochNote, rows: lossRows, xTitle: 'epoch', yTitle: 'loss', xKind: 'integer', independentY: true }),
+    );
     const best = bestEpoch(recs);
     if (best) {
       writeJsonAtomic(this.path('best.json'), {
