@@ -29,6 +29,8 @@ describe('spurmem demo --quick', () => {
         if (images < 6) expect(md).not.toMatch(new RegExp(`minority groups ${b.minority_change_points > 0 ? 'lose' : 'gain'} ${Math.abs(b.minority_change_points).toFixed(1)} points[^;]*the paper's pattern`));
       }
     }
+    // groups too small to read are marked where their accuracy is shown
+    for (const g of rep.erm.train.groups) if (g.count < 20) expect(md).toContain(`(n = ${g.count})`);
     expect(rep.groups).toHaveLength(4);
     for (const g of rep.groups) {
       expect(md).toContain(g.name);

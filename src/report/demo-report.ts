@@ -252,20 +252,27 @@ export function verdict(minority: number | null, majority: number | null, sample
   return 'both change about equally';
 }
 
-/** A table's group cell: id, name, "(minority)", and a warning when the group has too few images to read. */
+/** A study table's group cell: id, name, "(minority)", and a warning when the group has too few images to read. */
 function groupCell(id: number, name: string, minority: number[], count: number): string {
-  const small = count < SMALL_GROUP ? ` — ${count} image${count === 1 ? '' : 's'}, too few to read` : '';
+  const small = count < SMALL_GROUP ? ' — too few images to read' : '';
   return `${id} ${name}${minority.includes(id) ? ' (minority)' : ''}${small}`;
 }
 
 function metricsTable(cols: [string, GroupMetrics][], names: string[], minority: number[]): string {
   const rows = [`| group | ${cols.map((c) => c[0]).join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
+  let small = false;
   for (let g = 0; g < names.length; g++) {
-    const fewest = Math.min(...cols.map((c) => c[1].groups[g].count));
-    rows.push(`| ${groupCell(g, names[g], minority, fewest)} | ${cols.map((c) => pct(c[1].groups[g].accuracy)).join(' | ')} |`);
+    const cell = (m: GroupMetrics) => {
+      const n = m.groups[g].count;
+      if (n >= SMALL_GROUP) return pct(m.groups[g].accuracy);
+      small = true;
+      return `${pct(m.groups[g].accuracy)} (n = ${n})`;
+    };
+    rows.push(`| ${g} ${names[g]}${minority.includes(g) ? ' (minority)' : ''} | ${cols.map((c) => cell(c[1])).join(' | ')} |`);
   }
   rows.push(`| **worst-group** | ${cols.map((c) => pct(c[1].worst_group_accuracy)).join(' | ')} |`);
   rows.push(`| **average** (train-weighted) | ${cols.map((c) => pct(c[1].average_accuracy)).join(' | ')} |`);
   rows.push(`| mean of groups | ${cols.map((c) => pct(c[1].mean_accuracy)).join(' | ')} |`);
+  if (small) rows.push('', `(n = ...): a group of fewer than ${SMALL_GROUP} images in that split; each image moves its accuracy by more than ${100 / SMALL_GROUP} points, too few to read.`);
   return rows.join('\n') + '\n';
 }
