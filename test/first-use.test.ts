@@ -54,8 +54,11 @@ describe('first use', () => {
     expect(verdict(100 / 60, 0, { minority: 60, majority: 1139 })).toMatch(/too few to tell/);
     expect(verdict((100 * 5) / 60, 0, { minority: 60, majority: 1139 })).toMatch(/too few to tell/);
     expect(verdict((100 * 6) / 60, 0, { minority: 60, majority: 1139 })).toBe("the minority groups lose more: the paper's pattern");
-    // the majority's change is large enough, the minority's is not: still not the paper's pattern
+    // the majority's change is large enough, the minority's is not: no pattern, and no "about equally" either
     expect(verdict((100 * 3) / 60, -1, { minority: 60, majority: 1139 })).toMatch(/minority change is under 6 images/);
+    expect(verdict((100 * 2) / 60, (100 * 40) / 1139, { minority: 60, majority: 1139 })).toMatch(/minority change is under 6 images/);
+    expect(verdict((100 * 20) / 60, (100 * 200) / 1139, { minority: 60, majority: 1139 })).toBe('the minority groups lose more: the paper\'s pattern');
+    expect(verdict((100 * 6) / 60, (100 * 114) / 1139, { minority: 60, majority: 1139 })).toBe('both change about equally');
   });
 
   it('prints commands as `spurmem` only when that is this package on PATH, else with node and the launcher', () => {

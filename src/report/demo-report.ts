@@ -235,8 +235,8 @@ const fmtImages = (n: number) => (Math.abs(n - Math.round(n)) < 0.05 ? String(Ma
 
 /**
  * One phrase comparing the minority and majority changes (before - after, in points, over `samples`
- * images each). Nothing is called on a net change of fewer than {@link MIN_CHANGE_IMAGES} images: such a
- * change is "too few to tell", whatever the other one does.
+ * images each). Nothing is called when the minority change is a net change of fewer than
+ * {@link MIN_CHANGE_IMAGES} images: it is "too few to tell", whatever the majority change is.
  */
 export function verdict(minority: number | null, majority: number | null, samples?: { minority: number; majority: number }): string {
   if (minority === null || majority === null) return 'not measured';
@@ -245,7 +245,8 @@ export function verdict(minority: number | null, majority: number | null, sample
     const minImages = Math.abs((minority / 100) * samples.minority);
     const majImages = Math.abs((majority / 100) * samples.majority);
     if (minImages < MIN_CHANGE_IMAGES && majImages < MIN_CHANGE_IMAGES) return `each under ${MIN_CHANGE_IMAGES} images: too few to tell`;
-    if (minority > majority + 1 && minImages < MIN_CHANGE_IMAGES) return `the minority change is under ${MIN_CHANGE_IMAGES} images: too few to tell`;
+    // the comparison rests on the minority change: with too few images it cannot be told either way
+    if (minImages < MIN_CHANGE_IMAGES) return `the minority change is under ${MIN_CHANGE_IMAGES} images: too few to tell`;
   }
   if (minority > majority + 1) return 'the minority groups lose more: the paper\'s pattern';
   if (majority > minority + 1) return 'the majority groups lose more';
