@@ -107,6 +107,15 @@ describe('first use', () => {
     expect(again.stderr).toContain(`${out} already holds a run`);
     expect(again.stderr).toContain('--out DIR');
     expect(again.stderr).not.toContain('missing');
+    // eval --quiet leaves out the counts table too (without it, the table is printed)
+    const evalArgs = ['eval', '--checkpoint', join(out, 'epoch_0_checkpoints.pth.tar'), '--dataset', 'folder', '--root', root, '--resolution', '32', '--split', 'val', '--threads', '1'];
+    const loud = await runCli(evalArgs);
+    expect(loud.code, loud.stderr).toBe(0);
+    expect(loud.stdout).toContain('folder dataset at');
+    const quiet = await runCli([...evalArgs, '--quiet']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout).not.toContain('folder dataset at');
+    expect(quiet.stdout).toContain('worst-group');
     const resume = await runCli([...args, '--resume', '--epochs', '2', '--lr', '1e-3']);
     expect(resume.code).toBe(2);
     expect(resume.stderr).toMatch(/--resume with other options than the run was started with: lr/);
