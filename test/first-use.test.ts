@@ -4,8 +4,7 @@
  * original's fine-tuning rate, error hints one step further, report verdicts that need enough images,
  * and commands printed the way they run.
  */
-import { mkdtempSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cliPrefix } from '../src/demo.js';
@@ -62,11 +61,11 @@ describe('first use', () => {
   });
 
   it('prints commands as `spurmem` only when that is this package on PATH, else with node and the launcher', () => {
-    const bin = mkdtempSync(join(tmpdir(), 'spurmem-path-'));
+    const bin = tempDir('spurmem-path-');
     expect(cliPrefix({ PATH: '' })).toEqual(['node', launcher]);
     symlinkSync(launcher, join(bin, 'spurmem'));
     expect(cliPrefix({ PATH: bin })).toEqual(['spurmem']);
-    const other = mkdtempSync(join(tmpdir(), 'spurmem-other-'));
+    const other = tempDir('spurmem-other-');
     writeFileSync(join(other, 'spurmem'), '#!/bin/sh\n');
     expect(cliPrefix({ PATH: `${other}:${bin}` })).toEqual(['node', launcher]);
   });

@@ -5,8 +5,7 @@
  * from the package registry.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cliPrefix } from '../src/demo.js';
@@ -27,7 +26,7 @@ describe('spurmem outside the clone', () => {
     npm(['link'], { cwd: repoDir, env: { npm_config_prefix: prefix } });
     const bin = join(prefix, 'bin');
     const PATH = `${bin}${delimiter}${process.env.PATH}`;
-    const elsewhere = mkdtempSync(join(tmpdir(), 'spurmem-elsewhere-'));
+    const elsewhere = tempDir('spurmem-elsewhere-');
     const v = spawnSync('sh', ['-c', 'spurmem --version && spurmem demo --help'], { cwd: elsewhere, env: { ...process.env, PATH }, encoding: 'utf8' });
     expect(v.status, v.stderr).toBe(0);
     expect(v.stdout).toMatch(/^\d+\.\d+\.\d+\n/);
