@@ -3,7 +3,9 @@
  * torch < 1.6) without executing anything in them. See native/checkpoint/ for the restricted unpickler.
  */
 import { addon, type CheckpointEntry, type NativeCheckpoint, type ReadOptions } from './native.js';
-import { SpurmemError, messageOf } from './util/errors.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { SpurmemError, UsageError, messageOf } from './util/errors.js';
 
 export type { CheckpointEntry, NativeCheckpoint, ReadOptions } from './native.js';
 
@@ -12,9 +14,11 @@ export type { CheckpointEntry, NativeCheckpoint, ReadOptions } from './native.js
  * `toObject(path)` to look inside. In the zip layout every entry's CRC-32 is checked, unless
  * `checkStorageCrc: false` leaves out the tensor data (as torch.load, which checks none).
  * @throws SpurmemError naming the file and what was wrong (missing, truncated, corrupt, a refused
- *   pickle global such as `os.system`).
+ *   pickle global such as `os.system`); UsageError for a run folder (naming `--run` and its checkpoints).
  */
 export async function readCheckpoint(path: string, o: ReadOptions = {}): Promise<NativeCheckpoint> {
+  const runHint = runFolderHint(path);
+  if (runHint) throw new UsageError(runHint);
   try {
     return await addon().readCheckpoint(path, o);
   } catch (e) {
@@ -123,4 +127,29 @@ export function strippedNote(ck: NativeCheckpoint): string | undefined {
   const where = path.length ? `'${path.join('.')}'` : 'the state dict';
   const what = stripped.map((p) => `'${p}'${p === 'module.' ? ' (nn.DataParallel / DistributedDataParallel)' : ' (torch.compile)'}`).join(' and ');
   return `${ck.path}: every key of ${where} starts with ${what}; read without it`;
+}
+
+/**
+ * For a path that is a spurmem run folder rather than a checkpoint file: a message that names one of its
+ * checkpoints and `--run DIR`; undefined otherwise.
+ */
+export function runFolderHint(path: string): string | undefined {
+  let dir = false;
+  try {
+    dir = statSync(path).isDirectory();
+  } catch {
+    return undefined;
+  }
+  if (!dir) return undefined;
+  const epochs = readdirSync(path)
+    .map((f) => /^epoch_(\d+)_checkpoints\.pth\.tar$/.exec(f)?.[1])
+    .filter((e): e is string => e !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+  if (epochs.length === 0 && !existsSync(join(path, 'config.json'))) return undefined;
+  const last = epochs[epochs.length - 1];
+  return (
+    `${path} is a spurmem run folder, not a checkpoint file: pass --run ${path} (study, finetune-prune; its last epoch, or --epoch E)` +
+    (last !== undefined ? ` or one of its checkpoints, e.g. --checkpoint ${join(path, `epoch_${last}_checkpoints.pth.tar`)}` : '')
+  );
 }

@@ -11,8 +11,9 @@
  * its own folder, and the report lists the equivalent commands. Running the demo again resumes (the
  * steps already done are read back, not redone).
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { packageRoot } from './native.js';
 import { makeDemoDataset } from './data/index.js';
 import { prepareStudy, runStudySetting, type StudyResult, type StudySettingInput } from './neurons/study.js';
 import { writeDemoReport, type DemoReport } from './report/demo-report.js';
@@ -24,7 +25,7 @@ import type { FinetuneInput } from './train/finetune-prune.js';
 export interface DemoOptions {
   /** Demo folder (default experiments/demo). */
   out?: string;
-  /** A smaller dataset and fewer epochs and repeats (for tests): about a minute. */
+  /** A smaller dataset and fewer epochs and repeats: a smoke test whose report says its numbers are not to be read. */
   quick?: boolean;
   arch?: 'resnet18' | 'resnet50';
   device?: string;
@@ -38,6 +39,28 @@ export function demoPlan(quick: boolean) {
   return quick
     ? { scale: 0.06, size: 32, resolution: 32, epochs: 4, batchSize: 32, repeats: 3, finetuneEpochs: 1 }
     : { scale: 0.25, size: 32, resolution: 32, epochs: 12, batchSize: 32, repeats: 10, finetuneEpochs: 3 };
+}
+
+/**
+ * How to run this spurmem from a shell: `spurmem` when the `spurmem` on PATH is this package's launcher
+ * (after `npm link`, `npm install -g`), else `node <this package>/bin/spurmem.js`, which runs from any
+ * folder.
+ */
+export function cliPrefix(env: NodeJS.ProcessEnv = process.env): string[] {
+  const launcher = join(packageRoot(), 'bin', 'spurmem.js');
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const target = real(launcher);
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const found = real(join(dir, 'spurmem'));
+    if (found !== undefined) return found === target ? ['spurmem'] : ['node', launcher];
+  }
+  return ['node', launcher];
 }
 
 /** Shell words of a command line, quoted where needed. */
@@ -59,10 +82,11 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const ftDir = join(out, 'finetune-prune');
   const commands: { step: string; command: string }[] = [];
   const timings: Record<string, number> = {};
+  const cli = cliPrefix();
 
   // 1. data
   let t = Date.now();
-  const dataArgs = ['spurmem', 'data', 'make-demo', '--out', dataDir, '--scale', plan.scale, '--size', plan.size, '--seed', seed];
+  const dataArgs = [...cli, 'data', 'make-demo', '--out', dataDir, '--scale', plan.scale, '--size', plan.size, '--seed', seed];
   commands.push({ step: 'data', command: commandLine(dataArgs) });
   if (!existsSync(join(dataDir, 'metadata.csv'))) {
     log(`1/4 data: building Fashion-Waterbirds in ${dataDir}`);
@@ -100,7 +124,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   commands.push({
     step: 'erm',
     command: commandLine([
-      'spurmem', 'train', '--dataset', 'folder', '--root', dataDir, '--arch', arch, '--resolution', plan.resolution, '--epochs', plan.epochs,
+      ...cli, 'train', '--dataset', 'folder', '--root', dataDir, '--arch', arch, '--resolution', plan.resolution, '--epochs', plan.epochs,
       '--optimizer', 'adam', '--lr', '1e-3', '--scheduler', 'cosine', '--no-augment', '--head', 'linear', '--label-order', 'natural',
       '--batch-size', plan.batchSize, '--eval-batch-size', 256, '--seed', seed, '--device', device, '--no-eval-initial', '--out', ermDir,
     ]),
@@ -126,7 +150,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
     commands.push({
       step: `study: ${s.title}`,
       command: commandLine([
-        'spurmem', 'study', '--run', ermDir, '--split', st.split!, '--ranking', st.ranking!, '--mode', st.mode!, '--top-k', st.topK!,
+        ...cli, 'study', '--run', ermDir, '--split', st.split!, '--ranking', st.ranking!, '--mode', st.mode!, '--top-k', st.topK!,
         ...(st.std ? ['--std', st.std] : []), ...(st.repeats && st.mode === 'random_noise' ? ['--repeats', st.repeats, '--seed', seed] : []), '--device', device,
       ]),
     });
@@ -149,12 +173,12 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   };
   commands.push({
     step: 'finetune-prune',
-    command: commandLine(['spurmem', 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--no-augment', '--eval-batch-size', 256, '--seed', seed, '--device', device, '--out', ftDir]),
+    command: commandLine([...cli, 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--no-augment', '--eval-batch-size', 256, '--seed', seed, '--device', device, '--out', ftDir]),
   });
   log(`4/4 finetune-prune: ${plan.finetuneEpochs} epoch(s) -> ${ftDir}`);
   const ft: FinetuneSummary = await finetunePrune(ftIn, { log: (l) => log(`  ${l}`) });
   timings.finetune = (Date.now() - t) / 1000;
 
   timings.total = (Date.now() - t0) / 1000;
-  return writeDemoReport({ out, arch, plan, erm, ermDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: ctx.ds.groupNames, trainCounts: ctx.ds.trainGroupCounts });
+  return writeDemoReport({ out, quick: Boolean(o.quick), arch, plan, erm, ermDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: ctx.ds.groupNames, trainCounts: ctx.ds.trainGroupCounts });
 }

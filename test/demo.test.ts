@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import { parse, quote } from 'shell-quote';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
@@ -18,6 +19,18 @@ describe('spurmem demo --quick', () => {
     const rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     const html = readFileSync(join(out, 'report.html'), 'utf8');
+    // --quick is a smoke test and says so; no pattern is called on fewer than 6 images
+    expect(rep.smoke_test).toBe(true);
+    expect(md).toContain('Smoke test (--quick)');
+    expect(r.stdout).toContain('Smoke test (--quick)');
+    for (const s of rep.studies) {
+      for (const b of s.blocks) {
+        const images = Math.abs((b.minority_change_points ?? 0) / 100) * b.minority_samples;
+        if (images < 6) expect(md).not.toMatch(new RegExp(`minority groups ${b.minority_change_points > 0 ? 'lose' : 'gain'} ${Math.abs(b.minority_change_points).toFixed(1)} points[^;]*the paper's pattern`));
+      }
+    }
+    // groups too small to read are marked where their accuracy is shown
+    for (const g of rep.erm.train.groups) if (g.count < 20) expect(md).toContain(`(n = ${g.count})`);
     expect(rep.groups).toHaveLength(4);
     for (const g of rep.groups) {
       expect(md).toContain(g.name);
@@ -54,10 +67,16 @@ describe('spurmem demo --quick', () => {
     expect(md).toMatch(/!\[[^\]]+\]\(erm\/group_accuracy_test\.png\)/);
     expect(rep.commands.length).toBeGreaterThanOrEqual(6);
     for (const c of rep.commands as { command: string }[]) {
-      const words = c.command.split(' ');
-      expect(words[0]).toBe('spurmem');
+      // printed the way it runs from any folder: `spurmem` when that is this package on PATH, else node + launcher
+      const all = parse(c.command) as string[];
+      const prefix = all[0] === 'spurmem' ? 1 : 2;
+      if (prefix === 2) {
+        expect(all[0]).toBe('node');
+        expect(realpathSync(all[1])).toBe(realpathSync(cli));
+      }
+      const words = all.slice(prefix - 1);
       const sub = words[1] === 'data' ? words.slice(1, 3) : words.slice(1, 2);
-      const h = spawnSync(process.execPath, [cli, ...sub, '--help'], { encoding: 'utf8' });
+      const h = spawnSync('sh', ['-c', `${quote(all.slice(0, prefix))} ${quote(sub)} --help`], { encoding: 'utf8', cwd: tmpdir() });
       expect(h.status, c.command).toBe(0);
       // every flag of the listed command is one the command knows
       for (const flag of words.filter((w) => w.startsWith('--'))) expect(h.stdout, `${c.command}: ${flag}`).toContain(flag);

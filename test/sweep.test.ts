@@ -66,12 +66,12 @@ describe('sweep configuration: expansion and validation', () => {
   it('errors name the file, the key and what was expected', () => {
     const dir = tempDir();
     const cases: [string, string, RegExp][] = [
-      ['a.yaml', 'base:\n  run: r\ngrid:\n  topk: [1, 2]\n', /a\.yaml: grid: unknown key 'topk' \(expected one of split, ranking, mode, top_k/],
+      ['a.yaml', 'base:\n  run: r\ngrid:\n  topk: [1, 2]\n', /a\.yaml: grid: unknown key 'topk' \(did you mean 'top_k'\?\) \(expected one of split, ranking, mode, top_k/],
       ['b.yaml', 'base:\n  run: r\ngrid:\n  top_k: [1, 0]\n', /b\.yaml: grid\.top_k\[1\]: expected a positive integer, got 0/],
       ['c.yaml', 'base:\n  run: r\ngrid:\n  mode: [zero, zap]\n', /c\.yaml: grid\.mode\[1\]: expected one of zero, random_init, random_noise, rewind, layer_rewind, got "zap"/],
-      ['d.json', '{"base": {"run": "r", "batchsize": 3}}', /d\.json: base: unknown key 'batchsize' \(expected one of run, checkpoint/],
+      ['d.json', '{"base": {"run": "r", "batchsize": 3}}', /d\.json: base: unknown key 'batchsize' \(did you mean 'batch_size'\?\) \(expected one of run, checkpoint/],
       ['e.json', '{"base": {"run": "r"}\n "grid": {"std": [0.1]}}', /e\.json:2: not valid JSON/],
-      ['f.yaml', 'base:\n  run: r\ngrid:\n  std: [0.1\n  mode: zero\n', /f\.yaml:\d+: not valid YAML/],
+      ['f.yaml', 'base:\n  run: r\ngrid:\n  std: [0.1\n  mode: zero\n', /f\.yaml:\d+: not valid YAML: .*\n\n  std: \[0\.1\n  mode: zero\n  \^/],
       ['g.yaml', 'grid:\n  top_k: 1\n', /g\.yaml: base: missing/],
       ['h.yaml', 'base:\n  run: r\nexclude:\n  - {fraction: 2}\n', /h\.yaml: exclude\[0\]\.fraction: expected a number in \[0, 1\] or a list of them, got 2/],
       ['i.yaml', 'base:\n  checkpoint: c\n  dataset: folder\n  root: d\ngrid:\n  mode: [zero, rewind]\n', /i\.yaml: grid \(.*\): mode: rewind needs rewind_epochs N > 0 .*or a rewind checkpoint/],

@@ -31,9 +31,12 @@ export function finiteNumber(flag: string) {
   };
 }
 
+/** Help of every command's --quiet. */
+export const QUIET_HELP = "leave out the dataset's counts table (warnings, each said once, results and errors are still printed)";
+
 /**
  * The run-folder flags of `train` and `finetune-prune` (see runFolderFields): --resume (with --out DIR alone: the run's config.json gives the rest), --force,
- * --skip-bad-images, --keep-checkpoints, --cache-mb. `--out` stays with each command (its default differs).
+ * --skip-bad-images, --keep-checkpoints, --cache-mb, --quiet. `--out` stays with each command (its default differs).
  */
 export function addRunFolderOptions(cmd: Command): Command {
   return cmd
@@ -41,7 +44,8 @@ export function addRunFolderOptions(cmd: Command): Command {
     .option('--force', 'start again in an --out folder that holds another run')
     .option('--skip-bad-images', 'skip missing or undecodable images (counted) instead of stopping')
     .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
-    .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096);
+    .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096)
+    .option('--quiet', QUIET_HELP);
 }
 
 /**

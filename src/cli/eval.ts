@@ -10,7 +10,7 @@ import { countsTable } from '../data/dataset.js';
 import { SPLITS, type Split } from '../data/types.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../evaluate.js';
-import { deviceOption, finiteNumber, positiveInt, threadsOption, resizeOption } from './common.js';
+import { QUIET_HELP, deviceOption, finiteNumber, positiveInt, threadsOption, resizeOption } from './common.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { progressBar } from './progress.js';
 
@@ -49,6 +49,7 @@ interface EvalFlags extends DatasetFlags {
   labelOrder?: LabelOrder;
   head: 'softmax' | 'linear' | 'auto';
   json?: boolean;
+  quiet?: boolean;
 }
 
 export function evalCommand(): Command {
@@ -66,13 +67,14 @@ export function evalCommand(): Command {
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y (default: recorded in spurmem checkpoints, else natural for a plain Linear head (fc.weight) and original for the original's Linear + Softmax head (fc.0.weight))").choices([...LABEL_ORDERS]))
     .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
+    .option('--quiet', QUIET_HELP)
     .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images, "resize": "sharp" with --resize sharp)')
     .action(async (o: EvalFlags) => {
-      const { json, ...opts } = o;
+      const { json, quiet, ...opts } = o;
       const bar = progressBar(`eval ${o.split}`);
       const r = await evaluateDetailed(opts as EvaluateInput, {
         onDataset: (ds) => {
-          (json ? process.stderr : process.stdout).write(countsTable(ds) + '\n');
+          if (!quiet) (json ? process.stderr : process.stdout).write(countsTable(ds) + '\n');
           for (const w of ds.warnings) process.stderr.write(`warning: ${w}\n`);
         },
         onProgress: bar.update,

@@ -56,7 +56,7 @@ export function finetunePruneCommand(): Command {
     .addOption(deviceOption())
     .addOption(threadsOption())
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
-    .option('--out <dir>', 'run folder (default experiments/<arch>_<dataset>_finetune_prune)');
+    .option('--out <dir>', 'run folder (default, named by the settings so that other settings never share it: <run>/finetune_prune/epoch<e>_<settings> with --run, experiments/finetune_prune/<checkpoint name>/<settings> with --checkpoint; <settings> = the criteria with their size and every option that differs from its default, e.g. magnitude-smallest_p0.01_lr0.0001; --epochs is not part of it)');
   return addRunFolderOptions(cmd)
     .option('--json', 'print the summary as JSON')
     .action(async (o: Record<string, unknown>, cmd: Command) => {

@@ -20,7 +20,7 @@ export function studyTable(r: StudyResult): string {
     }
     if (b.channels.length) out.push(`  channels: ${b.channels.map((c) => `${c.name}[${c.index}]`).join(', ')}`);
     if (b.threshold) out.push(`  weights selected: ${Object.values(b.threshold.selected).reduce((a, c) => a + c, 0)} (k = ${b.threshold.k}, |w| threshold ${b.threshold.threshold})`);
-    out.push('  group                       n   before    after    std  before-after');
+    out.push('  group                       n   before    after    std  change = before - after (positive: accuracy lost)');
     for (const g of b.groups) {
       out.push(`  ${String(g.id).padEnd(2)} ${g.name.padEnd(22)} ${String(g.count).padStart(5)}  ${pct(g.unmodified)}  ${pct(g.mean)}  ${pct(g.std)}  ${signed(g.change)}`);
     }
@@ -72,10 +72,12 @@ export function studyCommand(): Command {
     .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
     .option('--skip-bad-images', 'skip missing or undecodable images (counted)')
     .option('--out <dir>', 'result folder (default: <run>/studies/<split>_<original file name>[_resize-sharp]; with --checkpoint: experiments/studies/<checkpoint name>/<split>_<original file name>)')
+    .option('--quiet', 'leave out the per-repeat progress lines (warnings, each said once, results and errors are still printed)')
     .option('--json', 'print the result as JSON')
     .action(async (o: Record<string, unknown>) => {
-      const { json, ...opts } = o;
-      const r = await study(opts as Parameters<typeof study>[0]);
+      const { json, quiet, ...opts } = o;
+      const log = quiet ? (l: string) => (l.startsWith('warning: ') ? process.stderr.write(l + '\n') : undefined) : undefined;
+      const r = await study(opts as Parameters<typeof study>[0], log);
       process.stdout.write(json ? JSON.stringify(r) + '\n' : studyTable(r));
     });
 }

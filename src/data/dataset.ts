@@ -137,18 +137,24 @@ async function buildSamples(
   return { samples, skippedImages };
 }
 
+/**
+ * One warning (or none) naming every split whose group counts differ from the published ones, with both
+ * counts; when every split has fewer images than published it says that a subset cannot match them.
+ */
 function compareWithPublished(kind: 'waterbirds' | 'celeba', samples: Record<Split, Sample[]>): string[] {
-  const warnings: string[] = [];
+  const differing: string[] = [];
+  let subset = true;
   for (const split of SPLITS) {
     const got = groupCounts(samples[split]);
     const want = PUBLISHED_COUNTS[kind][split];
-    if (got.some((v, g) => v !== want[g])) {
-      warnings.push(
-        `${kind} ${split} split: group counts ${got.join('/')} differ from the published ${want.join('/')} (groups 0/1/2/3)`,
-      );
-    }
+    if (got.some((v, g) => v !== want[g])) differing.push(`${split} ${got.join('/')} (published ${want.join('/')})`);
+    if (samples[split].length >= want.reduce((a, b) => a + b, 0)) subset = false;
   }
-  return warnings;
+  if (differing.length === 0) return [];
+  return [
+    `${kind}: group counts (groups 0/1/2/3) differ from the published ones: ${differing.join(', ')}` +
+      (subset ? '; every split has fewer images than published, so a subset of the dataset cannot match them' : ''),
+  ];
 }
 
 /** Group names of a dataset folder: `dataset.json`'s `groupNames` if present, else `<target>=y, <attribute>=a`. */

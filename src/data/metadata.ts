@@ -58,13 +58,14 @@ export function readCsv(path: string): { columns: string[]; rows: { line: number
   return { columns, rows: parsed.map((p) => ({ line: p.info.lines, record: p.record })) };
 }
 
-/** Checks that every `wanted` column is in the header. */
-export function requireColumns(path: string, columns: string[], wanted: string[], expected: string): void {
+/** Checks that every `wanted` column is in the header; `hint(missing)` may add what to do about it. */
+export function requireColumns(path: string, columns: string[], wanted: string[], expected: string, hint?: (missing: string[]) => string): void {
   const missing = wanted.filter((w) => !columns.includes(w));
   if (missing.length > 0) {
     throw new SpurmemError(
       `${path} line 1: missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} ` +
-        `(expected ${expected}; found ${columns.map((c) => `'${c}'`).join(', ') || 'no columns'})`,
+        `(expected ${expected}; found ${columns.map((c) => `'${c}'`).join(', ') || 'no columns'})` +
+        (hint?.(missing) ?? ''),
     );
   }
 }
@@ -96,7 +97,11 @@ export function readMetadataCsv(path: string, o: { target?: string; attribute?: 
   const attribute = o.attribute ?? 'place';
   const { columns, rows } = readCsv(path);
   requireColumns(path, columns, ['img_filename', target, 'split', attribute], `the Waterbirds columns ${WATERBIRDS_COLUMNS.join(',')}` +
-    (target !== 'y' || attribute !== 'place' ? ` with '${target}' as the class and '${attribute}' as the spurious attribute` : ''));
+    (target !== 'y' || attribute !== 'place' ? ` with '${target}' as the class and '${attribute}' as the spurious attribute` : ''),
+    (missing) => {
+      const flags = [...(missing.includes(attribute) ? ['--attribute COLUMN names the spurious attribute\'s 0/1 column'] : []), ...(missing.includes(target) ? ['--target COLUMN names the class\'s 0/1 column'] : [])];
+      return flags.length ? `; ${flags.join(', ')}` : '';
+    });
   return rows.map(({ line, record }) => {
     const relPath = (record.img_filename ?? '').trim();
     if (relPath === '') throw new SpurmemError(`${path} line ${line}: field 'img_filename' is empty, expected an image path relative to the dataset folder`);

@@ -15,6 +15,8 @@ import { versions } from '../train/common.js';
 
 export interface DemoReportInput {
   out: string;
+  /** `--quick`: the report is marked as a smoke test whose numbers are not to be read. */
+  quick?: boolean;
   arch: string;
   plan: { scale: number; size: number; resolution: number; epochs: number; batchSize: number; repeats: number; finetuneEpochs: number };
   erm: TrainSummary;
@@ -46,7 +48,22 @@ export interface DemoReport {
   plots: string[];
   commands: { step: string; command: string }[];
   timings: Record<string, number>;
+  /** Whether this is a `--quick` smoke test (its numbers are not results). */
+  smoke_test: boolean;
 }
+
+/** The smoke-test notice of a `--quick` report. */
+export const SMOKE_TEST_NOTICE =
+  'Smoke test (--quick): a tiny dataset, few epochs and repeats. It shows that every step runs; its numbers are not results and are not to be read.';
+
+/**
+ * Fewest images a net change must amount to before the report calls a pattern: with fewer, even if every
+ * changed image went the same way, a two-sided sign test could not reach 5 % (2 x 0.5^6 = 0.03).
+ */
+export const MIN_CHANGE_IMAGES = 6;
+
+/** Groups with fewer images than this are marked in the report's tables: each image is more than 5 points. */
+export const SMALL_GROUP = 20;
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
 const pts = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${x >= 0 ? '+' : ''}${x.toFixed(1)}`);
@@ -79,17 +96,20 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   const plots: string[] = [];
   const md: string[] = [];
   md.push('# spurmem demo: spurious memorization on Fashion-Waterbirds', '');
+  if (o.quick) md.push(`> **${SMOKE_TEST_NOTICE}**`, '');
   md.push(
     `A ${o.arch} trained by ERM on Fashion-Waterbirds (Fashion-MNIST items on land or water backgrounds, with ` +
       `Waterbirds' group proportions), then the paper's two experiments on it: changing the critical neurons (Part I) ` +
-      `and finetuning with a pruned sub-network (Part II). Every number below was measured in this run.`,
+      `and finetuning with a pruned sub-network (Part II). Every number below was measured in this run. ` +
+      `Epochs are numbered from 0, as the checkpoint files are (epoch 0 is the first epoch, \`epoch_0_checkpoints.pth.tar\`). ` +
+      `A change is called only when it amounts to at least ${MIN_CHANGE_IMAGES} images; groups of fewer than ${SMALL_GROUP} images are marked in the tables.`,
     '',
   );
   md.push(`Machine: ${availableParallelism()} CPU core(s) (${cpus()[0]?.model ?? 'unknown'}); spurmem ${versions().spurmem}, libtorch ${versions().libtorch}. ` +
     `Wall time: ${Object.entries(o.timings).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}.`, '');
 
   // ---- findings
-  md.push('## What it shows', '');
+  md.push(o.quick ? '## What it shows (smoke test: not to be read)' : '## What it shows', '');
   const trainMin = minority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ');
   md.push(
     `- **Spurious reliance.** ERM test worst-group accuracy is ${pct(last.test.worst_group_accuracy)} against an average ` +
@@ -153,9 +173,9 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
         continue;
       }
       md.push(`Channels: ${b.channels.map((c) => `\`${c.name}[${c.index}]\``).join(', ')}`, '');
-      md.push('| group | n | before | after | std | change (before - after) |', '|---|---:|---:|---:|---:|---:|');
+      md.push('| group | n | before | after | std | change = before - after (points; positive: lost) |', '|---|---:|---:|---:|---:|---:|');
       for (const g of b.groups) {
-        md.push(`| ${g.id} ${g.name}${minority.includes(g.id) ? ' (minority)' : ''} | ${g.count} | ${pct(g.unmodified)} | ${pct(g.mean)} | ${g.std === null ? 'n/a' : (100 * g.std).toFixed(1)} | ${pts(g.change === null ? null : 100 * g.change)} |`);
+        md.push(`| ${groupCell(g.id, g.name, minority, g.count)} | ${g.count} | ${pct(g.unmodified)} | ${pct(g.mean)} | ${g.std === null ? 'n/a' : (100 * g.std).toFixed(1)} | ${pts(g.change === null ? null : 100 * g.change)} |`);
       }
       md.push(`| worst-group | | ${pct(b.worst_group_accuracy.unmodified)} | ${pct(b.worst_group_accuracy.mean)} | | ${pts(b.worst_group_accuracy.change === null ? null : 100 * b.worst_group_accuracy.change)} |`);
       md.push(`| average | | ${pct(b.average_accuracy.unmodified)} | ${pct(b.average_accuracy.mean)} | | ${pts(b.average_accuracy.change === null ? null : 100 * b.average_accuracy.change)} |`, '');
@@ -197,6 +217,7 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
     plots,
     commands: o.commands,
     timings: o.timings,
+    smoke_test: Boolean(o.quick),
   };
   writeJsonAtomic(json, result);
   return result;
@@ -214,24 +235,45 @@ const fmtImages = (n: number) => (Math.abs(n - Math.round(n)) < 0.05 ? String(Ma
 
 /**
  * One phrase comparing the minority and majority changes (before - after, in points, over `samples`
- * images each): a difference of fewer than 2 images either way is too small to call.
+ * images each). Nothing is called when the minority change is a net change of fewer than
+ * {@link MIN_CHANGE_IMAGES} images: it is "too few to tell", whatever the majority change is.
  */
 export function verdict(minority: number | null, majority: number | null, samples?: { minority: number; majority: number }): string {
   if (minority === null || majority === null) return 'not measured';
   if (Math.abs(minority) < 0.5 && Math.abs(majority) < 0.5) return 'no measurable change';
-  if (samples && Math.abs((minority / 100) * samples.minority) < 2 && Math.abs((majority / 100) * samples.majority) < 2) {
-    return 'each within 2 images: too few to tell';
+  if (samples) {
+    const minImages = Math.abs((minority / 100) * samples.minority);
+    const majImages = Math.abs((majority / 100) * samples.majority);
+    if (minImages < MIN_CHANGE_IMAGES && majImages < MIN_CHANGE_IMAGES) return `each under ${MIN_CHANGE_IMAGES} images: too few to tell`;
+    // the comparison rests on the minority change: with too few images it cannot be told either way
+    if (minImages < MIN_CHANGE_IMAGES) return `the minority change is under ${MIN_CHANGE_IMAGES} images: too few to tell`;
   }
   if (minority > majority + 1) return 'the minority groups lose more: the paper\'s pattern';
   if (majority > minority + 1) return 'the majority groups lose more';
   return 'both change about equally';
 }
 
+/** A study table's group cell: id, name, "(minority)", and a warning when the group has too few images to read. */
+function groupCell(id: number, name: string, minority: number[], count: number): string {
+  const small = count < SMALL_GROUP ? ' — too few images to read' : '';
+  return `${id} ${name}${minority.includes(id) ? ' (minority)' : ''}${small}`;
+}
+
 function metricsTable(cols: [string, GroupMetrics][], names: string[], minority: number[]): string {
   const rows = [`| group | ${cols.map((c) => c[0]).join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
-  for (let g = 0; g < names.length; g++) rows.push(`| ${g} ${names[g]}${minority.includes(g) ? ' (minority)' : ''} | ${cols.map((c) => pct(c[1].groups[g].accuracy)).join(' | ')} |`);
+  let small = false;
+  for (let g = 0; g < names.length; g++) {
+    const cell = (m: GroupMetrics) => {
+      const n = m.groups[g].count;
+      if (n >= SMALL_GROUP) return pct(m.groups[g].accuracy);
+      small = true;
+      return `${pct(m.groups[g].accuracy)} (n = ${n})`;
+    };
+    rows.push(`| ${g} ${names[g]}${minority.includes(g) ? ' (minority)' : ''} | ${cols.map((c) => cell(c[1])).join(' | ')} |`);
+  }
   rows.push(`| **worst-group** | ${cols.map((c) => pct(c[1].worst_group_accuracy)).join(' | ')} |`);
   rows.push(`| **average** (train-weighted) | ${cols.map((c) => pct(c[1].average_accuracy)).join(' | ')} |`);
   rows.push(`| mean of groups | ${cols.map((c) => pct(c[1].mean_accuracy)).join(' | ')} |`);
+  if (small) rows.push('', `(n = ...): a group of fewer than ${SMALL_GROUP} images in that split; each image moves its accuracy by more than ${100 / SMALL_GROUP} points, too few to read.`);
   return rows.join('\n') + '\n';
 }

@@ -1,5 +1,10 @@
 /**
  * Plots as SVG (vega-lite compiled and rendered by vega, headless) and PNG (the SVG rasterised by sharp).
+ *
+ * Every plot shows what it holds in full: legend and header labels are never cut, a series that would be
+ * drawn exactly over another in the same panel is drawn once with both names ("a = b"), x axes of
+ * measured settings (top-k, fraction) show only the values measured, and error bars stay inside the
+ * accuracy range.
  */
 import sharp from 'sharp';
 import * as vega from 'vega';
@@ -27,77 +32,166 @@ export async function writePlot(stem: string, spec: VlSpec): Promise<{ svg: stri
   return { svg: `${stem}.svg`, png: `${stem}.png` };
 }
 
-/** Dash patterns in order of first appearance: solid, dashed, dotted, dash-dot. */
-const DASHES = [[1, 0], [7, 4], [2, 3], [7, 3, 2, 3]];
+/** One point of a line chart: `series` is the line (colour); `column` and `row` name its panel. */
+export interface LinePoint {
+  x: number;
+  y: number | null;
+  series: string;
+  column?: string;
+  row?: string;
+}
 
 /**
- * Line chart of y against x, one line per series (colour); rows with a `dash` value are also told apart
- * by the line's dash pattern, in order of first appearance (solid, dashed, dotted; say which is which in
- * `subtitle`).
+ * Joins series that have the same points (same x values, same y values) in the same panel into one
+ * series named "a = b", so that no line is drawn exactly over another and hidden. Rows with a null or
+ * non-finite y are dropped first.
+ */
+export function mergeCoincidingSeries(rows: LinePoint[]): LinePoint[] {
+  const finite = rows.filter((r) => r.y !== null && Number.isFinite(r.y));
+  const panelOf = (r: LinePoint) => `${r.column ?? ''}\u0000${r.row ?? ''}`;
+  const byPanel = new Map<string, Map<string, LinePoint[]>>();
+  for (const r of finite) {
+    const p = panelOf(r);
+    if (!byPanel.has(p)) byPanel.set(p, new Map());
+    const m = byPanel.get(p)!;
+    if (!m.has(r.series)) m.set(r.series, []);
+    m.get(r.series)!.push(r);
+  }
+  const rename = new Map<string, string>(); // panel + series -> merged name ('' for dropped duplicates)
+  for (const [p, series] of byPanel) {
+    const sig = new Map<string, string[]>();
+    for (const [name, pts] of series) {
+      const key = [...pts].sort((a, b) => a.x - b.x).map((q) => `${q.x}:${q.y}`).join(',');
+      if (!sig.has(key)) sig.set(key, []);
+      sig.get(key)!.push(name);
+    }
+    for (const names of sig.values()) {
+      if (names.length < 2) continue;
+      const merged = names.join(' = ');
+      rename.set(`${p}\u0000${names[0]}`, merged);
+      for (const n of names.slice(1)) rename.set(`${p}\u0000${n}`, '');
+    }
+  }
+  const out: LinePoint[] = [];
+  for (const r of finite) {
+    const to = rename.get(`${panelOf(r)}\u0000${r.series}`);
+    if (to === '') continue;
+    out.push(to === undefined ? r : { ...r, series: to });
+  }
+  return out;
+}
+
+/**
+ * Line chart of y against x, one line per series (colour), optionally in panels (`column`, `row` of the
+ * points; each panel titled by its value in full). `xKind` 'measured' (top-k, fractions) puts only the
+ * measured x values on the axis, evenly spaced in order, so no line passes over a value never measured;
+ * 'integer' (epochs) is a numeric axis with whole-number ticks. Series that coincide in a panel are drawn
+ * once ({@link mergeCoincidingSeries}).
  */
 export function lineChart(o: {
   title: string;
-  rows: { x: number; y: number | null; series: string; dash?: string }[];
+  rows: LinePoint[];
   xTitle: string;
   yTitle: string;
+  xKind?: 'integer' | 'measured';
   yDomain?: [number, number];
   subtitle?: string;
   /** A horizontal rule at this y (e.g. 0 for a change). */
   rule?: number;
+  /** Panels with their own y scale (e.g. loss terms of different sizes). */
+  independentY?: boolean;
 }): VlSpec {
-  const dashed = o.rows.some((r) => r.dash !== undefined);
-  const dashes = [...new Set(o.rows.map((r) => r.dash).filter((d): d is string => d !== undefined))];
+  const values = mergeCoincidingSeries(o.rows);
+  const columns = [...new Set(values.map((r) => r.column).filter((c): c is string => c !== undefined))];
+  const rowsFacet = [...new Set(values.map((r) => r.row).filter((c): c is string => c !== undefined))];
+  const faceted = columns.length > 0 || rowsFacet.length > 0;
+  const xs = [...new Set(values.map((r) => r.x))].sort((a, b) => a - b);
+  const x =
+    o.xKind === 'measured'
+      ? { field: 'x', type: 'ordinal', title: o.xTitle, sort: xs, axis: { labelAngle: 0 } }
+      : { field: 'x', type: 'quantitative', title: o.xTitle, axis: { tickMinStep: 1, format: 'd' }, scale: { zero: false } };
+  const layer = [
+    {
+      mark: { type: 'line', point: true },
+      encoding: {
+        x,
+        y: { field: 'y', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) },
+        color: { field: 'series', type: 'nominal', title: null, sort: null, legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical', columns: 2 } },
+      },
+    },
+    ...(o.rule !== undefined ? [{ mark: { type: 'rule', color: 'gray', strokeWidth: 1 }, encoding: { y: { datum: o.rule } } }] : []),
+  ];
+  const header = { labelLimit: 0, labelFontSize: 12, title: null };
+  const spec = { width: columns.length > 2 ? 220 : faceted ? 320 : 480, height: faceted ? 220 : 280, layer };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title,
-    width: 480,
-    height: 280,
     background: 'white',
-    data: { values: o.rows.filter((r) => r.y !== null && Number.isFinite(r.y)) },
-    layer: [
-      {
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: { field: 'x', type: 'quantitative', title: o.xTitle, axis: { tickMinStep: 1 } },
-          y: { field: 'y', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) },
-          color: { field: 'series', type: 'nominal', title: null },
-          ...(dashed ? { strokeDash: { field: 'dash', type: 'nominal', scale: { domain: dashes, range: DASHES.slice(0, dashes.length) }, legend: null }, detail: { field: 'dash', type: 'nominal' } } : {}),
-        },
-      },
-      ...(o.rule !== undefined ? [{ data: { values: [{ y: o.rule }] }, mark: { type: 'rule', color: 'gray', strokeWidth: 1 }, encoding: { y: { field: 'y', type: 'quantitative' } } }] : []),
-    ],
+    data: { values },
+    ...(faceted
+      ? {
+          facet: {
+            ...(columns.length ? { column: { field: 'column', type: 'nominal', sort: columns, header } } : {}),
+            ...(rowsFacet.length ? { row: { field: 'row', type: 'nominal', sort: rowsFacet, header } } : {}),
+          },
+          resolve: { scale: { x: 'shared', y: o.independentY ? 'independent' : 'shared' } },
+          spec,
+        }
+      : spec),
   };
 }
 
+/** Splits a label into lines of at most `width` characters at spaces (header labels of narrow columns). */
+export function wrapLabel(label: string, width = 14): string[] {
+  const lines: string[] = [];
+  for (const word of label.split(' ')) {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + 1 + word.length <= width) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
+
 /**
- * Grouped bar chart: one column per category (e.g. group), one bar per series (e.g. before / after),
- * with an optional error bar (e.g. the standard deviation over repeats).
+ * Grouped bar chart: one column per category (e.g. group, its label in full on as many lines as it
+ * needs), one bar per series (e.g. before / after), with an optional error bar (e.g. the standard
+ * deviation over repeats) clipped to `yDomain` (say what the bars are in `subtitle`).
  */
 export function groupedBars(o: {
   title: string;
   rows: { category: string; series: string; value: number | null; error?: number }[];
   yTitle: string;
   yDomain?: [number, number];
+  subtitle?: string;
 }): VlSpec {
+  const [lo, hi] = o.yDomain ?? [-Infinity, Infinity];
+  const clip = (v: number) => Math.min(hi, Math.max(lo, v));
   const values = o.rows
     .filter((r) => r.value !== null && Number.isFinite(r.value))
-    .map((r) => ({ ...r, lo: r.value! - (r.error ?? 0), hi: r.value! + (r.error ?? 0) }));
+    .map((r) => ({ ...r, lo: clip(r.value! - (r.error ?? 0)), hi: clip(r.value! + (r.error ?? 0)) }));
   const y = { field: 'value', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) };
   const x = { field: 'series', type: 'nominal', axis: null, sort: null };
   const categories = [...new Set(values.map((v) => v.category))];
+  const lines = Object.fromEntries(categories.map((c) => [c, wrapLabel(c)]));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: o.title,
+    title: o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title,
     background: 'white',
     data: { values },
     facet: {
-      column: { field: 'category', type: 'nominal', title: null, sort: categories, header: { labelOrient: 'bottom', labelLimit: 140, labelFontSize: 11 } },
+      column: {
+        field: 'category',
+        type: 'nominal',
+        title: null,
+        sort: categories,
+        header: { labelOrient: 'bottom', labelLimit: 0, labelFontSize: 11, labelExpr: `${JSON.stringify(lines)}[datum.value]` },
+      },
     },
     spec: {
       width: { step: 56 },
       height: 260,
       layer: [
-        { mark: 'bar', encoding: { x, y, color: { field: 'series', type: 'nominal', title: null, sort: null } } },
+        { mark: 'bar', encoding: { x, y, color: { field: 'series', type: 'nominal', title: null, sort: null, legend: { labelLimit: 0 } } } },
         { mark: { type: 'rule', color: 'black' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
       ],
     },

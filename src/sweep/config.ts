@@ -14,6 +14,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { Command } from 'commander';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { runCheckpoint } from '../base.js';
@@ -147,6 +148,22 @@ export interface LoadedSweepConfig {
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
+/**
+ * The allowed key closest to an unknown one, found by commander's own "did you mean" (the one the
+ * command line's flags get), or undefined when none is close.
+ */
+export function similarKey(key: string, allowed: readonly string[]): string | undefined {
+  const probe = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined, outputError: () => undefined });
+  for (const k of allowed) probe.option(`--${k}`);
+  try {
+    probe.parse([`--${key}`], { from: 'user' });
+  } catch (e) {
+    const m = /Did you mean --(\S+?)\?/.exec(e instanceof Error ? e.message : '');
+    return m?.[1];
+  }
+  return undefined;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
   const show = (path: PropertyKey[]) => path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
   const path = show(issue.path);
@@ -154,7 +171,12 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
     const where = path || 'the top level';
     const allowed =
       path === '' ? Object.keys(sweepConfigSchema.shape) : path === 'base' ? Object.keys(sweepBaseSchema.shape) : SETTING_KEYS;
-    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')} (expected one of ${allowed.join(', ')})`;
+    const hints = issue.keys.map((k) => [k, similarKey(k, allowed)] as const).filter(([, m]) => m !== undefined);
+    return (
+      `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` +
+      (hints.length ? ` (did you mean ${hints.map(([k, m]) => (issue.keys.length > 1 ? `'${m}' for '${k}'` : `'${m}'`)).join(', ')}?)` : '') +
+      ` (expected one of ${allowed.join(', ')})`
+    );
   }
   const at = (p: PropertyKey[]) => {
     let v: unknown = data;
@@ -240,7 +262,8 @@ export function loadSweepConfigFile(file: string): LoadedSweepConfig {
     if (doc.errors.length > 0) {
       const err = doc.errors[0];
       const line = err.linePos?.[0]?.line;
-      throw new SpurmemError(`${file}${line ? `:${line}` : ''}: not valid YAML (${err.message.split('\n')[0]})`);
+      // the whole message: the yaml library's excerpt of the line with a caret under the place
+      throw new SpurmemError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${err.message.trimEnd()}`);
     }
     data = doc.toJS();
   } else {

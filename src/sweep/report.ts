@@ -204,7 +204,7 @@ export function sweepCsv(rows: SweepRow[]): string {
 }
 
 /** The line label of a setting in a plot: what varies besides top-k/fraction (std, rewind epochs, R, ...). */
-function variantLabel(s: Setting, sourceGroup: number | null): string {
+function variantLabel(s: Setting): string {
   const parts: string[] = [];
   if (s.std !== undefined) parts.push(`std ${s.std}`);
   if (s.distribution !== undefined && s.distribution !== 'normal') parts.push(s.distribution);
@@ -214,15 +214,15 @@ function variantLabel(s: Setting, sourceGroup: number | null): string {
   if (s.dropout_p) parts.push(`dropout ${s.dropout_p}`);
   if (s.poorest_limit !== undefined && s.poorest_limit !== 200) parts.push(`poorest ${s.poorest_limit}`);
   if (s.activated_loss === 'logits') parts.push('logits loss');
-  if (sourceGroup !== null) parts.push(`gradients of group ${sourceGroup}`);
   return parts.join(', ') || String(s.mode);
 }
 
 /**
  * Plots of the minority and majority change (percentage points, unmodified − modified) against top-k
  * (fraction for threshold), one per ranking, split and mode: `plots/change_<ranking>_<split>_<mode>.svg`
- * and `.png`. Colour = the other varied options (std, rewind epochs, ...), dash = minority / majority;
- * points average over seeds.
+ * and `.png`. Panels: one row for the minority and one for the majority groups, one column per source
+ * group of an activated ranking; colour = the other varied options (std, rewind epochs, ...); the x axis
+ * holds only the measured top-k (fraction) values; points average over seeds.
  */
 export async function writeSweepPlots(out: string, rows: SweepRow[], minority: number[], groupIds: number[]): Promise<string[]> {
   const majority = groupIds.filter((g) => !minority.includes(g));
@@ -234,35 +234,37 @@ export async function writeSweepPlots(out: string, rows: SweepRow[], minority: n
     if (!sets.has(id)) sets.set(id, []);
     sets.get(id)!.push(r);
   }
+  const rowTitle = { minority: `minority groups (${minority.join(', ')})`, majority: `majority groups (${majority.join(', ')})` };
   for (const [id, rs] of sets) {
     const threshold = rs[0].ranking === 'threshold';
     const seeds = new Set(rs.map((r) => r.seed)).size > 1;
-    const points = new Map<string, { x: number; series: string; dash: string; ys: number[] }>();
+    const points = new Map<string, { x: number; series: string; row: string; column?: string; ys: number[] }>();
     for (const r of rs) {
       const x = threshold ? r.fraction : r.top_k;
       if (x === null || x === undefined || r.change === null) continue;
       const setting = Object.fromEntries(SETTING_KEYS.map((k) => [k, r[k] ?? undefined])) as Setting;
-      const series = variantLabel(setting, r.source_group);
-      const dash = r.group as string;
-      const k = `${series}|${dash}|${x}`;
-      if (!points.has(k)) points.set(k, { x: x as number, series, dash, ys: [] });
+      const series = variantLabel(setting);
+      const row = rowTitle[r.group as 'minority' | 'majority'];
+      const column = r.source_group !== null ? `gradients of group ${r.source_group}` : undefined;
+      const k = `${series}|${row}|${column}|${x}`;
+      if (!points.has(k)) points.set(k, { x: x as number, series, row, column, ys: [] });
       points.get(k)!.ys.push(100 * r.change);
     }
     if (points.size === 0) continue;
-    // majority first (solid), minority second (dashed)
     const data = [...points.values()]
-      .sort((a, b) => (a.dash === b.dash ? a.x - b.x : a.dash === 'majority' ? -1 : 1))
-      .map((p) => ({ x: p.x, y: meanOf(p.ys), series: p.series, dash: p.dash }));
+      .sort((a, b) => (a.row === b.row ? a.x - b.x : a.row === rowTitle.minority ? -1 : 1))
+      .map((p) => ({ x: p.x, y: meanOf(p.ys), series: p.series, row: p.row, ...(p.column !== undefined ? { column: p.column } : {}) }));
     const [ranking, split, ...mode] = id.split('_');
     const stem = join(out, 'plots', `change_${id}`);
     await writePlot(
       stem,
       lineChart({
-        title: `${ranking} / ${mode.join('_')} on the ${split} split: accuracy change (unmodified − modified)`,
+        title: `${ranking} / ${mode.join('_')} on the ${split} split: accuracy change = unmodified − modified`,
         rows: data,
-        xTitle: threshold ? 'fraction of weights' : 'top-k channels',
+        xTitle: threshold ? 'fraction of weights (measured values)' : 'top-k channels (measured values)',
         yTitle: 'change (percentage points)',
-        subtitle: `solid: majority groups (${majority.join(', ')}); dashed: minority groups (${minority.join(', ')})${seeds ? '; points average over seeds' : ''}`,
+        xKind: 'measured',
+        subtitle: `positive: accuracy lost${seeds ? '; points average over seeds' : ''}`,
         rule: 0,
       }),
     );
@@ -294,7 +296,7 @@ export function sweepTable(s: SweepSummary): string {
   const w = Math.max(7, ...labels.map((l) => l.length));
   const out: string[] = [];
   out.push(`minority groups: ${s.minority_groups.map((g) => `${g} (${s.group_names[g] ?? '?'})`).join(', ') || 'none'} — ${s.minority_rule}`);
-  out.push(`${'#'.padStart(4)}  ${'setting'.padEnd(w)}  worst-group %           change (percentage points)`);
+  out.push(`${'#'.padStart(4)}  ${'setting'.padEnd(w)}  worst-group %           change = before - after (percentage points; positive: accuracy lost)`);
   out.push(`${''.padStart(4)}  ${''.padEnd(w)}  before   after    std   minority majority  average`);
   for (const st of s.settings) {
     const label = settingLabel(st.setting);

@@ -27,10 +27,12 @@ export const runFolderFields = {
   skipBadImages: z.boolean().default(false),
   cacheMb: z.number().int().min(0).default(4096),
   keepCheckpoints: z.number().int().positive().optional(),
+  /** No counts table, no per-epoch lines: only warnings (each said once) and errors. */
+  quiet: z.boolean().default(false),
 };
 
 /** Options of {@link runFolderFields} (and the device ones) that may differ when a run is resumed. */
-export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize'];
+export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize', 'quiet'];
 
 /** Versions recorded in every config.json. */
 export function versions(): Record<string, string> {

@@ -31,6 +31,21 @@ export interface TrainSummary {
 const RESUMABLE = [...RESUMABLE_FIELDS, 'amp', 'channelsLast'];
 
 /**
+ * The warning for a run that starts from random weights with Adam at the original's learning rate
+ * (5e-6, or anything up to 1e-5): the original fine-tunes ImageNet weights at that rate, and from scratch
+ * a few epochs learn next to nothing. undefined when it does not apply (pretrained, SGD, a larger lr, or
+ * a resumed run).
+ */
+export function scratchWarning(cfg: Pick<TrainConfig, 'pretrained' | 'optimizer' | 'lr'>, start: number): string | undefined {
+  if (cfg.pretrained || cfg.optimizer !== 'adam' || cfg.lr > 1e-5 || start > 0) return undefined;
+  return (
+    `training from random weights with Adam at lr ${cfg.lr.toExponential()}: that is the original's rate for fine-tuning ImageNet weights, ` +
+    `and from scratch a few epochs learn next to nothing. Pass --pretrained FILE (e.g. torchvision's resnet50-19c8e357.pth), ` +
+    `or train from scratch as the demo does: --lr 1e-3 --scheduler cosine --head linear --label-order natural`
+  );
+}
+
+/**
  * Trains a model by ERM and writes the run folder (see RunDir). Resumes from the last complete epoch
  * with `resume` (model, optimizer, scheduler; shuffling and augmentation are seeded by (seed, epoch)).
  * @throws UsageError for bad options; SpurmemError for bad data, a folder holding another run, or a
@@ -43,15 +58,17 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   const threads = applyThreads(cfg.threads);
   addon().checkDevice(cfg.device);
   if (cfg.amp && !cfg.device.startsWith('cuda')) throw new UsageError('--amp (bf16 autocast) needs --device cuda');
-  const ds = await openDataset({ dataset: cfg.dataset, root: cfg.root, target: cfg.target, attribute: cfg.attribute, skipBadImages: cfg.skipBadImages });
-  log(countsTable(ds));
-  for (const w of ds.warnings) log(`warning: ${w}`);
-  if (ds.samples.train.length === 0) throw new SpurmemError(`${ds.metadataFile}: the train split is empty`);
-
+  // a folder holding another run is refused before the dataset is read
   const run = new RunDir(cfg.out);
   const options: Record<string, unknown> = { ...cfg };
   const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE, command: 'train' });
   if (run.note) log(run.note);
+  const scratch = scratchWarning(cfg, start);
+  if (scratch) log(`warning: ${scratch}`);
+  const ds = await openDataset({ dataset: cfg.dataset, root: cfg.root, target: cfg.target, attribute: cfg.attribute, skipBadImages: cfg.skipBadImages });
+  if (!cfg.quiet) log(countsTable(ds));
+  for (const w of ds.warnings) log(`warning: ${w}`);
+  if (ds.samples.train.length === 0) throw new SpurmemError(`${ds.metadataFile}: the train split is empty`);
   if (start >= cfg.epochs) log(`${run.dir}: all ${cfg.epochs} epochs are done; nothing to train (raise --epochs to continue)`);
   run.writeConfig({
     command: 'train',

@@ -7,7 +7,7 @@
  * + L * CE(f1', y) with f1' the dense output with gradient (native ModelHandle::FinetuneStep), one Adam
  * step. The mask multiplies weights in the forward pass only; checkpoints hold the dense weights.
  */
-import { resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { countsTable, ImageCache, loadBatches, openDataset } from '../data/index.js';
 import type { Dataset, ImageBatch, ResizeMethod } from '../data/index.js';
@@ -125,6 +125,43 @@ export async function refreshMask(
 }
 
 /**
+ * The settings part of a default finetune-prune folder: the criteria and their size, then every option
+ * that differs from the original's default (temperature, CE weight, lr, batch size, BatchNorm update,
+ * seed, ...), so that runs of different settings never share a folder. `--epochs` is left out: a run
+ * continued with more epochs (`--resume`) stays in its folder.
+ */
+export function finetuneSettingsName(cfg: FinetuneConfig): string {
+  const d = finetuneSchema.parse({});
+  const parts: string[] = [[...new Set(cfg.prune)].join('+')];
+  if (cfg.prune.some((c) => c.startsWith('magnitude'))) parts.push(`p${cfg.pruneFraction}`);
+  if (cfg.prune.some((c) => c === 'activated' || c === 'largest-channels')) parts.push(cfg.pruneTopK !== undefined ? `k${cfg.pruneTopK}` : `c${cfg.pruneChannelFraction}`);
+  if (cfg.prune.includes('activated') && cfg.poorestLimit !== d.poorestLimit) parts.push(`poorest${cfg.poorestLimit}`);
+  if (cfg.temperature !== d.temperature) parts.push(`t${cfg.temperature}`);
+  if (cfg.ceWeight !== d.ceWeight) parts.push(`ce${cfg.ceWeight}`);
+  if (cfg.lr !== d.lr) parts.push(`lr${cfg.lr}`);
+  if (cfg.weightDecay !== d.weightDecay) parts.push(`wd${cfg.weightDecay}`);
+  if (cfg.batchSize !== d.batchSize) parts.push(`bs${cfg.batchSize}`);
+  if (cfg.bnUpdate !== d.bnUpdate) parts.push(`bn-${cfg.bnUpdate}`);
+  if (cfg.scheduler !== d.scheduler) parts.push(cfg.scheduler);
+  if (cfg.scheduler === 'plateau' && cfg.patience !== d.patience) parts.push(`patience${cfg.patience}`);
+  if (!cfg.augment) parts.push('no-augment');
+  if (cfg.seed !== d.seed) parts.push(`seed${cfg.seed}`);
+  if (cfg.resize === 'sharp') parts.push('resize-sharp');
+  return parts.join('_');
+}
+
+/**
+ * Default run folder of a finetune-prune: `<run>/finetune_prune/epoch<e>_<settings>` from a run folder,
+ * `experiments/finetune_prune/<checkpoint name>/<settings>` from a checkpoint (as study folders are named).
+ */
+export function defaultFinetuneOut(cfg: FinetuneConfig, base: { runDir: string | null; epoch: number | null; checkpointPath: string }): string {
+  const name = finetuneSettingsName(cfg);
+  if (base.runDir) return join(base.runDir, 'finetune_prune', `epoch${base.epoch}_${name}`);
+  const stem = basename(base.checkpointPath).replace(/\.pth(\.tar)?$/, '');
+  return join('experiments', 'finetune_prune', stem, name);
+}
+
+/**
  * Finetunes an ERM checkpoint with a pruned sub-network and writes a run folder like `spurmem train`'s,
  * plus `pruned_layers_epoch<e>.json` (share of each layer masked) and the three loss lists.
  * @throws UsageError for bad options; SpurmemError for bad data or a diverging loss.
@@ -142,11 +179,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const threads = applyThreads(cfg.threads);
   addon().checkDevice(cfg.device);
   const base = await resolveBase(cfg);
-  const ds = await openDataset({ dataset: base.dataset, root: base.root, target: base.target, attribute: base.attribute, skipBadImages: cfg.skipBadImages });
-  log(countsTable(ds));
-  for (const w of [...base.warnings, ...ds.warnings]) log(`warning: ${w}`);
-  for (const n of base.notes) log(`note: ${n}`);
-  const out = resolve(cfg.out ?? `experiments/${base.arch}_${base.dataset}_finetune_prune`);
+  const out = resolve(cfg.out ?? defaultFinetuneOut(cfg, base));
   const run = new RunDir(out);
   const options: Record<string, unknown> = {
     ...cfg,
@@ -162,8 +195,13 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
     resize: base.resize,
     vitLnEps: base.lnEps,
   };
+  // a folder holding another run is refused before the dataset is read
   const start = run.prepare(options, { resume: cfg.resume, force: cfg.force, mayChange: RESUMABLE, command: 'finetune-prune' });
   if (run.note) log(run.note);
+  const ds = await openDataset({ dataset: base.dataset, root: base.root, target: base.target, attribute: base.attribute, skipBadImages: cfg.skipBadImages });
+  if (!cfg.quiet) log(countsTable(ds));
+  for (const w of [...base.warnings, ...ds.warnings]) log(`warning: ${w}`);
+  for (const n of base.notes) log(`note: ${n}`);
   if (start >= cfg.epochs) log(`${run.dir}: all ${cfg.epochs} epochs are done; nothing to train (raise --epochs to continue)`);
   run.writeConfig({
     command: 'finetune-prune',

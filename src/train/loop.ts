@@ -64,7 +64,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     let lossSum = 0;
     const extra: Record<string, number> = {};
     let batchNo = 0;
-    const bar = progress(`epoch ${epoch + 1}/${o.epochs}`, n);
+    const bar = progress(`epoch ${epoch} (${epoch + 1} of ${o.epochs})`, n);
     try {
       for await (const b of loadBatches(o.ds.samples.train, {
         resolution: o.resolution,

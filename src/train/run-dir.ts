@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { runEpochs } from '../base.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
-import { groupedBars, lineChart, writePlot } from '../report/plots.js';
+import { groupedBars, lineChart, writePlot, type LinePoint } from '../report/plots.js';
 import { evolutionText } from '../report/text.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, watchTempFiles, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
@@ -55,7 +55,7 @@ export class RunDir {
    * folder of another command's run, or a non-empty folder that is not a run. A folder whose run never
    * finished an epoch (e.g. it stopped at a bad option) is started again. Returns the epoch to start from
    * (0, or the one after the last complete epoch when resuming).
-   * @throws SpurmemError naming the folder and the options that differ
+   * @throws SpurmemError naming the folder; UsageError (exit status 2) for --resume with options that differ from the run's
    */
   prepare(config: Record<string, unknown>, o: { resume: boolean; force: boolean; mayChange: string[]; command: string }): number {
     this.note = undefined;
@@ -83,12 +83,13 @@ export class RunDir {
       }
       if (!o.resume) {
         throw new SpurmemError(
-          `${this.dir} already holds a run (config.json). Pass --resume to continue it or --force to start it again` +
+          `${this.dir} already holds a run (config.json). Pass --resume to continue it, --out DIR to start a new run in another folder, or --force to start it again here (deletes the run's results)` +
             (diff.length ? ` (options that differ: ${diff.join(', ')})` : ''),
         );
       }
       if (diff.length) {
-        throw new SpurmemError(
+        // an option error like any other: exit status 2
+        throw new UsageError(
           `${this.dir}: --resume with other options than the run was started with: ${diff
             .map((k) => `${k} (was ${JSON.stringify(old.options?.[k])}, now ${JSON.stringify(config[k])})`)
             .join('; ')}. Leave them out to continue with the run's own (--resume --out DIR reads them from config.json), or pass --force to discard the run and start again.`,
@@ -116,13 +117,14 @@ export class RunDir {
 
   /**
    * Removes what a run wrote (epoch checkpoints, metrics, best.json, the original's text files, loss lists,
-   * plots, finetune-prune's pruned_layers files and the studies made on the run), for --force: nothing of
+   * plots, finetune-prune's pruned_layers files, and the studies and finetune-prune runs made from the run), for --force: nothing of
    * the old run may pass for the new one's.
    */
   private clear(): void {
     const produced = /^(epoch_\d+_checkpoints\.pth\.tar|metrics\.jsonl|best\.json|group_accuracy_.*\.(txt|svg|png)|loss\.(svg|png)|training_.*_list\.json|pruned_layers_epoch\d+\.json)$/;
     for (const f of readdirSync(this.dir)) if (produced.test(f)) rmSync(this.path(f), { force: true });
     rmSync(this.path('studies'), { recursive: true, force: true });
+    rmSync(this.path('finetune_prune'), { recursive: true, force: true });
   }
 
   writeConfig(value: unknown): void {
@@ -192,25 +194,35 @@ export class RunDir {
       writeJsonAtomic(this.path(file), recs.map((r) => r.losses?.[key] ?? null));
     }
     const all = this.records();
+    const initial = all.some((r) => r.epoch < 0);
+    const epochTitle = initial ? 'epoch (-1: before training)' : 'epoch';
+    const epochNote = 'epochs count from 0, as the checkpoint names';
     for (const split of ['train', 'val', 'test'] as const) {
-      const rows: { x: number; y: number | null; series: string }[] = [];
+      // the groups in one panel, worst-group and average in another: the worst-group line would hide the
+      // group that is worst
+      const rows: LinePoint[] = [];
       for (const r of all) {
         const m = r[split];
-        for (const g of m.groups) rows.push({ x: r.epoch + 1, y: g.accuracy, series: `${g.id} ${g.name}` });
-        rows.push({ x: r.epoch + 1, y: m.worst_group_accuracy, series: 'worst group' });
-        rows.push({ x: r.epoch + 1, y: m.average_accuracy, series: 'average' });
+        for (const g of m.groups) rows.push({ x: r.epoch, y: g.accuracy, series: `${g.id} ${g.name}`, column: 'groups' });
+        rows.push({ x: r.epoch, y: m.worst_group_accuracy, series: 'worst group', column: 'worst group and average' });
+        rows.push({ x: r.epoch, y: m.average_accuracy, series: 'average (train-weighted)', column: 'worst group and average' });
       }
       await writePlot(
         this.path(`group_accuracy_${split}`),
-        lineChart({ title: `Per-group accuracy, ${split} split`, rows, xTitle: 'epochs trained', yTitle: 'accuracy', yDomain: [0, 1] }),
+        lineChart({ title: `Per-group accuracy, ${split} split`, subtitle: epochNote, rows, xTitle: epochTitle, yTitle: 'accuracy', yDomain: [0, 1], xKind: 'integer' }),
       );
     }
-    const lossRows: { x: number; y: number | null; series: string }[] = [];
+    // the total and its terms in separate panels, each with its own scale: the total would hide its largest term
+    const terms = recs.some((r) => Object.keys(r.losses ?? {}).length > 0);
+    const lossRows: LinePoint[] = [];
     for (const r of recs) {
-      lossRows.push({ x: r.epoch + 1, y: r.loss, series: 'total' });
-      for (const [k, v] of Object.entries(r.losses ?? {})) lossRows.push({ x: r.epoch + 1, y: v, series: k });
+      lossRows.push({ x: r.epoch, y: r.loss, series: 'total', ...(terms ? { column: 'total' } : {}) });
+      for (const [k, v] of Object.entries(r.losses ?? {})) lossRows.push({ x: r.epoch, y: v, series: k, column: 'terms' });
     }
-    await writePlot(this.path('loss'), lineChart({ title: 'Training loss (sum of batch means)', rows: lossRows, xTitle: 'epochs trained', yTitle: 'loss' }));
+    await writePlot(
+      this.path('loss'),
+      lineChart({ title: 'Training loss (sum of batch means)', subtitle: epochNote, rows: lossRows, xTitle: 'epoch', yTitle: 'loss', xKind: 'integer', independentY: true }),
+    );
     const best = bestEpoch(recs);
     if (best) {
       writeJsonAtomic(this.path('best.json'), {
@@ -278,13 +290,20 @@ export function bestEpoch(recs: EpochRecord[]): EpochRecord | undefined {
   return best;
 }
 
-/** Before/after bar chart of per-group accuracy (used by the reports). */
+/**
+ * Before/after bar chart of per-group accuracy (used by the reports); `afterErr` (the standard deviation
+ * over the repeats) is drawn as error bars on the "after" bars, clipped to [0, 1].
+ */
 export async function writeBeforeAfterPlot(stem: string, title: string, before: GroupMetrics, after: GroupMetrics, afterErr?: (number | null)[]): Promise<void> {
   const rows = [];
   for (let g = 0; g < before.groups.length; g++) {
-    const category = `${before.groups[g].id} ${before.groups[g].name}`;
+    const category = `${before.groups[g].id} ${before.groups[g].name} (${before.groups[g].count} images)`;
     rows.push({ category, series: 'before', value: before.groups[g].accuracy });
     rows.push({ category, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
   }
-  await writePlot(stem, groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1] }));
+  const bars = afterErr?.some((e) => e !== null && e !== undefined && e > 0);
+  await writePlot(
+    stem,
+    groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1], subtitle: bars ? 'error bars: standard deviation over the repeats, clipped to [0, 1]' : undefined }),
+  );
 }
