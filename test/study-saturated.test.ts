@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareStudy, runStudySetting, type StudyContext, type StudyResult } from '../src/neurons/study.js';
 import { sweep } from '../src/sweep/run.js';
+import { sweepTable } from '../src/sweep/report.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';
 import { originalStudy, type OriginalStudy } from './helpers/original-study.js';
@@ -114,6 +115,11 @@ describe('activated ranking with a saturated softmax head', () => {
     expect(summary.settings[1].message).toMatch(/could not rank channels for any group.*\n {2}group 0: only \d+ channels/s);
     const rows = readFileSync(join(out, 'sweep.csv'), 'utf8').trim().split('\n');
     expect(rows.some((l) => l.includes('skipped'))).toBe(false); // skipped blocks have no rows
+    // the table shows the blocks that ran, also those after a skipped one
+    const table = sweepTable(summary);
+    expect(table).toContain('[grad. group 0]');
+    expect(table).toContain('[grad. group 2]');
+    expect(table).not.toContain('[grad. group 1]');
   });
 });
 

@@ -53,7 +53,7 @@ export function studyCommand(): Command {
     .addOption(resizeOption())
     .addOption(new Option('--split <split>', 'split to evaluate (and to pick activated samples from)').choices(['train', 'val', 'test']).default('train'))
     .addOption(new Option('--ranking <name>', 'largest: top-k channels by weight L2 norm; activated: top-k by gradient norm on each group\'s poorest 200 samples (one block per group; a group whose gradients cannot rank is reported and skipped); threshold: a fraction of single weights by |w|').choices(RANKINGS).default('largest'))
-    .addOption(new Option('--activated-loss <loss>', "activated: the loss whose gradient ranks channels: probabilities = cross-entropy on the head's output (the original's; with the softmax head it passes no gradient for samples fitted with probability 1.0), logits = cross-entropy on the Linear layer's output, kept from underflowing (default probabilities)").choices(ACTIVATED_LOSSES))
+    .addOption(new Option('--activated-loss <loss>', "activated: the loss whose gradient ranks channels: probabilities = cross-entropy on the head's output (the original's; with the softmax head it passes no gradient once the other class's probability is exactly 0.0 in float32), logits = cross-entropy on the Linear layer's output, kept from underflowing (default probabilities)").choices(ACTIVATED_LOSSES))
     .option('--poorest-limit <n>', "activated: how many of each group's poorest samples give the gradients (default 200, the original's)", positiveInt('--poorest-limit'))
     .option('--top-k <k>', 'channels to modify (largest, activated; default 3)', positiveInt('--top-k'))
     .option('--fraction <p>', 'threshold: fraction of the conv weights (exactly ceil(p*N); default 0.05)', finiteNumber('--fraction'))

@@ -129,12 +129,15 @@ async function withoutAlpha(file: string, input: Buffer): Promise<Source> {
 }
 
 async function readImageFile(file: string): Promise<Buffer> {
+  let b: Buffer;
   try {
-    return await readFile(file);
+    b = await readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new SpurmemError(`${file}: cannot read image (${code === 'ENOENT' ? 'no such file' : messageOf(e)})`);
   }
+  if (b.length === 0) throw new SpurmemError(`${file}: cannot decode image (the file is empty)`);
+  return b;
 }
 
 /** What a JPEG or PNG header says: size and, for PIL, the mode it opens the file in. */
@@ -222,7 +225,8 @@ export async function imageSize(file: string, input: string | Buffer = file): Pr
     if (!m.width || !m.height) throw new Error('no dimensions in the header');
     return { width: m.width, height: m.height };
   } catch (e) {
-    throw new SpurmemError(`${file}: cannot decode image (${messageOf(e)})`);
+    const cut = typeof input === 'string' ? undefined : truncationReason(input);
+    throw new SpurmemError(`${file}: cannot decode image (${cut ?? (typeof input !== 'string' && input.length === 0 ? 'the file is empty' : messageOf(e))})`);
   }
 }
 
@@ -280,6 +284,17 @@ function cropRgb(src: Buffer, srcW: number, channels: number, rect: Rect, flop: 
  * pre-shrink first, which PIL does not do: still 0.005 on photos, more on high-frequency patterns.
  */
 async function sharpResizedCrop(file: string, input: Buffer, box: Rect, outW: number, outH: number, post: Rect | undefined, flop: boolean): Promise<Uint8Array> {
+  try {
+    return await sharpResizedCropUnchecked(file, input, box, outW, outH, post, flop);
+  } catch (e) {
+    // libvips words the failure on a cut-off file differently from run to run: name it the same way always
+    const cut = truncationReason(input);
+    if (cut) throw new SpurmemError(`${file}: cannot decode image (${cut})`);
+    throw e;
+  }
+}
+
+async function sharpResizedCropUnchecked(file: string, input: Buffer, box: Rect, outW: number, outH: number, post: Rect | undefined, flop: boolean): Promise<Uint8Array> {
   const want = post ?? { left: 0, top: 0, width: outW, height: outH };
   const run = async (src: Source): Promise<{ data: Buffer; width: number; channels: number; rect: Rect }> => {
     if (box.width >= outW && box.height >= outH) {
@@ -347,7 +362,8 @@ export async function decodeImage(file: string, input?: Buffer): Promise<Decoded
     // libvips words the failure on a cut-off file differently from run to run: name it the same way always
     const cut = truncationReason(bytes);
     if (cut) throw new SpurmemError(`${file}: cannot decode image (${cut})`);
-    throw e;
+    if (bytes.length === 0) throw new SpurmemError(`${file}: cannot decode image (the file is empty)`);
+    throw e instanceof SpurmemError ? e : new SpurmemError(`${file}: cannot decode image (${messageOf(e)})`);
   }
 }
 

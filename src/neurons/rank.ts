@@ -75,17 +75,22 @@ export function positiveChannels(scores: Record<string, Float32Array>, order: st
 
 /**
  * Why the gradients of one group's poorest samples cannot rank k channels (`activated`, §4.2), in words,
- * or null when they can. With the softmax head and the original's loss, samples whose true-class
- * probability is exactly 1.0 or 0.0 in float32 pass no gradient through the Softmax (a memorized model
- * reaches that on its training data), which is named with the count of samples.
+ * or null when they can. With the softmax head and the original's loss, a sample whose other class gets
+ * probability exactly 0.0 in float32 (true-class probability 1.0, or 0.0 when it is fitted the wrong way)
+ * passes no gradient through the Softmax (a memorized model reaches that on its training data); when
+ * every chosen sample is so, that is named with the count of samples.
  * @param probsOfTrue the chosen samples' probabilities of their true class
  * @param positive channels with a nonzero gradient (positiveChannels)
  * @param groupSize samples of the group in the split (the chosen ones are its poorest, at most the limit)
+ * @param subject who the samples belong to in the message (default `group <group>`)
  */
-export function rankingProblem(o: { group: number; k: number; positive: number; probsOfTrue: ArrayLike<number>; groupSize: number; softmaxHead: boolean; loss: 'probabilities' | 'logits' }): string | null {
+export function rankingProblem(o: { group: number; k: number; positive: number; probsOfTrue: ArrayLike<number>; groupSize: number; softmaxHead: boolean; loss: 'probabilities' | 'logits'; subject?: string }): string | null {
   if (o.positive >= o.k) return null;
+  const who = o.subject ?? `group ${o.group}`;
   const n = o.probsOfTrue.length;
-  const samples = n === o.groupSize ? `all ${n} samples` : `all ${n} poorest samples (of ${o.groupSize})`;
+  const samples = (x: number) => `${x} sample${x === 1 ? '' : 's'}`;
+  const all = n === 1 ? (o.groupSize === 1 ? 'its only sample' : `its poorest sample (of ${o.groupSize})`) : n === o.groupSize ? `all ${samples(n)}` : `all ${n} poorest samples (of ${o.groupSize})`;
+  const verb = n === 1 ? { is: 'is', has: 'has' } : { is: 'are', has: 'have' };
   let ones = 0;
   let zeros = 0;
   for (let i = 0; i < n; i++) {
@@ -93,14 +98,20 @@ export function rankingProblem(o: { group: number; k: number; positive: number; 
     else if (o.probsOfTrue[i] === 0) zeros++;
   }
   const hint = o.softmaxHead && o.loss === 'probabilities' ? ' (--activated-loss logits ranks them)' : '';
+  const poorest = n === 1 ? 'its poorest sample' : `its ${n} poorest samples`;
   if (o.positive === 0) {
     if (o.softmaxHead && o.loss === 'probabilities' && ones + zeros === n) {
-      const how = zeros === 0 ? 'are fitted with probability 1.0' : ones === 0 ? 'have probability 0.0 for their true class' : `have probability exactly 1.0 (${ones}) or 0.0 (${zeros}) for their true class`;
-      return `group ${o.group}: ${samples} ${how}; the softmax head passes no gradient${hint}`;
+      const how =
+        zeros === 0
+          ? `${verb.is} fitted with probability 1.0`
+          : ones === 0
+            ? `${verb.has} probability 0.0 for ${n === 1 ? 'its' : 'their'} true class`
+            : `have probability exactly 1.0 (${ones}) or 0.0 (${zeros}) for their true class`;
+      return `${who}: ${all} ${how}; the softmax head passes no gradient${hint}`;
     }
-    return `group ${o.group}: the gradients of its ${n} poorest samples are all zero${hint}`;
+    return `${who}: the gradients of ${poorest} are all zero${hint}`;
   }
-  return `group ${o.group}: only ${o.positive} channels have a nonzero gradient on its ${n} poorest samples; cannot choose the top ${o.k}`;
+  return `${who}: only ${o.positive} channel${o.positive === 1 ? ' has' : 's have'} a nonzero gradient on ${poorest}; cannot choose the top ${o.k}`;
 }
 
 /**

@@ -304,7 +304,9 @@ export function sweepTable(s: SweepSummary): string {
       out.push(`${String(st.index).padStart(4)}  ${label.padEnd(w)}  ${st.status}${st.message ? `: ${st.message}` : ''}`);
       continue;
     }
-    for (let b = 0; byIndex.has(`${st.index}/${b}`); b++) {
+    // skipped blocks (activated, for want of gradients) have no rows: their result.json says why
+    const present = [...byIndex.keys()].filter((k) => k.startsWith(`${st.index}/`)).map((k) => Number(k.split('/')[1])).sort((a, b) => a - b);
+    for (const b of present) {
       const m = byIndex.get(`${st.index}/${b}`)!;
       const src = m.get('worst_group')!.source_group;
       const l = src !== null ? `${label} [grad. group ${src}]` : label;

@@ -17,7 +17,7 @@ import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/grou
 import { stateDictPath } from '../checkpoint.js';
 import { createModel, loadWeights } from '../model.js';
 import { addon, type NativeModel } from '../native.js';
-import { ceilCount, poorestSamples, prunableNames, softmaxRows, topChannels } from '../neurons/rank.js';
+import { ceilCount, poorestSamples, positiveChannels, prunableNames, rankingProblem, softmaxRows, topChannels } from '../neurons/rank.js';
 import { baseFields, resolveBase } from '../base.js';
 import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
@@ -117,6 +117,18 @@ export async function refreshMask(
       for await (const b of loadBatches(chosen, { resolution: ctx.resolution, resize: ctx.resize, batchSize: chosen.length, cache: ctx.cache, skipBadImages: ctx.skipBadImages })) batch = b;
       if (!batch) throw new SpurmemError('activated pruning: no training images');
       const g = await model.gradients({ images: batch.images, shape: batch.shape }, { targets: batchTargets(batch.samples, ctx.labelOrder), names, train: false });
+      // a memorized softmax head can pass no gradient at all: say why, as the study does
+      const problem = rankingProblem({
+        group: 0,
+        k,
+        positive: positiveChannels(g.norms, names),
+        probsOfTrue: pos.map((i) => probs[i * info.numClasses + trueClass[i]]),
+        groupSize: train.length,
+        softmaxHead: info.head === 'softmax',
+        loss: 'probabilities',
+        subject: '--prune activated on the training split',
+      });
+      if (problem) throw new SpurmemError(problem.replace(' (--activated-loss logits ranks them)', ' (a study with --activated-loss logits can still rank channels)'));
       if (k > 0) model.maskChannels({ channels: topChannels(g.norms, names, k) });
     }
   }

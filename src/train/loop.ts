@@ -56,6 +56,11 @@ export interface LoopOptions {
  */
 export async function runEpochs(o: LoopOptions): Promise<void> {
   const n = o.ds.samples.train.length;
+  // A ResNet's layer4 maps are 1x1 at R <= 32: BatchNorm in training mode cannot estimate a variance from
+  // one image there (0/0 puts NaN in its running statistics; PyTorch refuses such a batch). Such a batch
+  // (the last one of an epoch, when the split leaves 1 image over) is left out, and said once.
+  const oneImageUnsafe = o.model.info().headName === 'fc' && o.resolution <= 32;
+  let saidOneImage = false;
   for (let epoch = o.start; epoch < o.epochs; epoch++) {
     const lr = o.scheduler.lr;
     o.model.setLearningRate(lr);
@@ -78,6 +83,18 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
         cache: o.augment ? undefined : o.cache,
         skipBadImages: o.skipBadImages,
       })) {
+        if (oneImageUnsafe && b.samples.length === 1) {
+          if (!saidOneImage) {
+            o.log(
+              `note: a training batch of 1 image is left out each epoch (${n} images, batch size ${o.batchSize}): at ${o.resolution} px a ResNet's ` +
+                'last feature maps are 1x1 and BatchNorm cannot estimate a variance from one image (PyTorch refuses such a batch); ' +
+                'choose a batch size that does not leave 1 image over to use it',
+            );
+            saidOneImage = true;
+          }
+          bar.tick(1, {});
+          continue;
+        }
         const r = await o.step(b);
         if (!Number.isFinite(r.loss)) {
           throw new SpurmemError(
