@@ -77,7 +77,7 @@ export function threadsOption(): Option {
 export function resizeOption(): Option {
   return new Option(
     '--resize <method>',
-    "pil: PIL's bilinear resize bit for bit, as the original's torchvision pipeline (default); sharp: libvips' resize, faster, about 0.2/255 per pixel off (named in the results)",
+    "pil: PIL's bilinear resize bit for bit, as the original's torchvision pipeline (default); sharp: libvips' resize, about 0.2/255 per pixel off on photos, and far off for CMYK JPEGs (ICC transform) and 16-bit PNGs (scaled, where PIL clamps) (named in the results)",
   )
     .choices(['pil', 'sharp'])
     .default('pil');
