@@ -136,8 +136,20 @@ async function readImageFile(file: string): Promise<Buffer> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new SpurmemError(`${file}: cannot read image (${code === 'ENOENT' ? 'no such file' : messageOf(e)})`);
   }
-  if (b.length === 0) throw new SpurmemError(`${file}: cannot decode image (the file is empty)`);
+  if (b.length === 0) throw decodeError(file, b, undefined);
   return b;
+}
+
+/**
+ * The error for an image that does not decode, the same on every run: an empty file or a JPEG/PNG cut
+ * short says so (libvips words those failures differently from run to run); otherwise the decoder's own
+ * SpurmemError, or its message under the file's name.
+ * @param bytes the file's bytes, when they were read
+ */
+function decodeError(file: string, bytes: Uint8Array | undefined, e: unknown): SpurmemError {
+  const why = bytes === undefined ? undefined : bytes.length === 0 ? 'the file is empty' : truncationReason(bytes);
+  if (why) return new SpurmemError(`${file}: cannot decode image (${why})`);
+  return e instanceof SpurmemError ? e : new SpurmemError(`${file}: cannot decode image (${messageOf(e)})`);
 }
 
 /** What a JPEG or PNG header says: size and, for PIL, the mode it opens the file in. */
@@ -225,8 +237,7 @@ export async function imageSize(file: string, input: string | Buffer = file): Pr
     if (!m.width || !m.height) throw new Error('no dimensions in the header');
     return { width: m.width, height: m.height };
   } catch (e) {
-    const cut = typeof input === 'string' ? undefined : truncationReason(input);
-    throw new SpurmemError(`${file}: cannot decode image (${cut ?? (typeof input !== 'string' && input.length === 0 ? 'the file is empty' : messageOf(e))})`);
+    throw decodeError(file, typeof input === 'string' ? undefined : input, e);
   }
 }
 
@@ -287,10 +298,7 @@ async function sharpResizedCrop(file: string, input: Buffer, box: Rect, outW: nu
   try {
     return await sharpResizedCropUnchecked(file, input, box, outW, outH, post, flop);
   } catch (e) {
-    // libvips words the failure on a cut-off file differently from run to run: name it the same way always
-    const cut = truncationReason(input);
-    if (cut) throw new SpurmemError(`${file}: cannot decode image (${cut})`);
-    throw e;
+    throw decodeError(file, input, e);
   }
 }
 
@@ -359,11 +367,7 @@ export async function decodeImage(file: string, input?: Buffer): Promise<Decoded
   try {
     return await decodeBytes(file, bytes);
   } catch (e) {
-    // libvips words the failure on a cut-off file differently from run to run: name it the same way always
-    const cut = truncationReason(bytes);
-    if (cut) throw new SpurmemError(`${file}: cannot decode image (${cut})`);
-    if (bytes.length === 0) throw new SpurmemError(`${file}: cannot decode image (the file is empty)`);
-    throw e instanceof SpurmemError ? e : new SpurmemError(`${file}: cannot decode image (${messageOf(e)})`);
+    throw decodeError(file, bytes, e);
   }
 }
 

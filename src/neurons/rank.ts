@@ -84,7 +84,18 @@ export function positiveChannels(scores: Record<string, Float32Array>, order: st
  * @param groupSize samples of the group in the split (the chosen ones are its poorest, at most the limit)
  * @param subject who the samples belong to in the message (default `group <group>`)
  */
-export function rankingProblem(o: { group: number; k: number; positive: number; probsOfTrue: ArrayLike<number>; groupSize: number; softmaxHead: boolean; loss: 'probabilities' | 'logits'; subject?: string }): string | null {
+export function rankingProblem(o: {
+  group: number;
+  k: number;
+  positive: number;
+  probsOfTrue: ArrayLike<number>;
+  groupSize: number;
+  softmaxHead: boolean;
+  loss: 'probabilities' | 'logits';
+  subject?: string;
+  /** What to try instead when the softmax head passes no gradient (default: --activated-loss logits). */
+  remedy?: string;
+}): string | null {
   if (o.positive >= o.k) return null;
   const who = o.subject ?? `group ${o.group}`;
   const n = o.probsOfTrue.length;
@@ -97,7 +108,7 @@ export function rankingProblem(o: { group: number; k: number; positive: number; 
     if (o.probsOfTrue[i] === 1) ones++;
     else if (o.probsOfTrue[i] === 0) zeros++;
   }
-  const hint = o.softmaxHead && o.loss === 'probabilities' ? ' (--activated-loss logits ranks them)' : '';
+  const hint = o.softmaxHead && o.loss === 'probabilities' ? ` (${o.remedy ?? '--activated-loss logits ranks them'})` : '';
   const poorest = n === 1 ? 'its poorest sample' : `its ${n} poorest samples`;
   if (o.positive === 0) {
     if (o.softmaxHead && o.loss === 'probabilities' && ones + zeros === n) {

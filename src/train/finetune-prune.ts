@@ -127,8 +127,9 @@ export async function refreshMask(
         softmaxHead: info.head === 'softmax',
         loss: 'probabilities',
         subject: '--prune activated on the training split',
+        remedy: 'a study with --activated-loss logits can still rank channels',
       });
-      if (problem) throw new SpurmemError(problem.replace(' (--activated-loss logits ranks them)', ' (a study with --activated-loss logits can still rank channels)'));
+      if (problem) throw new SpurmemError(problem);
       if (k > 0) model.maskChannels({ channels: topChannels(g.norms, names, k) });
     }
   }
