@@ -34,7 +34,7 @@ export async function demoJpegs(width, height, scale) {
   const root = join(workDir, `demo-${width}x${height}-${scale}`);
   if (!existsSync(join(root, 'metadata.csv'))) {
     mkdirSync(workDir, { recursive: true });
-    const { makeDemoDataset } = await dist('data/demo.js');
+    const { makeDemoDataset } = await dist('data/fashion-waterbirds.js');
     process.stderr.write(`making ${root} ...\n`);
     await makeDemoDataset({ out: root, scale, width, height, seed: 1, force: true });
   }

@@ -34,7 +34,7 @@ const root = await demoJpegs(width, height, Number(a.scale));
 const { addon } = await dist('native.js');
 const { train } = await dist('train/erm.js');
 const { prepareStudy, runStudySetting } = await dist('neurons/study.js');
-const { evaluateSplit } = await dist('eval.js');
+const { evaluateSplit } = await dist('eval/evaluate-split.js');
 addon().setNumThreads(threads);
 
 const run = join(workDir, `study-bench-run-${a.scale}-${width}x${height}-${resolution}`);

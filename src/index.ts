@@ -15,7 +15,7 @@
  */
 
 // ---- commands
-export { evaluate, evaluateDetailed, evaluateSchema, evaluationResult, detectHead, type EvaluateInput, type EvaluationResult, type EvaluationDetails, type EvaluateHooks } from './evaluate.js';
+export { evaluate, evaluateDetailed, evaluateSchema, evaluationResult, detectHead, type EvaluateInput, type EvaluationResult, type EvaluationDetails, type EvaluateHooks } from './eval/evaluate.js';
 export { train, type TrainSummary } from './train/erm.js';
 export { trainSchema, resolveTrainOptions, type TrainInput, type TrainConfig } from './train/options.js';
 export type { RunHooks } from './train/common.js';
@@ -109,7 +109,7 @@ export {
   type ImageBatch,
   type LoadBatchesOptions,
 } from './data/index.js';
-export { evaluateSplit, type EvaluateOptions } from './eval.js';
+export { evaluateSplit, type EvaluateOptions } from './eval/evaluate-split.js';
 export { groupMetrics, predictions, targetIndex, LABEL_ORDERS, type GroupMetrics, type GroupResult, type LabelOrder } from './metrics/groups.js';
 export { candidateParams, topChannels, type Channel, type Ranking } from './neurons/rank.js';
 

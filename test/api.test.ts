@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { makeDemoDataset } from '../src/data/demo.js';
-import { evaluate } from '../src/evaluate.js';
+import { makeDemoDataset } from '../src/data/fashion-waterbirds.js';
+import { evaluate } from '../src/eval/evaluate.js';
 import { UsageError } from '../src/util/errors.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';

@@ -8,11 +8,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeDemoDataset } from '../src/data/demo.js';
+import { makeDemoDataset } from '../src/data/fashion-waterbirds.js';
 import { loadBatches, openDataset, type Dataset } from '../src/data/index.js';
 import { chooseLabelOrder, headInFile } from '../src/base.js';
 import { readCheckpoint } from '../src/checkpoint.js';
-import { evaluateDetailed } from '../src/evaluate.js';
+import { evaluateDetailed } from '../src/eval/evaluate.js';
 import { createModel } from '../src/model.js';
 import { loadPretrained } from '../src/weights.js';
 import { runCli } from './helpers/cli.js';

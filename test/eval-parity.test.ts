@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeDemoDataset } from '../src/data/demo.js';
+import { makeDemoDataset } from '../src/data/fashion-waterbirds.js';
 import { loadBatches, openDataset, type Dataset } from '../src/data/index.js';
 import { createModel, loadWeights } from '../src/model.js';
 import { readCheckpoint } from '../src/checkpoint.js';
-import { evaluateSplit } from '../src/eval.js';
+import { evaluateSplit } from '../src/eval/evaluate-split.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';
 import { fixturesDir, runPython, testDir } from './helpers/python.js';

@@ -4,7 +4,7 @@ import { createModel, loadWeights } from '../src/model.js';
 import type { NativeModel } from '../src/native.js';
 import { ImageCache, loadBatches, openDataset, type Dataset } from '../src/data/index.js';
 import { groupMetrics } from '../src/metrics/groups.js';
-import { evaluateSplit } from '../src/eval.js';
+import { evaluateSplit } from '../src/eval/evaluate-split.js';
 import { read } from './helpers/native.js';
 import { tinyDataset } from './helpers/datasets.js';
 

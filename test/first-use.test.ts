@@ -7,8 +7,8 @@
 import { readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliPrefix } from '../src/demo.js';
-import { MIN_CHANGE_IMAGES, verdict } from '../src/report/demo-report.js';
+import { cliPrefix } from '../src/demo/run.js';
+import { MIN_CHANGE_IMAGES, verdict } from '../src/demo/report.js';
 import { scratchWarning } from '../src/train/erm.js';
 import { defaultFinetuneOut, finetuneSchema, finetuneSettingsName } from '../src/train/finetune-prune.js';
 import { resolveTrainOptions } from '../src/train/options.js';

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliPrefix } from '../src/demo.js';
+import { cliPrefix } from '../src/demo/run.js';
 import { tempDir } from './helpers/datasets.js';
 import { repoDir } from './helpers/python.js';
 

@@ -2,7 +2,7 @@
  * `spurmem data make-demo` (the built-in Fashion-Waterbirds dataset) and `spurmem data check`.
  */
 import { Command, Option } from 'commander';
-import { FASHION_MNIST_DIR, makeDemoDataset } from '../data/demo.js';
+import { FASHION_MNIST_DIR, makeDemoDataset } from '../data/fashion-waterbirds.js';
 import { checkDataset, type CheckReport } from '../data/check.js';
 import { SPLITS } from '../data/types.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';

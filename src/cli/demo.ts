@@ -2,8 +2,8 @@
  * `spurmem demo`: the whole study on the built-in dataset, with a report.
  */
 import { Command, Option } from 'commander';
-import { demo } from '../demo.js';
-import { SMOKE_TEST_NOTICE, drop, verdict } from '../report/demo-report.js';
+import { demo } from '../demo/run.js';
+import { SMOKE_TEST_NOTICE, drop, verdict } from '../demo/report.js';
 import { deviceOption, nonNegativeInt, threadsOption } from './common.js';
 
 export function demoCommand(): Command {

@@ -9,14 +9,14 @@ import { ARCHS, type Arch } from '../model.js';
 import { countsTable } from '../data/dataset.js';
 import { SPLITS, type Split } from '../data/types.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
-import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../evaluate.js';
+import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../eval/evaluate.js';
 import { QUIET_HELP, deviceOption, finiteNumber, positiveInt, threadsOption, resizeOption } from './common.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { progressBar } from './progress.js';
 
-export { detectHead } from '../evaluate.js';
+export { detectHead } from '../eval/evaluate.js';
 
-/** The JSON `spurmem eval --json` prints (see evaluationResult in src/evaluate.ts). */
+/** The JSON `spurmem eval --json` prints (see evaluationResult in src/eval/evaluate.ts). */
 export function evalJson(m: GroupMetrics): Record<string, unknown> {
   return { ...evaluationResult(m) };
 }

@@ -29,5 +29,5 @@ export {
   type CropBox,
 } from './images.js';
 export { ImageCache, loadBatches, epochOrder, type ImageBatch, type LoadBatchesOptions } from './loader.js';
-export { makeDemoDataset, demoCounts, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type DemoOptions, type DemoResult } from './demo.js';
+export { makeDemoDataset, demoCounts, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type DemoOptions, type DemoResult } from './fashion-waterbirds.js';
 export { checkDataset, type CheckReport } from './check.js';

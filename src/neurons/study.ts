@@ -13,7 +13,7 @@ import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ImageCache, loadBatches, openDataset, type Dataset, type ResizeMethod } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
-import { evaluateSplit } from '../eval.js';
+import { evaluateSplit } from '../eval/evaluate-split.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { readCheckpoint, stateDictPath } from '../checkpoint.js';
 import { createModel, loadWeights } from '../model.js';

@@ -35,5 +35,6 @@ export {
   type SettingStatus,
   type SlurmSubmission,
 } from './report.js';
-export { sweep, runSweepIndex, planSweep, runPlannedSetting, type SweepOptions, type SettingOutcome } from './run.js';
+export { sweep, runSweepIndex, planSweep, type SweepOptions } from './run.js';
+export { runPlannedSetting, type SettingOutcome } from './run-setting.js';
 export { arraySpec, sbatchScript, splitSbatchArgs } from './slurm.js';

@@ -14,11 +14,11 @@
  * and is run again next time.
  */
 import { availableParallelism } from 'node:os';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { resolveBase } from '../base.js';
-import { prepareStudy, runStudySetting, type StudyContext, type StudyResult } from '../neurons/study.js';
-import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
+import { prepareStudy } from '../neurons/study.js';
+import { SpurmemError, UsageError } from '../util/errors.js';
 import { lockFolder, writeJsonAtomic } from '../util/files.js';
 import {
   baseCheckpointPath,
@@ -26,15 +26,15 @@ import {
   loadSweepConfigFile,
   loadSweepConfigObject,
   studyBase,
-  studySetting,
   type LoadedSweepConfig,
   type PlannedSetting,
   type SweepConfig,
   type SweepConfigInput,
 } from './config.js';
-import { CONFIG_FILE, PLAN_FILE, collectSweep, settingFolder, settingStatus, type SweepPlan, type SweepSummary } from './report.js';
+import { CONFIG_FILE, PLAN_FILE, collectSweep, settingStatus, type SweepPlan, type SweepSummary } from './report.js';
 import { submitSlurm } from './slurm.js';
-import { runWorkers } from './workers.js';
+import { runPlannedSetting, type SettingOutcome } from './run-setting.js';
+import { runWorkers } from './worker-pool.js';
 
 /** Options of {@link sweep}. */
 export interface SweepOptions {
@@ -112,37 +112,6 @@ function freeze(cfg: SweepConfig & { out: string }, plan: SweepPlan, force: bool
   }
   writeJsonAtomic(cfgPath, cfg);
   writeJsonAtomic(join(cfg.out, PLAN_FILE), plan);
-}
-
-/** The outcome of one setting. */
-export type SettingOutcome = { index: number; ok: true; line: string; seconds: number } | { index: number; ok: false; line: string; message: string };
-
-function resultLine(r: StudyResult): string {
-  const bi = Math.max(0, r.blocks.findIndex((b) => b.status === 'ran'));
-  const b = r.blocks[bi];
-  const skipped = r.blocks.filter((x) => x.status === 'skipped').length;
-  const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
-  return (
-    `worst-group ${f(b.worst_group_accuracy.unmodified)} -> ${f(b.worst_group_accuracy.mean)}${r.blocks.length > 1 ? ` (block ${bi} of ${r.blocks.length})` : ''}` +
-    `${skipped ? `; ${skipped} block${skipped > 1 ? 's' : ''} skipped (result.json says why)` : ''} (${r.seconds.toFixed(1)} s)`
-  );
-}
-
-/**
- * Runs one planned setting on a prepared base and writes its folder; a failure is written to
- * error.json and returned, not thrown.
- */
-export async function runPlannedSetting(ctx: StudyContext, out: string, p: PlannedSetting): Promise<SettingOutcome> {
-  const folder = settingFolder(out, p.key);
-  rmSync(join(folder, 'error.json'), { force: true });
-  try {
-    const r = await runStudySetting(ctx, { ...studySetting(p.setting), out: folder, quiet: true }, () => undefined);
-    return { index: p.index, ok: true, line: `#${p.index} ${p.key}: ${resultLine(r)}`, seconds: r.seconds };
-  } catch (e) {
-    const message = messageOf(e);
-    writeJsonAtomic(join(folder, 'error.json'), { index: p.index, key: p.key, message, time: new Date().toISOString() });
-    return { index: p.index, ok: false, line: `#${p.index} ${p.key}: FAILED: ${message}`, message };
-  }
 }
 
 /**

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import type { Dataset, ImageCache, ResizeMethod } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
-import { evaluateSplit } from '../eval.js';
+import { evaluateSplit } from '../eval/evaluate-split.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { loadWeights, setThreads } from '../model.js';
 import { readCheckpoint } from '../checkpoint.js';

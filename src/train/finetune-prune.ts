@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { countsTable, ImageCache, loadBatches, openDataset } from '../data/index.js';
 import type { Dataset, ImageBatch, ResizeMethod } from '../data/index.js';
 import type { Sample } from '../data/types.js';
-import { evaluateSplit } from '../eval.js';
+import { evaluateSplit } from '../eval/evaluate-split.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { stateDictPath } from '../checkpoint.js';
 import { createModel, loadWeights } from '../model.js';

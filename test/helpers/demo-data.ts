@@ -13,7 +13,7 @@ export function smallDemo(scale = 0.04, size = 32): Promise<string> {
   let p = made.get(key);
   if (!p) {
     // the folder name carries a hash of the generator, so a changed construction is rebuilt
-    const gen = createHash('sha256').update(readFileSync(join(repoDir, 'src', 'data', 'demo.ts'))).digest('hex').slice(0, 8);
+    const gen = createHash('sha256').update(readFileSync(join(repoDir, 'src', 'data', 'fashion-waterbirds.ts'))).digest('hex').slice(0, 8);
     const root = join(fixturesDir, `demo-${key}-${gen}`);
     p = (async () => {
       if (!existsSync(join(root, 'metadata.csv'))) {

@@ -1,7 +1,7 @@
 /** A small real base for the sweep tests: Fashion-Waterbirds at a small scale and a resnet18 trained on it. */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { makeDemoDataset } from '../../src/data/demo.js';
+import { makeDemoDataset } from '../../src/data/fashion-waterbirds.js';
 import { train } from '../../src/train/erm.js';
 import { tempDir } from './datasets.js';
 import { repoDir } from './python.js';

@@ -13,14 +13,14 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { packageRoot } from './native.js';
-import { makeDemoDataset } from './data/index.js';
-import { prepareStudy, runStudySetting, type StudyResult, type StudySettingInput } from './neurons/study.js';
-import { writeDemoReport, type DemoReport } from './report/demo-report.js';
-import { train, type TrainSummary } from './train/erm.js';
-import { finetunePrune, type FinetuneSummary } from './train/finetune-prune.js';
-import type { TrainInput } from './train/options.js';
-import type { FinetuneInput } from './train/finetune-prune.js';
+import { packageRoot } from '../native.js';
+import { makeDemoDataset } from '../data/index.js';
+import { prepareStudy, runStudySetting, type StudyResult, type StudySettingInput } from '../neurons/study.js';
+import { writeDemoReport, type DemoReport } from './report.js';
+import { train, type TrainSummary } from '../train/erm.js';
+import { finetunePrune, type FinetuneSummary } from '../train/finetune-prune.js';
+import type { TrainInput } from '../train/options.js';
+import type { FinetuneInput } from '../train/finetune-prune.js';
 
 export interface DemoOptions {
   /** Demo folder (default experiments/demo). */

@@ -1,6 +1,6 @@
 /**
  * The multi-process backend: one child process per device (or N on the CPU). Each child loads the base
- * once (src/sweep/worker.ts) and asks for the next setting when it is done, so the queue is shared and a
+ * once (src/sweep/worker-main.ts) and asks for the next setting when it is done, so the queue is shared and a
  * slow setting holds up one worker only. A worker that dies marks the setting it was running as failed.
  */
 import { fork } from 'node:child_process';
@@ -13,18 +13,18 @@ import { SpurmemError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
 import type { PlannedSetting } from './config.js';
 import { settingFolder } from './report.js';
-import type { SettingOutcome } from './run.js';
+import type { SettingOutcome } from './run-setting.js';
 
 /** Messages from the parent to a worker. */
 export type ToWorker = { type: 'init'; base: StudyBaseInput; out: string } | { type: 'run'; setting: PlannedSetting } | { type: 'stop' };
 /** Messages from a worker to the parent. */
 export type FromWorker = { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'done'; outcome: SettingOutcome };
 
-/** The compiled worker entry (dist/src/sweep/worker.js), also when this module runs from the TypeScript sources. */
+/** The compiled worker entry (dist/src/sweep/worker-main.js), also when this module runs from the TypeScript sources. */
 export function workerScript(): string {
-  const here = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const here = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   if (existsSync(here)) return here;
-  const built = join(packageRoot(), 'dist', 'src', 'sweep', 'worker.js');
+  const built = join(packageRoot(), 'dist', 'src', 'sweep', 'worker-main.js');
   if (existsSync(built)) return built;
   throw new SpurmemError(`${built}: missing; build the package first (npm run build:ts)`);
 }

@@ -1,11 +1,11 @@
 /**
- * A sweep worker process (forked by src/sweep/workers.ts): loads the base once, then runs the settings
+ * A sweep worker process (forked by src/sweep/worker-pool.ts): loads the base once, then runs the settings
  * the parent sends, one at a time, and answers each with its outcome.
  */
 import { prepareStudy, type StudyContext } from '../neurons/study.js';
 import { messageOf } from '../util/errors.js';
-import { runPlannedSetting } from './run.js';
-import type { FromWorker, ToWorker } from './workers.js';
+import { runPlannedSetting } from './run-setting.js';
+import type { FromWorker, ToWorker } from './worker-pool.js';
 
 let ctx: StudyContext | null = null;
 let out = '';

@@ -5,18 +5,18 @@
  * the Node API share this code.
  */
 import { z } from 'zod';
-import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
-import { openDataset } from './data/dataset.js';
-import { ImageCache } from './data/loader.js';
-import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
-import { evaluateSplit } from './eval.js';
-import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
-import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from './model.js';
-import { checkpointLnEps } from './weights.js';
-import { checkpointMeta, chooseLabelOrder, detectHead, headInFile, recordedContradictions } from './base.js';
+import { readCheckpoint, stateDictPath, strippedNote } from '../checkpoint.js';
+import { openDataset } from '../data/dataset.js';
+import { ImageCache } from '../data/loader.js';
+import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from '../data/types.js';
+import { evaluateSplit } from './evaluate-split.js';
+import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from '../model.js';
+import { checkpointLnEps } from '../weights.js';
+import { checkpointMeta, chooseLabelOrder, detectHead, headInFile, recordedContradictions } from '../base.js';
 
-export { detectHead } from './base.js';
-import { optionsError } from './util/errors.js';
+export { detectHead } from '../base.js';
+import { optionsError } from '../util/errors.js';
 
 /** Options of {@link evaluate}, validated by this schema (the flags of `spurmem eval`, camelCase). */
 export const evaluateSchema = z
