@@ -8,7 +8,7 @@ import { SPLITS } from '../data/types.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { UsageError } from '../util/errors.js';
 import { finiteNumber, nonNegativeInt } from './common.js';
-import { progressBar } from './progress.js';
+import { progressBar } from '../util/progress.js';
 
 /** Parses `--size 96` or `--size 500x375` into width and height. */
 function parseSize(v: string): [number, number] {

@@ -12,7 +12,7 @@ import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/gro
 import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../eval/evaluate.js';
 import { QUIET_HELP, deviceOption, finiteNumber, positiveInt, threadsOption, resizeOption } from './common.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
-import { progressBar } from './progress.js';
+import { progressBar } from '../util/progress.js';
 
 export { detectHead } from '../eval/evaluate.js';
 

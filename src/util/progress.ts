@@ -1,6 +1,8 @@
 /**
- * Progress display: a cli-progress bar with images/s and ETA on a TTY, nothing otherwise (the caller
- * prints one line per epoch). SPURMEM_PROGRESS=0 turns bars off, =1 forces them.
+ * Progress display, the one module for it: cli-progress bars on stderr when it is a TTY, nothing
+ * otherwise (the caller prints one line per epoch). SPURMEM_PROGRESS=0 turns bars off, =1 forces them,
+ * for both kinds of bar: {@link progress} (images/s and ETA, for training and evaluation loops) and
+ * {@link progressBar} (done/total and time left, for the commands that report through a callback).
  */
 import cliProgress from 'cli-progress';
 
@@ -10,6 +12,7 @@ export interface Progress {
   stop(): void;
 }
 
+/** Whether bars are drawn: SPURMEM_PROGRESS=0 no, =1 yes, else when stderr is a TTY. */
 export function barsEnabled(): boolean {
   if (process.env.SPURMEM_PROGRESS === '0') return false;
   if (process.env.SPURMEM_PROGRESS === '1') return true;
@@ -41,6 +44,30 @@ export function progress(label: string, total: number): Progress {
     },
     stop() {
       bar.stop();
+    },
+  };
+}
+
+/**
+ * A progress callback `(done, total)` and a `stop()`, for commands that learn the total with the first
+ * update (`spurmem data`, `spurmem eval`); a no-op when bars are off (see {@link barsEnabled}).
+ */
+export function progressBar(label: string): { update: (done: number, total: number) => void; stop: () => void } {
+  if (!barsEnabled()) return { update: () => undefined, stop: () => undefined };
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    update(done, total) {
+      if (!bar) {
+        bar = new cliProgress.SingleBar(
+          { format: `${label} [{bar}] {value}/{total} {percentage}% | {eta_formatted} left`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(total, 0);
+      }
+      bar.update(done);
+    },
+    stop() {
+      bar?.stop();
     },
   };
 }
