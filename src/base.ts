@@ -11,6 +11,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
+import { readCheckpointMeta } from './checkpoint-meta.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
 import { ARCHS, chooseArch, detectResolution, type Arch } from './model.js';
@@ -79,11 +80,6 @@ export interface ResolvedBase {
   warnings: string[];
   /** What was assumed about the checkpoint (wrapper prefixes removed, label order from the head). */
   notes: string[];
-}
-
-/** The `spurmem` entry of a checkpoint spurmem wrote (arch, head, label_order, resolution, ln_eps ...), or {}. */
-export function checkpointMeta(ck: NativeCheckpoint): Record<string, unknown> {
-  return ck.keys([]).includes('spurmem') ? (ck.toObject(['spurmem']) as Record<string, unknown>) : {};
 }
 
 /**
@@ -206,7 +202,7 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     checkpointPath = resolve(input.checkpoint!);
   }
   const ck = await readCheckpoint(checkpointPath);
-  const meta = checkpointMeta(ck);
+  const meta = readCheckpointMeta(ck);
   const sd = stateDictPath(ck);
   const notes: string[] = [];
   const stripped = strippedNote(ck);

@@ -18,7 +18,7 @@
 export { evaluate, evaluateDetailed, evaluateSchema, evaluationResult, detectHead, type EvaluateInput, type EvaluationResult, type EvaluationDetails, type EvaluateHooks } from './eval/evaluate.js';
 export { train, type TrainSummary } from './train/erm.js';
 export { trainSchema, resolveTrainOptions, type TrainInput, type TrainConfig } from './train/options.js';
-export type { RunHooks } from './train/common.js';
+export type { RunHooks } from './train/run-start.js';
 export {
   study,
   prepareStudy,

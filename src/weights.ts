@@ -16,6 +16,7 @@
  * keys are reported as `skipped`, and the new head's entries, left at their initialisation, as `fresh`.
  */
 import { readCheckpoint, stateDictInfo } from './checkpoint.js';
+import { readCheckpointMeta } from './checkpoint-meta.js';
 import { isVit, loadHints } from './model.js';
 import type { LoadReport, NativeCheckpoint, NativeModel } from './native.js';
 import { SpurmemError, messageOf } from './util/errors.js';
@@ -46,9 +47,7 @@ export function pretrainedSkips(arch: string): string[] {
 
 /** Reads `ck.spurmem.ln_eps` (written by spurmem's train command), if present. */
 export function checkpointLnEps(ck: NativeCheckpoint): number | undefined {
-  if (!ck.keys([]).includes('spurmem')) return undefined;
-  const meta = ck.toObject(['spurmem']) as Record<string, unknown> | null;
-  const v = meta && typeof meta === 'object' ? meta.ln_eps : undefined;
+  const v = readCheckpointMeta(ck).ln_eps;
   return typeof v === 'number' ? v : undefined;
 }
 

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GroupMetrics } from '../src/metrics/groups.js';
-import { groupedBars, lineChart, mergeCoincidingSeries, renderSvg, type LinePoint, type VlSpec } from '../src/report/plots.js';
+import { groupedBars, lineChart, mergeCoincidingSeries, renderSvg, writeBeforeAfterPlot, type LinePoint, type VlSpec } from '../src/report/plots.js';
 import { writeSweepPlots, type SweepRow } from '../src/sweep/report.js';
 import { SETTING_KEYS } from '../src/sweep/config.js';
-import { RunDir, writeBeforeAfterPlot } from '../src/train/run-dir.js';
+import { RunDir } from '../src/train/run-dir.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'spurmem-plots-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

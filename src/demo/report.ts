@@ -11,7 +11,7 @@ import type { TrainSummary } from '../train/erm.js';
 import type { FinetuneSummary } from '../train/finetune-prune.js';
 import type { EpochRecord } from '../train/run-dir.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
-import { versions } from '../train/common.js';
+import { versions } from '../train/run-dir.js';
 
 export interface DemoReportInput {
   out: string;

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from '../checkpoint.js';
+import { readCheckpointMeta } from '../checkpoint-meta.js';
 import { openDataset } from '../data/dataset.js';
 import { ImageCache } from '../data/loader.js';
 import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from '../data/types.js';
@@ -13,7 +14,7 @@ import { evaluateSplit } from './evaluate-split.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from '../model.js';
 import { checkpointLnEps } from '../weights.js';
-import { checkpointMeta, chooseLabelOrder, detectHead, headInFile, recordedContradictions } from '../base.js';
+import { chooseLabelOrder, detectHead, headInFile, recordedContradictions } from '../base.js';
 
 export { detectHead } from '../base.js';
 import { optionsError } from '../util/errors.js';
@@ -138,7 +139,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   const given = parsed.data;
   setThreads(given.threads);
   const ck = await readCheckpoint(given.checkpoint);
-  const meta = checkpointMeta(ck);
+  const meta = readCheckpointMeta(ck);
   const sd = stateDictPath(ck);
   const warnings = recordedContradictions({ arch: given.arch, resolution: given.resolution, labelOrder: given.labelOrder }, (_, mk) => meta[mk], given.checkpoint);
   const notes: string[] = [];

@@ -9,6 +9,7 @@
 import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
+import type { GroupMetrics } from '../metrics/groups.js';
 import { writeFileAtomic } from '../util/files.js';
 
 /** A vega-lite specification (loosely typed: vega-lite validates it). */
@@ -196,4 +197,22 @@ export function groupedBars(o: {
       ],
     },
   };
+}
+
+/**
+ * Before/after bar chart of per-group accuracy (the study's reports); `afterErr` (the standard deviation
+ * over the repeats) is drawn as error bars on the "after" bars, clipped to [0, 1].
+ */
+export async function writeBeforeAfterPlot(stem: string, title: string, before: GroupMetrics, after: GroupMetrics, afterErr?: (number | null)[]): Promise<void> {
+  const rows = [];
+  for (let g = 0; g < before.groups.length; g++) {
+    const category = `${before.groups[g].id} ${before.groups[g].name} (${before.groups[g].count} images)`;
+    rows.push({ category, series: 'before', value: before.groups[g].accuracy });
+    rows.push({ category, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
+  }
+  const bars = afterErr?.some((e) => e !== null && e !== undefined && e > 0);
+  await writePlot(
+    stem,
+    groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1], subtitle: bars ? 'error bars: standard deviation over the repeats, clipped to [0, 1]' : undefined }),
+  );
 }

@@ -5,15 +5,17 @@
  * stepped with the epoch's summed loss, then train/val/test evaluated with the eval transform, in order,
  * all after the same epoch (Q19, Q20), a checkpoint `epoch_<e>_checkpoints.pth.tar` and one metrics line.
  */
-import { openDataset, countsTable, ImageCache } from '../data/index.js';
+import { openDataset, countsTable, groupCounts, ImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
-import { createModel } from '../model.js';
+import { createModel, setThreads } from '../model.js';
 import { addon } from '../native.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
-import { applyThreads, batchTargets, checkpointMeta, countGroups, groupWeights, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, type RunHooks } from './common.js';
+import { batchTargets, groupWeights } from './batch-targets.js';
+import { recordInitial } from './evaluate-all.js';
+import { resumeRun, type RunHooks } from './run-start.js';
 import { describePretrained, loadPretrained } from '../weights.js';
 import { runEpochs } from './loop.js';
-import { RunDir, bestEpoch, withRunOptions } from './run-dir.js';
+import { RunDir, bestEpoch, versions, withRunOptions, RESUMABLE_FIELDS } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
 import { resolveTrainOptions, type TrainConfig, type TrainInput } from './options.js';
 
@@ -55,7 +57,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cfg: TrainConfig = resolveTrainOptions(withRunOptions(input, 'train'));
   const t0 = Date.now();
-  const threads = applyThreads(cfg.threads);
+  const threads = setThreads(cfg.threads);
   addon().checkDevice(cfg.device);
   if (cfg.amp && !cfg.device.startsWith('cuda')) throw new UsageError('--amp (bf16 autocast) needs --device cuda');
   // a folder holding another run is refused before the dataset is read
@@ -74,7 +76,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
     command: 'train',
     options,
     resolved: { threads, label_order: cfg.labelOrder, root: ds.root, metadata: ds.metadataFile, group_names: ds.groupNames },
-    dataset: { kind: ds.kind, counts: Object.fromEntries((['train', 'val', 'test'] as const).map((s) => [s, countGroups(ds.samples[s])])) },
+    dataset: { kind: ds.kind, counts: Object.fromEntries((['train', 'val', 'test'] as const).map((s) => [s, groupCounts(ds.samples[s])])) },
     versions: versions(),
     device: cfg.device,
     created: new Date().toISOString(),
@@ -108,24 +110,10 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
 
   const weights = cfg.reweight ? groupWeights(ds.samples.train) : undefined;
   await runEpochs({
-    model,
-    ds,
-    run,
-    scheduler,
-    start,
-    epochs: cfg.epochs,
-    resolution: cfg.resolution,
-    resize: cfg.resize,
-    batchSize: cfg.batchSize,
-    evalBatchSize: evalOpts.batchSize,
-    augment: cfg.augment,
-    seed: cfg.seed,
-    labelOrder: cfg.labelOrder,
-    cache,
-    skipBadImages: cfg.skipBadImages,
-    keepCheckpoints: cfg.keepCheckpoints,
-    log,
-    meta: () => checkpointMeta(cfg, scheduler.state(), model),
+    model, ds, run, scheduler, start, log,
+    training: cfg,
+    eval: evalOpts,
+    recorded: cfg,
     step: async (b) => {
       const targets = batchTargets(b.samples, cfg.labelOrder);
       const w = weights ? Float32Array.from(b.samples, (s) => weights.get(s.group) ?? 1) : undefined;

@@ -15,15 +15,17 @@ import type { Sample } from '../data/types.js';
 import { evaluateSplit } from '../eval/evaluate-split.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { stateDictPath } from '../checkpoint.js';
-import { createModel, loadWeights } from '../model.js';
+import { createModel, loadWeights, setThreads } from '../model.js';
 import { addon, type NativeModel } from '../native.js';
 import { ceilCount, poorestSamples, positiveChannels, prunableNames, rankingProblem, softmaxRows, topChannels } from '../neurons/rank.js';
 import { baseFields, resolveBase } from '../base.js';
 import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
-import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, runFolderFields, type RunHooks } from './common.js';
+import { batchTargets } from './batch-targets.js';
+import { recordInitial } from './evaluate-all.js';
+import { resumeRun, type RunHooks } from './run-start.js';
 import { runEpochs } from './loop.js';
-import { RunDir, bestEpoch, withRunOptions } from './run-dir.js';
+import { RunDir, bestEpoch, runFolderFields, versions, withRunOptions, RESUMABLE_FIELDS } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
 
 /** What the finetune-prune mask removes (refreshed every epoch; several are AND-ed, Q13). */
@@ -189,7 +191,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const channelCriteria = cfg.prune.some((c) => c === 'activated' || c === 'largest-channels');
   if (cfg.pruneTopK !== undefined && !channelCriteria) log(`warning: --prune-top-k applies to the channel criteria (activated, largest-channels), not to ${cfg.prune.join(',')}: ignored`);
   const t0 = Date.now();
-  const threads = applyThreads(cfg.threads);
+  const threads = setThreads(cfg.threads);
   addon().checkDevice(cfg.device);
   const base = await resolveBase(cfg);
   const out = resolve(cfg.out ?? defaultFinetuneOut(cfg, base));
@@ -238,24 +240,10 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
   const metaCfg = { arch: base.arch, head: base.head, labelOrder: base.labelOrder, resolution: base.resolution, dataset: base.dataset, seed: cfg.seed };
   await runEpochs({
-    model,
-    ds,
-    run,
-    scheduler,
-    start,
-    epochs: cfg.epochs,
-    resolution: base.resolution,
-    resize: base.resize,
-    batchSize: cfg.batchSize,
-    evalBatchSize,
-    augment: cfg.augment,
-    seed: cfg.seed,
-    labelOrder: base.labelOrder,
-    cache,
-    skipBadImages: cfg.skipBadImages,
-    keepCheckpoints: cfg.keepCheckpoints,
-    log,
-    meta: () => checkpointMeta(metaCfg, scheduler.state(), model),
+    model, ds, run, scheduler, start, log,
+    training: cfg,
+    eval: evalOpts,
+    recorded: metaCfg,
     extraLossLists: { ntxent: 'training_ntxent_loss_list.json', ce: 'training_mse_loss_list.json' },
     beforeEpoch: async (epoch) => {
       const stats = await refreshMask(model, cfg, { ds, resolution: base.resolution, resize: base.resize, labelOrder: base.labelOrder, cache, evalBatchSize, skipBadImages: cfg.skipBadImages });

@@ -3,13 +3,13 @@
  * split (one step per batch), the scheduler stepped with the epoch's summed loss, an evaluation of every
  * split with the eval transform, the checkpoint, one metrics line and the summaries.
  */
-import type { Dataset, ImageBatch, ImageCache, ResizeMethod } from '../data/index.js';
-import type { LabelOrder } from '../metrics/groups.js';
+import { newCheckpointMeta, type CheckpointModel } from '../checkpoint-meta.js';
+import type { Dataset, ImageBatch } from '../data/index.js';
 import type { NativeModel } from '../native.js';
 import { SpurmemError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { loadBatches } from '../data/index.js';
-import { brief, evaluateAll } from './common.js';
+import { brief, evaluateAll, type EvalSettings } from './evaluate-all.js';
 import type { RunDir } from './run-dir.js';
 import type { Scheduler } from './schedule.js';
 
@@ -20,31 +20,36 @@ export interface StepResult {
   losses?: Record<string, number>;
 }
 
+/** The options of a training command that the epoch loop reads (train and finetune-prune share them). */
+export interface TrainingSettings {
+  /** Epochs in all (the loop runs `start .. epochs-1`). */
+  epochs: number;
+  /** Training batch size. */
+  batchSize: number;
+  /** The original's training augmentation (random resized crop and flip), seeded by (seed, epoch). */
+  augment: boolean;
+  seed: number;
+  /** Keep only the newest N epoch checkpoints and the best validation epoch's (default: all). */
+  keepCheckpoints?: number;
+}
+
 export interface LoopOptions {
   model: NativeModel;
   ds: Dataset;
   run: RunDir;
   scheduler: Scheduler;
+  /** The first epoch to run (0, or the one after the last finished epoch when resuming). */
   start: number;
-  epochs: number;
-  resolution: number;
-  /** The transforms' resize (pil: PIL's bytes; sharp: libvips' approximation). */
-  resize: ResizeMethod;
-  batchSize: number;
-  evalBatchSize: number;
-  augment: boolean;
-  seed: number;
-  labelOrder: LabelOrder;
-  cache: ImageCache;
-  skipBadImages: boolean;
-  /** Keep only the newest N epoch checkpoints and the best validation epoch's (default: all). */
-  keepCheckpoints?: number;
+  /** The command's epochs, batch size, augmentation, seed and checkpoints to keep. */
+  training: TrainingSettings;
+  /** Evaluation after each epoch; its resolution, resize, cache, label order and bad-image policy serve the training batches too. */
+  eval: EvalSettings;
+  /** The model each checkpoint's `spurmem` entry records (with the scheduler's state). */
+  recorded: CheckpointModel;
   /** One optimisation step on a batch. */
   step: (b: ImageBatch) => Promise<StepResult>;
   /** Runs before each epoch's training pass (finetune-prune refreshes its mask here). */
   beforeEpoch?: (epoch: number) => Promise<void>;
-  /** The `spurmem` entry of each checkpoint. */
-  meta: () => Record<string, unknown>;
   extraLossLists?: Record<string, string>;
   log: (line: string) => void;
 }
@@ -56,12 +61,14 @@ export interface LoopOptions {
  */
 export async function runEpochs(o: LoopOptions): Promise<void> {
   const n = o.ds.samples.train.length;
+  const { epochs, batchSize, augment, seed, keepCheckpoints } = o.training;
   // A ResNet's layer4 maps are 1x1 at R <= 32: BatchNorm in training mode cannot estimate a variance from
   // one image there (0/0 puts NaN in its running statistics; PyTorch refuses such a batch). Such a batch
   // (the last one of an epoch, when the split leaves 1 image over) is left out, and said once.
-  const oneImageUnsafe = o.model.info().headName === 'fc' && o.resolution <= 32;
+  const { resolution, resize, cache, skipBadImages } = o.eval;
+  const oneImageUnsafe = o.model.info().headName === 'fc' && resolution <= 32;
   let saidOneImage = false;
-  for (let epoch = o.start; epoch < o.epochs; epoch++) {
+  for (let epoch = o.start; epoch < epochs; epoch++) {
     const lr = o.scheduler.lr;
     o.model.setLearningRate(lr);
     if (o.beforeEpoch) await o.beforeEpoch(epoch);
@@ -69,24 +76,24 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     let lossSum = 0;
     const extra: Record<string, number> = {};
     let batchNo = 0;
-    const bar = progress(`epoch ${epoch} (${epoch + 1} of ${o.epochs})`, n);
+    const bar = progress(`epoch ${epoch} (${epoch + 1} of ${epochs})`, n);
     try {
       for await (const b of loadBatches(o.ds.samples.train, {
-        resolution: o.resolution,
-        resize: o.resize,
-        batchSize: o.batchSize,
+        resolution,
+        resize,
+        batchSize,
         shuffle: true,
-        seed: o.seed,
+        seed,
         epoch,
-        augment: o.augment,
+        augment,
         // without augmentation the training images go through the eval transform: decode them once
-        cache: o.augment ? undefined : o.cache,
-        skipBadImages: o.skipBadImages,
+        cache: augment ? undefined : cache,
+        skipBadImages,
       })) {
         if (oneImageUnsafe && b.samples.length === 1) {
           if (!saidOneImage) {
             o.log(
-              `note: a training batch of 1 image is left out each epoch (${n} images, batch size ${o.batchSize}): at ${o.resolution} px a ResNet's ` +
+              `note: a training batch of 1 image is left out each epoch (${n} images, batch size ${batchSize}): at ${resolution} px a ResNet's ` +
                 'last feature maps are 1x1 and BatchNorm cannot estimate a variance from one image (PyTorch refuses such a batch); ' +
                 'choose a batch size that does not leave 1 image over to use it',
             );
@@ -114,15 +121,8 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     }
     const seconds = (Date.now() - te) / 1000;
     o.scheduler.step(lossSum);
-    const m = await evaluateAll(o.model, o.ds, {
-      resolution: o.resolution,
-      resize: o.resize,
-      batchSize: o.evalBatchSize,
-      cache: o.cache,
-      labelOrder: o.labelOrder,
-      skipBadImages: o.skipBadImages,
-    });
-    await o.model.save(o.run.checkpoint(epoch), { epoch, loss: lossSum, extra: o.meta() });
+    const m = await evaluateAll(o.model, o.ds, o.eval);
+    await o.model.save(o.run.checkpoint(epoch), { epoch, loss: lossSum, extra: newCheckpointMeta(o.recorded, o.scheduler.state(), o.model) });
     o.run.append({
       epoch,
       loss: lossSum,
@@ -135,7 +135,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
       test: m.test,
     });
     await o.run.writeSummaries({ extraLossLists: o.extraLossLists });
-    if (o.keepCheckpoints) o.run.pruneCheckpoints(o.keepCheckpoints);
+    if (keepCheckpoints) o.run.pruneCheckpoints(keepCheckpoints);
     o.log(
       `epoch ${epoch} loss ${lossSum.toFixed(4)} lr ${lr.toExponential(2)} ${(n / seconds).toFixed(1)} img/s | ` +
         `train ${brief(m.train)} | val ${brief(m.val)} | test ${brief(m.test)}`,

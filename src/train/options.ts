@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ARCHS } from '../model.js';
 import { UsageError, optionsError } from '../util/errors.js';
-import { runFolderFields } from './common.js';
+import { runFolderFields } from './run-dir.js';
 
 export const DATASETS = ['waterbirds', 'celeba', 'folder'] as const;
 

@@ -2,17 +2,46 @@
  * A training run folder (`spurmem train` and `spurmem finetune-prune`): config.json, one checkpoint per
  * epoch, metrics.jsonl, the original-compatible text files, plots and best.json. Everything is written
  * atomically; metrics.jsonl gets one whole line per finished epoch, after that epoch's checkpoint, so
- * the last line names the last complete epoch and `--resume` starts after it.
+ * the last line names the last complete epoch and `--resume` starts after it. Also the options a run
+ * folder takes (shared by both commands) and the versions its config.json records.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { z } from 'zod';
 import { runEpochs } from '../base.js';
+import { addon, packageRoot } from '../native.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
-import { groupedBars, lineChart, writePlot, type LinePoint } from '../report/plots.js';
+import { lineChart, writePlot, type LinePoint } from '../report/plots.js';
 import { evolutionText } from '../report/text.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, watchTempFiles, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
+
+/**
+ * Options of a run folder shared by `train` and `finetune-prune` (zod shape): where it goes, how it
+ * continues (`resume`, `force`), which checkpoints stay, and the data-side memory and error policy.
+ */
+export const runFolderFields = {
+  out: z.string().optional(),
+  resume: z.boolean().default(false),
+  force: z.boolean().default(false),
+  skipBadImages: z.boolean().default(false),
+  cacheMb: z.number().int().min(0).default(4096),
+  keepCheckpoints: z.number().int().positive().optional(),
+  /** No counts table, no per-epoch lines: only warnings (each said once) and errors. */
+  quiet: z.boolean().default(false),
+};
+
+/** Options of {@link runFolderFields} (and the device ones) that may differ when a run is resumed. */
+export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize', 'quiet'];
+
+/** Versions recorded in every config.json. */
+export function versions(): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  const v = addon().versions();
+  return { spurmem: pkg.version, libtorch: v.libtorch, node: process.versions.node, sharp: sharp.versions.sharp ?? '', vips: sharp.versions.vips };
+}
 
 /** One line of metrics.jsonl. epoch -1 is the model before training. */
 export interface EpochRecord {
@@ -288,22 +317,4 @@ export function bestEpoch(recs: EpochRecord[]): EpochRecord | undefined {
     if (!best || w > (best.val.worst_group_accuracy ?? -1)) best = r;
   }
   return best;
-}
-
-/**
- * Before/after bar chart of per-group accuracy (used by the reports); `afterErr` (the standard deviation
- * over the repeats) is drawn as error bars on the "after" bars, clipped to [0, 1].
- */
-export async function writeBeforeAfterPlot(stem: string, title: string, before: GroupMetrics, after: GroupMetrics, afterErr?: (number | null)[]): Promise<void> {
-  const rows = [];
-  for (let g = 0; g < before.groups.length; g++) {
-    const category = `${before.groups[g].id} ${before.groups[g].name} (${before.groups[g].count} images)`;
-    rows.push({ category, series: 'before', value: before.groups[g].accuracy });
-    rows.push({ category, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
-  }
-  const bars = afterErr?.some((e) => e !== null && e !== undefined && e > 0);
-  await writePlot(
-    stem,
-    groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1], subtitle: bars ? 'error bars: standard deviation over the repeats, clipped to [0, 1]' : undefined }),
-  );
 }

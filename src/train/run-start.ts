@@ -1,0 +1,31 @@
+/**
+ * How a training command (train, finetune-prune) starts: its callbacks, and resuming from the checkpoint
+ * of the last finished epoch. (libtorch's thread count is set by the model layer's setThreads.)
+ */
+import { readCheckpoint } from '../checkpoint.js';
+import { readCheckpointMeta } from '../checkpoint-meta.js';
+import { loadWeights } from '../model.js';
+import type { NativeModel } from '../native.js';
+import type { RunDir } from './run-dir.js';
+import type { SchedulerState } from './schedule.js';
+
+/** Callbacks of the long-running commands (train, finetune-prune). */
+export interface RunHooks {
+  /** One line of progress text (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/**
+ * Restores a run for --resume from the checkpoint of epoch `start - 1`: model weights (strictly),
+ * optimizer state, and returns the scheduler state; metrics.jsonl is cut back to that epoch.
+ * @throws SpurmemError when the checkpoint does not fit the model.
+ */
+export async function resumeRun(model: NativeModel, run: RunDir, start: number, log: (l: string) => void): Promise<SchedulerState | undefined> {
+  const ck = await readCheckpoint(run.checkpoint(start - 1));
+  await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
+  model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });
+  const state = readCheckpointMeta(ck).scheduler as SchedulerState | undefined;
+  run.truncate(start - 1);
+  log(`resuming ${run.dir} after epoch ${start - 1}`);
+  return state;
+}
