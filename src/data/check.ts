@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { availableParallelism } from 'node:os';
 import { messageOf } from '../util/errors.js';
-import { decodeImage, truncationReason, type DecodedImage } from './images.js';
+import { decodeImage, type DecodedImage } from './images.js';
+import { truncationReason } from './image-header.js';
 import { groupCounts, openDataset, type OpenDatasetOptions } from './dataset.js';
 import { SPLITS, type Dataset, type SkippedImage, type Split } from './types.js';
 

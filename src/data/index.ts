@@ -12,13 +12,10 @@ export {
   pilTransformImages,
   evalPlan,
   trainPlan,
-  headerInfo,
-  pilMode,
   checkResizeMethod,
   RESIZE_METHODS,
   type DecodedImage,
   type TransformPlan,
-  type ImageHeader,
   type ResizeMethod,
   randomResizedCropBox,
   evalResizeSize,
@@ -28,6 +25,7 @@ export {
   IMAGENET_STD,
   type CropBox,
 } from './images.js';
+export { headerInfo, pilMode, type ImageHeader } from './image-header.js';
 export { ImageCache, loadBatches, epochOrder, type ImageBatch, type LoadBatchesOptions } from './loader.js';
 export { makeDemoDataset, demoCounts, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type DemoOptions, type DemoResult } from './fashion-waterbirds.js';
 export { checkDataset, type CheckReport } from './check.js';
