@@ -4,7 +4,7 @@
  */
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { UsageError } from '../util/errors.js';
+import { UsageError, flagName } from '../util/errors.js';
 import { toKebab } from '../util/case.js';
 import { OPTIONS, type OptionKey, type OptionSpec, type Scope, type SettingShape, type Use } from './table.js';
 
@@ -23,9 +23,7 @@ export type FieldOf<K extends OptionKey, S extends Scope> = UseOf<K, S> extends 
 export type FieldsOf<K extends OptionKey, S extends Scope> = { [k in K]: FieldOf<k, S> };
 
 /** The flag of an option key (`topK` -> `--top-k`). */
-export function flagOf(key: string): string {
-  return '--' + toKebab(key);
-}
+export const flagOf = flagName;
 
 function useOf(key: OptionKey, scope: Scope): Use {
   const use = (OPTIONS[key] as OptionSpec).uses[scope];
