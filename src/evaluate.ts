@@ -8,12 +8,13 @@ import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
 import { openDataset } from './data/dataset.js';
 import { ImageCache } from './data/loader.js';
-import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
+import type { Dataset, Split } from './data/types.js';
 import { evaluateSplit } from './eval.js';
-import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
+import type { GroupMetrics, LabelOrder } from './metrics/groups.js';
 import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from './model.js';
 import { checkpointLnEps } from './weights.js';
 import { schemaFields } from './options/derive.js';
+import type { Head } from './options/enums.js';
 import { checkpointMeta, chooseLabelOrder, detectHead, headInFile, recordedContradictions } from './base.js';
 
 export { detectHead } from './base.js';
@@ -83,7 +84,7 @@ export interface EvaluationDetails {
   /** [n, numClasses] row-major model outputs, row i = sample i of the split (NaN rows for skipped images). */
   outputs: Float32Array;
   /** The head used (resolved from the checkpoint with head 'auto'). */
-  head: 'softmax' | 'linear';
+  head: Head;
   /** The options with arch, resolution and label order resolved (given, else recorded in the checkpoint). */
   options: z.output<typeof evaluateSchema> & { arch: (typeof ARCHS)[number]; resolution: number; labelOrder: LabelOrder };
   /** Options given that contradict what the checkpoint records. */

@@ -40,3 +40,15 @@ export function deviceOption(): Option {
 export function threadsOption(): Option {
   return cliOption('threads', 'train');
 }
+
+/**
+ * The --json flag and the action of a run command (train, finetune-prune): the given options go to
+ * `run` (with --resume, without commander's defaults), and its summary is printed as JSON or as `text`.
+ */
+export function runFolderAction<T>(cmd: Command, jsonHelp: string, run: (opts: Record<string, unknown>) => Promise<T>, text: (summary: T) => string): Command {
+  return cmd.option('--json', jsonHelp).action(async (o: Record<string, unknown>, c: Command) => {
+    const { json, ...opts } = givenOptions(o, c);
+    const summary = await run(opts);
+    process.stdout.write(json ? JSON.stringify(summary) + '\n' : text(summary));
+  });
+}

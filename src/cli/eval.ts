@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import type { Arch } from '../model.js';
 import { countsTable } from '../data/dataset.js';
 import type { Split } from '../data/types.js';
+import type { Head, ResizeMethod } from '../options/enums.js';
 import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
 import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../evaluate.js';
 import { addOptions } from '../options/derive.js';
@@ -44,12 +45,12 @@ interface EvalFlags extends DatasetFlags {
   arch?: Arch;
   split: Split;
   resolution?: number;
-  resize: 'pil' | 'sharp';
+  resize: ResizeMethod;
   batchSize: number;
   device: string;
   threads?: number;
   labelOrder?: LabelOrder;
-  head: 'softmax' | 'linear' | 'auto';
+  head: Head | 'auto';
   json?: boolean;
   quiet?: boolean;
 }

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { finetunePrune } from '../train/finetune-prune.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
-import { addRunFolderOptions, givenOptions } from './common.js';
+import { addRunFolderOptions, runFolderAction } from './common.js';
 
 /** The flags of `spurmem finetune-prune` before the run-folder ones, in --help order (the option table declares each). */
 const FINETUNE_FLAGS: readonly OptionKey[] = [
@@ -22,21 +22,14 @@ export function finetunePruneCommand(): Command {
         'BatchNorm running statistics are updated in all three forward passes of a batch, as the original (see --bn-update)',
     );
   addOptions(cmd, 'finetune', FINETUNE_FLAGS);
-  return addRunFolderOptions(cmd, 'finetune')
-    .option('--json', 'print the summary as JSON')
-    .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const { json, ...opts } = givenOptions(o, cmd);
-      const s = await finetunePrune(opts as Parameters<typeof finetunePrune>[0]);
-      if (json) {
-        process.stdout.write(JSON.stringify(s) + '\n');
-        return;
-      }
-      const f = (x: number | null) => (x === null ? '  n/a ' : x.toFixed(4));
-      process.stdout.write(
-        `run folder: ${s.out}\n` +
-          `test accuracy            start (ERM)   finetuned (epoch ${s.selected.epoch}, ${s.selected.criterion})\n` +
-          `  worst-group            ${f(s.start.test.worst_group_accuracy)}        ${f(s.selected.test.worst_group_accuracy)}\n` +
-          `  average                ${f(s.start.test.average_accuracy)}        ${f(s.selected.test.average_accuracy)}\n`,
-      );
-    });
+  addRunFolderOptions(cmd, 'finetune');
+  return runFolderAction(cmd, 'print the summary as JSON', (o) => finetunePrune(o as Parameters<typeof finetunePrune>[0]), (s) => {
+    const f = (x: number | null) => (x === null ? '  n/a ' : x.toFixed(4));
+    return (
+      `run folder: ${s.out}\n` +
+      `test accuracy            start (ERM)   finetuned (epoch ${s.selected.epoch}, ${s.selected.criterion})\n` +
+      `  worst-group            ${f(s.start.test.worst_group_accuracy)}        ${f(s.selected.test.worst_group_accuracy)}\n` +
+      `  average                ${f(s.start.test.average_accuracy)}        ${f(s.selected.test.average_accuracy)}\n`
+    );
+  });
 }

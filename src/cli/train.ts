@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { train } from '../train/erm.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
-import { addRunFolderOptions, givenOptions } from './common.js';
+import { addRunFolderOptions, runFolderAction } from './common.js';
 
 /** The flags of `spurmem train` before the run-folder ones, in --help order (the option table declares each). */
 const TRAIN_FLAGS: readonly OptionKey[] = [
@@ -21,20 +21,13 @@ export function trainCommand(): Command {
     );
   addOptions(cmd, 'train', TRAIN_FLAGS);
   addRunFolderOptions(cmd, 'train');
-  return addOptions(cmd, 'train', ['evalInitial', 'evalBatchSize'])
-    .option('--json', 'print the run summary as JSON')
-    .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const { json, ...opts } = givenOptions(o, cmd);
-      const summary = await train(opts as Parameters<typeof train>[0]);
-      if (json) {
-        process.stdout.write(JSON.stringify(summary) + '\n');
-        return;
-      }
-      const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
-      process.stdout.write(
-        `run folder: ${summary.out}\n` +
-          `final epoch ${summary.final.epoch}: test worst-group ${f(summary.final.test.worst_group_accuracy)}, average ${f(summary.final.test.average_accuracy)}\n` +
-          `best validation worst-group: epoch ${summary.best.epoch} (val ${f(summary.best.val_worst_group_accuracy)}, test ${f(summary.best.test_worst_group_accuracy)})\n`,
-      );
-    });
+  addOptions(cmd, 'train', ['evalInitial', 'evalBatchSize']);
+  return runFolderAction(cmd, 'print the run summary as JSON', (o) => train(o as Parameters<typeof train>[0]), (summary) => {
+    const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
+    return (
+      `run folder: ${summary.out}\n` +
+      `final epoch ${summary.final.epoch}: test worst-group ${f(summary.final.test.worst_group_accuracy)}, average ${f(summary.final.test.average_accuracy)}\n` +
+      `best validation worst-group: epoch ${summary.best.epoch} (val ${f(summary.best.val_worst_group_accuracy)}, test ${f(summary.best.test_worst_group_accuracy)})\n`
+    );
+  });
 }

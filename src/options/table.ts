@@ -80,7 +80,6 @@ const WITH_CK = ' (with --checkpoint)';
 const LN_EPS = "ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm's 1e-6; the original code used 1e-5)";
 const RESIZE =
   "pil: PIL's bilinear resize bit for bit, as the original's torchvision pipeline (default); sharp: libvips' resize, about 0.2/255 per pixel off on photos, and far off for CMYK JPEGs (ICC transform) and 16-bit PNGs (scaled, where PIL clamps) (named in the results)";
-const SKIP = 'skip missing or undecodable images (counted) instead of stopping';
 const threshold = (s: SettingShape) => s.ranking === 'threshold';
 const random = (s: SettingShape) => isRandomMode(s.mode);
 

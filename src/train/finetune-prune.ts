@@ -23,7 +23,7 @@ import { schemaFields } from '../options/derive.js';
 import { RUN_FOLDER_KEYS } from '../options/table.js';
 import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
-import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, runFolderFields, type RunHooks } from './common.js';
+import { applyThreads, batchTargets, checkpointMeta, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, type RunHooks } from './common.js';
 import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch, withRunOptions } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
