@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { evalCommand } from '../src/cli/eval.js';
 import { finetunePruneCommand } from '../src/cli/finetune-prune.js';
 import { studyCommand } from '../src/cli/study.js';
+import { sweepCommand } from '../src/cli/sweep.js';
 import { trainCommand } from '../src/cli/train.js';
 import { evaluateSchema } from '../src/evaluate.js';
 import { folderSuffix, resolveStudySetting, studyBaseSchema, studySettingSchema } from '../src/neurons/study.js';
@@ -149,6 +150,9 @@ describe('drift between the command line, the API and sweeps, fixed', () => {
       expect(String(cliValue(scope, 'device', 'gpu').error)).toMatch(/--device expects cpu, cuda or cuda:N, got 'gpu'/);
     }
     expect(() => parseSweepConfig({ base: { run: 'r', device: 'gpu' } })).toThrow(/base\.device/);
+    const sweep = sweepCommand().exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined });
+    expect(() => sweep.parseOptions(['--device', 'gpu'])).toThrow(/--device expects cpu, cuda or cuda:N, got 'gpu'/);
+    expect(() => sweep.parseOptions(['--devices', 'cuda:0,gpu'])).toThrow(/--devices expects a comma-separated list/);
   });
 
   it('a setting keeps the keys that apply to it, as the table says', () => {
