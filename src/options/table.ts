@@ -64,6 +64,11 @@ export interface OptionSpec {
   sweep?: 'base' | 'setting';
   /** A study setting: whether it has an effect on a setting of this ranking and mode (default: always). */
   applies?: (s: SettingShape, o: { rewindCheckpoint?: boolean }) => boolean;
+  /**
+   * A study setting: its part of a sweep setting's name (`top3`) and of a study's default folder name;
+   * `always`: named whatever its value (else only when it differs from its default).
+   */
+  name?: { part: (v: unknown) => string; always?: true };
   uses: Partial<Record<Scope, Use>>;
 }
 
@@ -251,6 +256,7 @@ export const OPTIONS = {
   }),
   // ---- a study setting (what a sweep varies)
   split: opt({
+    name: { part: String, always: true },
     arg: '<split>', value: choice(SPLITS as readonly Split[] as readonly ['train', 'val', 'test']), choices: SPLITS, sweep: 'setting',
     uses: {
       study: { help: 'split to evaluate (and to pick activated samples from)', default: 'train' },
@@ -258,6 +264,7 @@ export const OPTIONS = {
     },
   }),
   ranking: opt({
+    name: { part: String, always: true },
     arg: '<name>', value: choice(RANKINGS), choices: RANKINGS, sweep: 'setting',
     uses: {
       study: {
@@ -267,51 +274,62 @@ export const OPTIONS = {
     },
   }),
   mode: opt({
+    name: { part: String, always: true },
     arg: '<mode>', value: choice(MODES), choices: MODES, sweep: 'setting',
     uses: { study: { help: 'modification', default: 'zero' } },
   }),
   topK: opt({
+    name: { part: (v) => `top${String(v)}`, always: true },
     arg: '<k>', value: int.positive(), cli: 'positive', sweep: 'setting', applies: (s) => !threshold(s),
     uses: { study: { help: 'channels to modify (largest, activated; default 3)', default: 3, cliDefault: false } },
   }),
   fraction: opt({
+    name: { part: (v) => `frac${String(v)}`, always: true },
     arg: '<p>', value: z.number().min(0).max(1), cli: 'number', text: 'a number in [0, 1]', sweep: 'setting', applies: threshold,
     uses: { study: { help: 'threshold: fraction of the conv weights (exactly ceil(p*N); default 0.05)', default: 0.05, cliDefault: false } },
   }),
   smallest: opt({
+    name: { part: () => 'smallest' },
     value: z.boolean(), sweep: 'setting', applies: threshold,
     uses: { study: { help: 'threshold: the smallest weights instead of the largest', default: false, cliDefault: false } },
   }),
   dropoutP: opt({
+    name: { part: (v) => `drop${String(v)}` },
     arg: '<q>', value: z.number().min(0).max(1), cli: 'number', text: 'a number in [0, 1]', sweep: 'setting', applies: threshold,
     uses: { study: { help: 'threshold: drop each selected weight from the selection with probability q (default 0)', default: 0, cliDefault: false } },
   }),
   faithfulThreshold: opt({
+    name: { part: () => 'faithful' },
     value: z.boolean(), sweep: 'setting', applies: threshold,
     uses: {
       study: { help: 'threshold as the original: off-by-one counts, applied to every parameter (BatchNorm and fc too), uniform noise', default: false, cliDefault: false },
     },
   }),
   std: opt({
+    name: { part: (v) => `std${String(v)}`, always: true },
     arg: '<s>', value: z.number().min(0), cli: 'number', text: 'a number >= 0', sweep: 'setting', applies: random,
     uses: {
       study: { help: 'random_init / random_noise standard deviation (needed by them; the original used 0.02, 0.15, 0.1 and 0.02, 0.01, 0.005)', default: 0, cliDefault: false },
     },
   }),
   distribution: opt({
+    name: { part: String },
     arg: '<d>', value: choice(DISTRIBUTIONS), choices: DISTRIBUTIONS, text: 'normal or uniform', sweep: 'setting', applies: random,
     uses: { study: { help: 'random values: normal N(0, std^2), or uniform [0,1)*std (the original threshold script)' } },
   }),
   rewindEpochs: opt({
+    name: { part: (v) => `back${String(v)}`, always: true },
     arg: '<n>', value: int.positive(), cli: 'positive', sweep: 'setting',
     applies: (s, o) => isRewindMode(s.mode) && !o.rewindCheckpoint,
     uses: { study: { help: 'rewind modes with --run: copy from the checkpoint n epochs earlier' } },
   }),
   repeats: opt({
+    name: { part: (v) => `r${String(v)}`, always: true },
     arg: '<r>', value: int.positive(), cli: 'positive', sweep: 'setting', applies: random,
     uses: { study: { help: 'repeats of the random modes (default 10; others run once)' } },
   }),
   poorestLimit: opt({
+    name: { part: (v) => `poorest${String(v)}` },
     arg: '<n>', value: int.positive(), cli: 'positive', sweep: 'setting', applies: (s) => s.ranking === 'activated',
     uses: {
       study: { help: "activated: how many of each group's poorest samples give the gradients (default 200, the original's)", default: 200, cliDefault: false },
@@ -319,6 +337,7 @@ export const OPTIONS = {
     },
   }),
   activatedLoss: opt({
+    name: { part: String },
     arg: '<loss>', value: choice(ACTIVATED_LOSSES), choices: ACTIVATED_LOSSES, sweep: 'setting', applies: (s) => s.ranking === 'activated',
     uses: {
       study: {
@@ -328,6 +347,7 @@ export const OPTIONS = {
     },
   }),
   seed: opt({
+    name: { part: (v) => `seed${String(v)}`, always: true },
     arg: '<n>', value: int.min(0), cli: 'nonNegative', sweep: 'setting',
     applies: (s) => random(s) || (threshold(s) && (s.dropoutP ?? 0) > 0),
     uses: {

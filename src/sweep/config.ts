@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { runCheckpoint } from '../base.js';
 import { isRewindMode, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
-import { defaultDistribution } from '../options/enums.js';
+import { settingNameParts } from '../options/setting-names.js';
 import { SETTING_KEYS, SETTING_VALUES, SWEEP_BASE_VALUES, VALUE_TEXT, type SettingKey } from '../options/sweep-keys.js';
 import { convertKeys, toCamel, toSnake } from '../util/case.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
@@ -263,20 +263,7 @@ export function studySetting(s: Setting): StudySettingInput {
 
 /** A short, unique, readable name: `train-largest-random_init-top3-std0.02-r10-seed0`. */
 export function settingKey(s: Setting): string {
-  const parts: string[] = [String(s.split), String(s.ranking), String(s.mode)];
-  if (s.top_k !== undefined) parts.push(`top${s.top_k}`);
-  if (s.fraction !== undefined) parts.push(`frac${s.fraction}`);
-  if (s.smallest) parts.push('smallest');
-  if (s.dropout_p) parts.push(`drop${s.dropout_p}`);
-  if (s.faithful_threshold) parts.push('faithful');
-  if (s.std !== undefined) parts.push(`std${s.std}`);
-  if (s.distribution !== undefined && s.distribution !== defaultDistribution({ ranking: s.ranking, faithfulThreshold: s.faithful_threshold })) parts.push(s.distribution);
-  if (s.rewind_epochs !== undefined) parts.push(`back${s.rewind_epochs}`);
-  if (s.repeats !== undefined) parts.push(`r${s.repeats}`);
-  if (s.poorest_limit !== undefined && s.poorest_limit !== 200) parts.push(`poorest${s.poorest_limit}`);
-  if (s.activated_loss === 'logits') parts.push('logits');
-  if (s.seed !== undefined) parts.push(`seed${s.seed}`);
-  return parts.join('-');
+  return settingNameParts(convertKeys(s, toCamel)).join('-');
 }
 
 /** A readable label: `largest random_init top 3 std 0.02 (train, R=10, seed 0)`. */

@@ -8,12 +8,13 @@ import type { ResizeMethod } from '../../data/index.js';
 import type { Split } from '../../data/types.js';
 import type { GroupMetrics } from '../../metrics/groups.js';
 import { stat, type Stat } from '../../metrics/statistics.js';
-import { defaultDistribution, isRandomMode, isRewindMode } from '../../options/enums.js';
+import { isRandomMode, isRewindMode } from '../../options/enums.js';
+import { folderNameParts } from '../../options/setting-names.js';
 import { accuracyLine, pythonFloat } from '../../report/text.js';
 import { writeBeforeAfterPlot } from '../../train/run-dir.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/files.js';
 import type { Channel } from '../rank.js';
-import { settingApplies, type ResolvedStudySetting, type StudySetting } from './settings.js';
+import type { ResolvedStudySetting, StudySetting } from './settings.js';
 
 export type { Stat } from '../../metrics/statistics.js';
 
@@ -90,16 +91,7 @@ export function originalFileName(s: Omit<StudySetting, 'rewindEpochs'> & { rewin
  * poorest-sample limit. '' for the original's settings.
  */
 export function folderSuffix(s: ResolvedStudySetting): string {
-  const parts: string[] = [];
-  const random = isRandomMode(s.mode);
-  if (random && s.repeats !== 10) parts.push(`r${s.repeats}`);
-  if (settingApplies('seed', s) && s.seed !== 0) parts.push(`seed${s.seed}`);
-  if (s.ranking === 'threshold' && s.dropoutP > 0) parts.push(`drop${s.dropoutP}`);
-  if (s.ranking === 'threshold' && s.faithfulThreshold) parts.push('faithful');
-  if (random && s.distribution !== defaultDistribution(s)) parts.push(s.distribution);
-  if (s.ranking === 'activated' && s.poorestLimit !== 200) parts.push(`poorest${s.poorestLimit}`);
-  if (s.ranking === 'activated' && s.activatedLoss === 'logits') parts.push('logits');
-  return parts.map((p) => `_${p}`).join('');
+  return folderNameParts(s).map((p) => `_${p}`).join('');
 }
 
 /**
