@@ -3,7 +3,7 @@
  * name; the flag is its kebab-case, the sweep key its snake_case), the validation of one value (zod),
  * the command-line argument and parser, and per command its help text and default. The commander
  * options, the API schemas, the sweep keys, when a study setting applies and the sweep's value texts are
- * derived from it (src/options/derive.ts, src/options/sweep.ts).
+ * derived from it (src/options/derive.ts, src/options/sweep-keys.ts, src/options/setting-names.ts).
  */
 import { z } from 'zod';
 import {
