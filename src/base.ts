@@ -9,46 +9,35 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
 import { readCheckpointMeta } from './checkpoint-meta.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
-import { ARCHS, chooseArch, detectResolution, type Arch } from './model.js';
+import { chooseArch, detectResolution, type Arch } from './model.js';
+import type { DatasetKind, Head } from './options/enums.js';
+import type { OptionKey } from './options/table.js';
 import type { ResizeMethod } from './data/images.js';
 import { SpurmemError, UsageError } from './util/errors.js';
 
 /**
- * The zod fields of a base, shared by the schemas of study, finetune-prune and sweep: a run folder or a
- * checkpoint, and the dataset and model settings that override what the run or checkpoint records.
+ * The options of a base, shared by study, finetune-prune and sweep (their validation is the option
+ * table's): a run folder or a checkpoint, and the dataset and model settings that override what the run
+ * or checkpoint records.
  */
-export const baseFields = {
-  run: z.string().optional(),
-  checkpoint: z.string().optional(),
-  epoch: z.number().int().min(0).optional(),
-  dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
-  root: z.string().optional(),
-  target: z.string().optional(),
-  attribute: z.string().optional(),
-  arch: z.enum(ARCHS).optional(),
-  head: z.enum(['softmax', 'linear']).optional(),
-  labelOrder: z.enum(['original', 'natural']).optional(),
-  resolution: z.number().int().min(16).optional(),
-  /** How images are resized: pil (default, torchvision + PIL's exact bytes) or sharp (libvips, faster, about 0.2/255 off). */
-  resize: z.enum(['pil', 'sharp']).optional(),
-  vitLnEps: z.number().positive().optional(),
-};
+export const BASE_KEYS = [
+  'run', 'checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'labelOrder', 'resolution', 'resize', 'vitLnEps',
+] as const satisfies readonly OptionKey[];
 
 export interface BaseInput {
   run?: string;
   checkpoint?: string;
   epoch?: number;
-  dataset?: 'waterbirds' | 'celeba' | 'folder';
+  dataset?: DatasetKind;
   root?: string;
   target?: string;
   attribute?: string;
   arch?: Arch;
-  head?: 'softmax' | 'linear';
+  head?: Head;
   labelOrder?: LabelOrder;
   resolution?: number;
   resize?: ResizeMethod;
@@ -61,14 +50,14 @@ export interface ResolvedBase {
   checkpointPath: string;
   runDir: string | null;
   epoch: number | null;
-  dataset: 'waterbirds' | 'celeba' | 'folder';
+  dataset: DatasetKind;
   root: string;
   target?: string;
   attribute?: string;
   arch: Arch;
   /** Why `arch` was chosen (see chooseArch); load errors name it. */
   archReason: string;
-  head: 'softmax' | 'linear';
+  head: Head;
   labelOrder: LabelOrder;
   /** Why `labelOrder` was chosen (given, recorded, or assumed from the head). */
   labelOrderReason: string;
@@ -87,7 +76,7 @@ export interface ResolvedBase {
  * `fc.*` / `head.*` = a plain Linear (torchvision, timm, group_DRO, DFR, JTT, SubpopBench); undefined
  * when it has neither.
  */
-export function headInFile(ck: NativeCheckpoint): 'softmax' | 'linear' | undefined {
+export function headInFile(ck: NativeCheckpoint): Head | undefined {
   const keys = ck.keys(stateDictPath(ck));
   if (keys.includes('fc.0.weight') || keys.includes('head.0.weight')) return 'softmax';
   if (keys.includes('fc.weight') || keys.includes('head.weight')) return 'linear';
@@ -98,7 +87,7 @@ export function headInFile(ck: NativeCheckpoint): 'softmax' | 'linear' | undefin
  * The head a checkpoint was saved with: `fc.0.*` / `head.0.*` = the original's Linear + Softmax,
  * `fc.*` / `head.*` = a plain Linear (default: softmax).
  */
-export function detectHead(ck: NativeCheckpoint): 'softmax' | 'linear' {
+export function detectHead(ck: NativeCheckpoint): Head {
   return headInFile(ck) ?? 'softmax';
 }
 
@@ -113,8 +102,8 @@ export function detectHead(ck: NativeCheckpoint): 'softmax' | 'linear' {
 export function chooseLabelOrder(
   given: LabelOrder | undefined,
   recorded: { order: unknown; source: string } | undefined,
-  head: 'softmax' | 'linear',
-  fileHead: 'softmax' | 'linear' | undefined,
+  head: Head,
+  fileHead: Head | undefined,
 ): { labelOrder: LabelOrder; reason: string; assumed: boolean } {
   if (given) return { labelOrder: given, reason: 'given with --label-order', assumed: false };
   if (recorded && (recorded.order === 'original' || recorded.order === 'natural')) {
@@ -222,7 +211,7 @@ export async function resolveBase(input: BaseInput): Promise<ResolvedBase> {
     cfg[k] !== undefined ? { value: cfg[k], source: join(runDir ?? '', 'config.json') } : meta[mk] !== undefined ? { value: meta[mk], source: `${checkpointPath} (spurmem.${mk})` } : undefined;
   const recArch = recordedIn('arch', 'arch');
   const archChoice = chooseArch(ck, sd, { given: input.arch, recorded: recArch && { arch: recArch.value, source: recArch.source } });
-  const head = pick<'softmax' | 'linear' | undefined>('head', 'head', undefined) ?? detectHead(ck);
+  const head = pick<Head | undefined>('head', 'head', undefined) ?? detectHead(ck);
   const recOrder = recordedIn('labelOrder', 'label_order');
   const order = chooseLabelOrder(input.labelOrder, recOrder && { order: recOrder.value, source: recOrder.source }, head, headInFile(ck));
   if (order.assumed) notes.push(`${order.labelOrder} label order ${order.reason}; --label-order sets it`);

@@ -1,51 +1,25 @@
 /**
  * Options and helpers shared by every command.
  */
-import { type Command, Option } from 'commander';
-import { UsageError } from '../util/errors.js';
+import type { Command, Option } from 'commander';
+import { addOptions, cliOption, numberParser } from '../options/derive.js';
 
 /** Parses a positive integer flag value. */
-export function positiveInt(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} expects a positive integer, got '${v}'`);
-    return n;
-  };
-}
-
+export const positiveInt = (flag: string) => numberParser(flag, 'positive');
 /** Parses a non-negative integer flag value. */
-export function nonNegativeInt(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} expects a non-negative integer, got '${v}'`);
-    return n;
-  };
-}
-
+export const nonNegativeInt = (flag: string) => numberParser(flag, 'nonNegative');
 /** Parses a finite number flag value. */
-export function finiteNumber(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number, got '${v}'`);
-    return n;
-  };
-}
+export const finiteNumber = (flag: string) => numberParser(flag, 'number');
 
 /** Help of every command's --quiet. */
 export const QUIET_HELP = "leave out the dataset's counts table (warnings, each said once, results and errors are still printed)";
 
 /**
- * The run-folder flags of `train` and `finetune-prune` (see runFolderFields): --resume (with --out DIR alone: the run's config.json gives the rest), --force,
+ * The run-folder flags of `train` and `finetune-prune` (see RUN_FOLDER_KEYS): --resume (with --out DIR alone: the run's config.json gives the rest), --force,
  * --skip-bad-images, --keep-checkpoints, --cache-mb, --quiet. `--out` stays with each command (its default differs).
  */
-export function addRunFolderOptions(cmd: Command): Command {
-  return cmd
-    .option('--resume', 'continue the run in --out from its last complete epoch (options not given are read from its config.json)')
-    .option('--force', 'start again in an --out folder that holds another run')
-    .option('--skip-bad-images', 'skip missing or undecodable images (counted) instead of stopping')
-    .option('--keep-checkpoints <n>', 'keep only the newest n epoch checkpoints and the best validation epoch\'s (default: every epoch\'s, as the original; a study with --run and --rewind-epochs needs the older ones)', positiveInt('--keep-checkpoints'))
-    .option('--cache-mb <n>', 'memory for decoded eval images (MiB)', nonNegativeInt('--cache-mb'), 4096)
-    .option('--quiet', QUIET_HELP);
+export function addRunFolderOptions(cmd: Command, scope: 'train' | 'finetune'): Command {
+  return addOptions(cmd, scope, ['resume', 'force', 'skipBadImages', 'keepCheckpoints', 'cacheMb', 'quiet']);
 }
 
 /**
@@ -57,28 +31,24 @@ export function givenOptions(o: Record<string, unknown>, cmd: Command): Record<s
   return Object.fromEntries(Object.entries(o).filter(([k]) => cmd.getOptionValueSource(k) !== 'default'));
 }
 
+/** --device (cpu, cuda or cuda:N; default cpu). */
 export function deviceOption(): Option {
-  return new Option('--device <device>', 'cpu, cuda or cuda:N')
-    .default('cpu')
-    .argParser((v: string) => {
-      if (!/^(cpu|cuda(:\d+)?)$/.test(v)) throw new UsageError(`--device expects cpu, cuda or cuda:N, got '${v}'`);
-      return v;
-    });
+  return cliOption('device', 'train');
 }
 
+/** --threads (libtorch CPU threads; default: all cores). */
 export function threadsOption(): Option {
-  return new Option('--threads <n>', 'CPU threads for libtorch (default: all cores)').argParser(positiveInt('--threads'));
+  return cliOption('threads', 'train');
 }
 
 /**
- * --resize pil|sharp: how the eval (and train) transform resizes. pil, the default, gives torchvision +
- * PIL's bytes; sharp is libvips' faster approximation (about 0.2/255 per pixel off), named in the results.
+ * The --json flag and the action of a run command (train, finetune-prune): the given options go to
+ * `run` (with --resume, without commander's defaults), and its summary is printed as JSON or as `text`.
  */
-export function resizeOption(): Option {
-  return new Option(
-    '--resize <method>',
-    "pil: PIL's bilinear resize bit for bit, as the original's torchvision pipeline (default); sharp: libvips' resize, about 0.2/255 per pixel off on photos, and far off for CMYK JPEGs (ICC transform) and 16-bit PNGs (scaled, where PIL clamps) (named in the results)",
-  )
-    .choices(['pil', 'sharp'])
-    .default('pil');
+export function runFolderAction<T>(cmd: Command, jsonHelp: string, run: (opts: Record<string, unknown>) => Promise<T>, text: (summary: T) => string): Command {
+  return cmd.option('--json', jsonHelp).action(async (o: Record<string, unknown>, c: Command) => {
+    const { json, ...opts } = givenOptions(o, c);
+    const summary = await run(opts);
+    process.stdout.write(json ? JSON.stringify(summary) + '\n' : text(summary));
+  });
 }

@@ -62,7 +62,7 @@ function makeDemoCommand(): Command {
           return;
         }
         const lines = [`Fashion-Waterbirds: ${r.images} images in ${r.root} (${((Date.now() - t0) / 1000).toFixed(1)} s)`];
-        lines.push(`${'group'.padEnd(5)}  ${'name'.padEnd(22)}  ${['train', 'val', 'test'].map((s) => s.padStart(5)).join('  ')}`);
+        lines.push(`${'group'.padEnd(5)}  ${'name'.padEnd(22)}  ${SPLITS.map((s) => s.padStart(5)).join('  ')}`);
         r.groupNames.forEach((n, g) => lines.push(`${String(g).padEnd(5)}  ${n.padEnd(22)}  ${[r.counts.train[g], r.counts.val[g], r.counts.test[g]].map((c) => String(c).padStart(5)).join('  ')}`));
         lines.push(`open it with: --dataset folder --root ${r.root}`);
         process.stdout.write(lines.join('\n') + '\n');

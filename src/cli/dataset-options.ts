@@ -2,9 +2,10 @@
  * Dataset options shared by the commands that read a dataset (eval, data check, and the training and
  * study commands): --dataset, --root, --target, --attribute, --skip-bad-images.
  */
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { countsTable, openDataset } from '../data/dataset.js';
-import { DATASET_KINDS, type Dataset, type DatasetKind } from '../data/types.js';
+import type { Dataset, DatasetKind } from '../data/types.js';
+import { addOptions } from '../options/derive.js';
 
 export interface DatasetFlags {
   dataset: DatasetKind;
@@ -16,12 +17,7 @@ export interface DatasetFlags {
 
 /** Adds --dataset, --root, --target, --attribute and (unless `skip` is false) --skip-bad-images. */
 export function addDatasetOptions(cmd: Command, o: { skip?: boolean } = {}): Command {
-  cmd
-    .addOption(new Option('--dataset <kind>', 'waterbirds (waterbird_complete95_forest2water2), celeba, or folder (any Waterbirds-style metadata.csv)').choices([...DATASET_KINDS]).makeOptionMandatory())
-    .requiredOption('--root <dir>', 'the dataset folder (CelebA: the folder that holds img_align_celeba/)')
-    .option('--target <name>', 'class: a metadata.csv column (default y) or a CelebA attribute (default Blond_Hair)')
-    .option('--attribute <name>', 'spurious attribute: a metadata.csv column (default place) or a CelebA attribute (default Male)');
-  if (o.skip !== false) cmd.option('--skip-bad-images', 'skip and count missing or undecodable images instead of stopping');
+  addOptions(cmd, 'eval', o.skip === false ? ['dataset', 'root', 'target', 'attribute'] : ['dataset', 'root', 'target', 'attribute', 'skipBadImages']);
   return cmd;
 }
 

@@ -4,14 +4,17 @@
  * argmax(target) per group, average weighted by the train split's group counts, plus worst-group and
  * plain-mean accuracy.
  */
-import { Command, Option } from 'commander';
-import { ARCHS, type Arch } from '../model.js';
+import { Command } from 'commander';
+import type { Arch } from '../model.js';
 import { countsTable } from '../data/dataset.js';
-import { SPLITS, type Split } from '../data/types.js';
-import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import type { Split } from '../data/types.js';
+import type { Head, ResizeMethod } from '../options/enums.js';
+import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
 import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../eval/evaluate.js';
-import { QUIET_HELP, deviceOption, finiteNumber, positiveInt, threadsOption, resizeOption } from './common.js';
-import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
+import { addOptions } from '../options/derive.js';
+import type { OptionKey } from '../options/table.js';
+import { QUIET_HELP } from './common.js';
+import type { DatasetFlags } from './dataset-options.js';
 import { progressBar } from '../util/progress.js';
 
 export { detectHead } from '../eval/evaluate.js';
@@ -42,31 +45,26 @@ interface EvalFlags extends DatasetFlags {
   arch?: Arch;
   split: Split;
   resolution?: number;
-  resize: 'pil' | 'sharp';
+  resize: ResizeMethod;
   batchSize: number;
   device: string;
   threads?: number;
   labelOrder?: LabelOrder;
-  head: 'softmax' | 'linear' | 'auto';
+  head: Head | 'auto';
   json?: boolean;
   quiet?: boolean;
 }
 
+/** The flags of `spurmem eval` in --help order (the option table declares each; --quiet and --json follow). */
+const EVAL_FLAGS: readonly OptionKey[] = [
+  'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'skipBadImages', 'split', 'resolution', 'resize', 'batchSize', 'device', 'threads',
+  'vitLnEps', 'labelOrder', 'head',
+];
+
 export function evalCommand(): Command {
   const cmd = new Command('eval').description('per-group accuracy, worst-group and average accuracy of a checkpoint on one split');
-  cmd.requiredOption('--checkpoint <file>', "a .pth file: the original's training checkpoint (model_state_dict inside) or a plain state dict");
-  cmd.addOption(new Option('--arch <arch>', "architecture (default: recorded in spurmem checkpoints, else a recorded 'arch' such as pytorch/examples writes, else from the state-dict keys and shapes, else resnet50)").choices([...ARCHS]));
-  addDatasetOptions(cmd);
+  addOptions(cmd, 'eval', EVAL_FLAGS);
   return cmd
-    .addOption(new Option('--split <split>', 'split to evaluate').choices([...SPLITS]).default('test'))
-    .addOption(new Option('--resolution <r>', 'crop side R: resize to round(R·256/224), centre-crop R (default: recorded in spurmem checkpoints, else the size a ViT position embedding holds, else 224)').argParser(positiveInt('--resolution')))
-    .addOption(resizeOption())
-    .addOption(new Option('--batch-size <n>', 'images per forward pass').default(100).argParser(positiveInt('--batch-size')))
-    .addOption(deviceOption())
-    .addOption(threadsOption())
-    .option('--vit-ln-eps <x>', 'ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm\'s 1e-6; the original code used 1e-5)', finiteNumber('--vit-ln-eps'))
-    .addOption(new Option('--label-order <order>', "original: output 0 = class 1 (the original's [y, 1-y] target); natural: output index = y (default: recorded in spurmem checkpoints, else natural for a plain Linear head (fc.weight) and original for the original's Linear + Softmax head (fc.0.weight))").choices([...LABEL_ORDERS]))
-    .addOption(new Option('--head <head>', "softmax (the original's Linear + Softmax, keys fc.0.*), linear (keys fc.*), or auto (from the checkpoint's keys)").choices(['softmax', 'linear', 'auto']).default('auto'))
     .option('--quiet', QUIET_HELP)
     .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images, "resize": "sharp" with --resize sharp)')
     .action(async (o: EvalFlags) => {

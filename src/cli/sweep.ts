@@ -4,6 +4,8 @@
 import { Command } from 'commander';
 import { collectSweep, loadSweepConfigFile, planSweep, runSweepIndex, settingLabel, sweep, sweepTable, type SweepSummary } from '../sweep/index.js';
 import { UsageError } from '../util/errors.js';
+import { cliOption } from '../options/derive.js';
+import { DEVICE_PATTERN } from '../options/table.js';
 import { nonNegativeInt, positiveInt } from './common.js';
 
 const HELP = `
@@ -46,9 +48,12 @@ spurmem sweep collect OUT).`;
 
 function deviceList(v: string): string[] {
   const xs = v.split(',').map((x) => x.trim()).filter(Boolean);
-  if (xs.length === 0) throw new UsageError(`--devices expects a comma-separated list such as cuda:0,cuda:1, got '${v}'`);
+  if (xs.length === 0 || !xs.every((x) => DEVICE_PATTERN.test(x))) throw new UsageError(`--devices expects a comma-separated list such as cuda:0,cuda:1, got '${v}'`);
   return xs;
 }
+
+/** The base's --device, checked as every command checks it. */
+const parseDevice = (v: string): string => cliOption('device', 'study').parseArg!(v, undefined as unknown as string) as string;
 
 function report(s: SweepSummary, json: boolean | undefined): void {
   process.stdout.write(json ? JSON.stringify(s) + '\n' : sweepTable(s));
@@ -70,7 +75,7 @@ export function sweepCommand(): Command {
     .option('--slurm', 'submit a Slurm job array (one task per unfinished setting) with sbatch')
     .option('--sbatch-args <args>', 'extra sbatch options, e.g. "--time=2:00:00 --partition=gpu --gres=gpu:1"')
     .option('--index <i>', 'run setting i only (what a Slurm task runs)', nonNegativeInt('--index'))
-    .option('--device <device>', "override the base's device")
+    .option('--device <device>', "override the base's device", parseDevice)
     .option('--threads <n>', "override the base's libtorch CPU threads", positiveInt('--threads'))
     .option('--force', 'run finished settings again')
     .option('--list', 'print the expanded settings and exit')

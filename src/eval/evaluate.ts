@@ -6,14 +6,16 @@
  */
 import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from '../checkpoint.js';
-import { readCheckpointMeta } from '../checkpoint-meta.js';
 import { openDataset } from '../data/dataset.js';
 import { ImageCache } from '../data/loader.js';
-import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from '../data/types.js';
+import type { Dataset, Split } from '../data/types.js';
 import { evaluateSplit } from './evaluate-split.js';
-import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
 import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from '../model.js';
 import { checkpointLnEps } from '../weights.js';
+import { schemaFields } from '../options/derive.js';
+import type { Head } from '../options/enums.js';
+import { readCheckpointMeta } from '../checkpoint-meta.js';
 import { chooseLabelOrder, detectHead, headInFile, recordedContradictions } from '../base.js';
 
 export { detectHead } from '../base.js';
@@ -21,40 +23,12 @@ import { optionsError } from '../util/errors.js';
 
 /** Options of {@link evaluate}, validated by this schema (the flags of `spurmem eval`, camelCase). */
 export const evaluateSchema = z
-  .object({
-    /** A .pth file: the original's training checkpoint (`model_state_dict` inside) or a plain state dict. */
-    checkpoint: z.string().min(1),
-    /**
-     * Default: what a spurmem checkpoint records (`spurmem.arch`), else a top-level `arch` naming one spurmem
-     * builds (pytorch/examples), else what the state dict's keys and shapes show (detectArch), else resnet50.
-     */
-    arch: z.enum(ARCHS).optional(),
-    dataset: z.enum(DATASET_KINDS as [DatasetKind, ...DatasetKind[]]),
-    root: z.string().min(1),
-    target: z.string().optional(),
-    attribute: z.string().optional(),
-    split: z.enum(SPLITS as [Split, ...Split[]]).default('test'),
-    /** Crop side R in pixels: resize to round(R·256/224), centre-crop R. Default: the checkpoint's, else 224. */
-    resolution: z.number().int().positive().optional(),
-    /** How images are resized: pil (default: torchvision + PIL's exact bytes) or sharp (libvips: faster, about 0.2/255 off per pixel). */
-    resize: z.enum(['pil', 'sharp']).default('pil'),
-    /** ViT LayerNorm epsilon (default: the checkpoint's spurmem.ln_eps, else timm's 1e-6; the original code used 1e-5). */
-    vitLnEps: z.number().positive().optional(),
-    /** Images per forward pass. */
-    batchSize: z.number().int().positive().default(100),
-    /** cpu, cuda or cuda:N. */
-    device: z.string().default('cpu'),
-    /** libtorch CPU threads (default: every available core). */
-    threads: z.number().int().positive().optional(),
-    /**
-     * Default: the checkpoint's (`spurmem.label_order`), else what the head implies: natural for a plain
-     * Linear head (`fc.weight`, `head.weight`), original for the original code's Linear + Softmax.
-     */
-    labelOrder: z.enum(LABEL_ORDERS as [LabelOrder, ...LabelOrder[]]).optional(),
-    /** softmax (keys fc.0.*), linear (keys fc.*), or auto: from the checkpoint's keys. */
-    head: z.enum(['softmax', 'linear', 'auto']).default('auto'),
-    skipBadImages: z.boolean().default(false),
-  })
+  .object(
+    schemaFields('eval', [
+      'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'split', 'resolution', 'resize', 'vitLnEps', 'batchSize', 'device', 'threads',
+      'labelOrder', 'head', 'skipBadImages',
+    ]),
+  )
   .strict();
 
 /** Input of {@link evaluate} (defaults applied by {@link evaluateSchema}). */
@@ -111,7 +85,7 @@ export interface EvaluationDetails {
   /** [n, numClasses] row-major model outputs, row i = sample i of the split (NaN rows for skipped images). */
   outputs: Float32Array;
   /** The head used (resolved from the checkpoint with head 'auto'). */
-  head: 'softmax' | 'linear';
+  head: Head;
   /** The options with arch, resolution and label order resolved (given, else recorded in the checkpoint). */
   options: z.output<typeof evaluateSchema> & { arch: (typeof ARCHS)[number]; resolution: number; labelOrder: LabelOrder };
   /** Options given that contradict what the checkpoint records. */

@@ -18,90 +18,21 @@ import { Command } from 'commander';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { runCheckpoint } from '../base.js';
-import { ARCHS } from '../model.js';
-import { ACTIVATED_LOSSES, MODES, RANKINGS, isRewindMode, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
+import { isRewindMode, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
+import { settingNameParts } from '../options/setting-names.js';
+import { SETTING_KEYS, SETTING_VALUES, SWEEP_BASE_VALUES, VALUE_TEXT, type SettingKey } from '../options/sweep-keys.js';
+import { convertKeys, toCamel, toSnake } from '../util/case.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 
-/** Keys of a sweep's base (snake_case forms of `spurmem study`'s base options). */
-export const sweepBaseSchema = z
-  .object({
-    /** A `spurmem train` run folder: dataset, root, arch... are read from its config.json. */
-    run: z.string().min(1).optional(),
-    /** Any checkpoint (original epoch_<e>_checkpoints.pth.tar, spurmem, or a plain state dict). */
-    checkpoint: z.string().min(1).optional(),
-    /** Rewind source with `checkpoint` (with `run`, rewind_epochs picks the epoch). */
-    rewind_checkpoint: z.string().min(1).optional(),
-    /** With `run`: the epoch to study (default: the last). */
-    epoch: z.number().int().min(0).optional(),
-    dataset: z.enum(['waterbirds', 'celeba', 'folder']).optional(),
-    root: z.string().min(1).optional(),
-    target: z.string().optional(),
-    attribute: z.string().optional(),
-    arch: z.enum(ARCHS).optional(),
-    head: z.enum(['softmax', 'linear']).optional(),
-    label_order: z.enum(['original', 'natural']).optional(),
-    resolution: z.number().int().min(16).optional(),
-    /** pil (default): PIL's resize bit for bit; sharp: libvips' faster approximation. */
-    resize: z.enum(['pil', 'sharp']).optional(),
-    vit_ln_eps: z.number().positive().optional(),
-    /** Evaluation batch size (the original: 200). */
-    batch_size: z.number().int().positive().optional(),
-    /** cpu, cuda or cuda:N (the worker backends override it per worker). */
-    device: z.string().min(1).optional(),
-    /** libtorch CPU threads (default: all cores in one process, cores / workers with workers). */
-    threads: z.number().int().positive().optional(),
-    skip_bad_images: z.boolean().optional(),
-    /** Memory for decoded images, MiB. */
-    cache_mb: z.number().int().min(0).optional(),
-  })
-  .strict();
+/** Keys of a sweep's base (snake_case forms of `spurmem study`'s base options; see the option table). */
+export const sweepBaseSchema = z.object(optionalFields(SWEEP_BASE_VALUES)).strict();
 
-/** The value schema of each grid key (one value; the grid takes a value or a non-empty list of values). */
-export const SETTING_VALUES = {
-  split: z.enum(['train', 'val', 'test']),
-  ranking: z.enum(RANKINGS),
-  mode: z.enum(MODES),
-  top_k: z.number().int().positive(),
-  fraction: z.number().min(0).max(1),
-  smallest: z.boolean(),
-  dropout_p: z.number().min(0).max(1),
-  faithful_threshold: z.boolean(),
-  std: z.number().min(0),
-  distribution: z.enum(['normal', 'uniform']),
-  rewind_epochs: z.number().int().min(0),
-  repeats: z.number().int().positive(),
-  poorest_limit: z.number().int().positive(),
-  activated_loss: z.enum(ACTIVATED_LOSSES),
-  seed: z.number().int().min(0),
-} as const;
-
-/** Grid keys in their canonical order (the order of setting names and CSV columns). */
-export const SETTING_KEYS = Object.keys(SETTING_VALUES) as SettingKey[];
-/** A grid key. */
-export type SettingKey = keyof typeof SETTING_VALUES;
+export { SETTING_KEYS, SETTING_VALUES, type SettingKey };
 
 const listOf = <T extends z.ZodType>(s: T) => z.union([s, z.array(s).min(1)]);
 
 /** A grid: each key a value or a list of values. */
-export const gridSchema = z
-  .object({
-    split: listOf(SETTING_VALUES.split).optional(),
-    ranking: listOf(SETTING_VALUES.ranking).optional(),
-    mode: listOf(SETTING_VALUES.mode).optional(),
-    top_k: listOf(SETTING_VALUES.top_k).optional(),
-    fraction: listOf(SETTING_VALUES.fraction).optional(),
-    smallest: listOf(SETTING_VALUES.smallest).optional(),
-    dropout_p: listOf(SETTING_VALUES.dropout_p).optional(),
-    faithful_threshold: listOf(SETTING_VALUES.faithful_threshold).optional(),
-    std: listOf(SETTING_VALUES.std).optional(),
-    distribution: listOf(SETTING_VALUES.distribution).optional(),
-    rewind_epochs: listOf(SETTING_VALUES.rewind_epochs).optional(),
-    repeats: listOf(SETTING_VALUES.repeats).optional(),
-    poorest_limit: listOf(SETTING_VALUES.poorest_limit).optional(),
-    activated_loss: listOf(SETTING_VALUES.activated_loss).optional(),
-    seed: listOf(SETTING_VALUES.seed).optional(),
-  })
-  .strict();
+export const gridSchema = z.object(listFields(SETTING_VALUES)).strict();
 
 /** A sweep configuration (the JSON or YAML file of `spurmem sweep CONFIG`). */
 export const sweepConfigSchema = z
@@ -146,7 +77,13 @@ export interface LoadedSweepConfig {
   file: string | null;
 }
 
-const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+function optionalFields<T extends Record<string, z.ZodType>>(values: T): { [k in keyof T]: z.ZodOptional<T[k]> } {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.optional()])) as { [k in keyof T]: z.ZodOptional<T[k]> };
+}
+
+function listFields<T extends Record<string, z.ZodType>>(values: T): { [k in keyof T]: z.ZodOptional<ReturnType<typeof listOf<T[k]>>> } {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, listOf(v).optional()])) as { [k in keyof T]: z.ZodOptional<ReturnType<typeof listOf<T[k]>>> };
+}
 
 /**
  * The allowed key closest to an unknown one, found by commander's own "did you mean" (the one the
@@ -200,24 +137,6 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
   if (got === undefined && issue.code === 'invalid_type') return `${path}: missing (${issue.message.replace(/, received undefined$/, '')})`;
   return `${path || '(config)'}: ${issue.message}${got === undefined ? '' : `, got ${JSON.stringify(got)}`}`;
 }
-
-const VALUE_TEXT: Record<SettingKey, string> = {
-  split: 'one of train, val, test',
-  ranking: `one of ${RANKINGS.join(', ')}`,
-  mode: `one of ${MODES.join(', ')}`,
-  top_k: 'a positive integer',
-  fraction: 'a number in [0, 1]',
-  smallest: 'true or false',
-  dropout_p: 'a number in [0, 1]',
-  faithful_threshold: 'true or false',
-  std: 'a number >= 0',
-  distribution: 'normal or uniform',
-  rewind_epochs: 'an integer >= 0',
-  repeats: 'a positive integer',
-  poorest_limit: 'a positive integer',
-  activated_loss: `one of ${ACTIVATED_LOSSES.join(', ')}`,
-  seed: 'an integer >= 0',
-};
 
 /**
  * Validates a configuration object.
@@ -299,9 +218,7 @@ export function studyBase(cfg: SweepConfig): StudyBaseInput {
   const b = cfg.base;
   if (!b.run === !b.checkpoint) throw new UsageError('base: give exactly one of run (a spurmem train folder) and checkpoint (with dataset and root)');
   if (b.checkpoint && (!b.dataset || !b.root)) throw new UsageError('base: checkpoint needs dataset and root');
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(b)) if (v !== undefined) out[camel(k)] = v;
-  return out as StudyBaseInput;
+  return convertKeys(b, toCamel) as StudyBaseInput;
 }
 
 /**
@@ -318,7 +235,7 @@ export function baseCheckpointPath(cfg: SweepConfig): string {
 
 /** Whether a key applies to a setting of this ranking and mode (the study's settingApplies, snake_case keys). */
 export function applies(key: SettingKey, s: Setting, o: { rewindCheckpoint?: boolean } = {}): boolean {
-  return settingApplies(camel(key), { ranking: s.ranking, mode: s.mode, dropoutP: s.dropout_p }, o);
+  return settingApplies(toCamel(key), { ranking: s.ranking, mode: s.mode, dropoutP: s.dropout_p }, o);
 }
 
 /**
@@ -326,14 +243,14 @@ export function applies(key: SettingKey, s: Setting, o: { rewindCheckpoint?: boo
  * @throws UsageError for a combination the study refuses (threshold with layer_rewind)
  */
 export function normalizeSetting(raw: Setting, o: { rewindCheckpoint?: boolean } = {}): Setting {
-  const input: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) if (v !== undefined) input[camel(k)] = v;
-  const resolved = resolveStudySetting(input as StudySettingInput);
-  const problem = settingProblem(resolved, { ...o, name: (k) => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()) });
+  // keys that do not apply are left out before the study resolves the rest (a result.json's resolved setting says rewind_epochs 0 for no rewind)
+  const given = Object.fromEntries(Object.entries(raw).filter(([k]) => applies(k as SettingKey, raw, o)));
+  const resolved = resolveStudySetting(convertKeys(given, toCamel) as StudySettingInput);
+  const problem = settingProblem(resolved, { ...o, name: toSnake });
   if (problem) throw new UsageError(`${problem} (change the grid, or add an exclude entry)`);
   const r = resolved as unknown as Record<string, unknown>;
   const full: Setting = {};
-  for (const k of SETTING_KEYS) (full as Record<string, unknown>)[k] = r[camel(k)];
+  for (const k of SETTING_KEYS) (full as Record<string, unknown>)[k] = r[toCamel(k)];
   const out: Setting = {};
   for (const k of SETTING_KEYS) if (applies(k, full, o)) (out as Record<string, unknown>)[k] = full[k];
   return out;
@@ -341,27 +258,12 @@ export function normalizeSetting(raw: Setting, o: { rewindCheckpoint?: boolean }
 
 /** The study's input (camelCase) for a normalized setting. */
 export function studySetting(s: Setting): StudySettingInput {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(s)) if (v !== undefined) out[camel(k)] = v;
-  return out as StudySettingInput;
+  return convertKeys(s, toCamel) as StudySettingInput;
 }
 
 /** A short, unique, readable name: `train-largest-random_init-top3-std0.02-r10-seed0`. */
 export function settingKey(s: Setting): string {
-  const parts: string[] = [String(s.split), String(s.ranking), String(s.mode)];
-  if (s.top_k !== undefined) parts.push(`top${s.top_k}`);
-  if (s.fraction !== undefined) parts.push(`frac${s.fraction}`);
-  if (s.smallest) parts.push('smallest');
-  if (s.dropout_p) parts.push(`drop${s.dropout_p}`);
-  if (s.faithful_threshold) parts.push('faithful');
-  if (s.std !== undefined) parts.push(`std${s.std}`);
-  if (s.distribution !== undefined && s.distribution !== (s.ranking === 'threshold' && s.faithful_threshold ? 'uniform' : 'normal')) parts.push(s.distribution);
-  if (s.rewind_epochs !== undefined) parts.push(`back${s.rewind_epochs}`);
-  if (s.repeats !== undefined) parts.push(`r${s.repeats}`);
-  if (s.poorest_limit !== undefined && s.poorest_limit !== 200) parts.push(`poorest${s.poorest_limit}`);
-  if (s.activated_loss === 'logits') parts.push('logits');
-  if (s.seed !== undefined) parts.push(`seed${s.seed}`);
-  return parts.join('-');
+  return settingNameParts(convertKeys(s, toCamel)).join('-');
 }
 
 /** A readable label: `largest random_init top 3 std 0.02 (train, R=10, seed 0)`. */

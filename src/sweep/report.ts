@@ -15,6 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { minorityGroups, pooledAccuracy } from '../metrics/groups.js';
+import { mean, stat } from '../metrics/statistics.js';
+import { toCamel } from '../util/case.js';
 import type { StudyResult } from '../neurons/study.js';
 import { lineChart, writePlot } from '../report/plots.js';
 import { SpurmemError } from '../util/errors.js';
@@ -61,7 +63,7 @@ export function settingStatus(out: string, p: PlannedSetting, plan: Pick<SweepPl
     try {
       const r = JSON.parse(readFileSync(resultPath, 'utf8')) as StudyResult;
       const snake: Setting = {};
-      for (const k of SETTING_KEYS) (snake as Record<string, unknown>)[k] = (r.setting as unknown as Record<string, unknown>)[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())];
+      for (const k of SETTING_KEYS) (snake as Record<string, unknown>)[k] = (r.setting as unknown as Record<string, unknown>)[toCamel(k)];
       const same = JSON.stringify(normalizeSetting(snake, { rewindCheckpoint: plan.rewind_checkpoint })) === JSON.stringify(p.setting);
       if (same && r.checkpoint === plan.checkpoint) return { status: 'finished', result: r };
       reason = same ? `its result is for another checkpoint (${r.checkpoint})` : 'its result is for another setting';
@@ -140,18 +142,9 @@ export interface SlurmSubmission {
   indices: number[];
 }
 
-function meanOf(xs: number[]): number | null {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
-}
-function stdOf(xs: number[]): number | null {
-  const m = meanOf(xs);
-  return m === null ? null : Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
-}
-
 function stats(unmodified: number | null, values: (number | null)[]) {
-  const v = values.filter((x): x is number => x !== null);
-  const mean = meanOf(v);
-  return { accuracy_unmodified: unmodified, accuracy_mean: mean, accuracy_std: stdOf(v), change: unmodified !== null && mean !== null ? unmodified - mean : null };
+  const st = stat(unmodified, values);
+  return { accuracy_unmodified: st.unmodified, accuracy_mean: st.mean, accuracy_std: st.std, change: st.change };
 }
 
 /** The rows of one finished setting (blocks that were skipped, for want of gradients, have none: their result.json says why). */
@@ -253,7 +246,7 @@ export async function writeSweepPlots(out: string, rows: SweepRow[], minority: n
     if (points.size === 0) continue;
     const data = [...points.values()]
       .sort((a, b) => (a.row === b.row ? a.x - b.x : a.row === rowTitle.minority ? -1 : 1))
-      .map((p) => ({ x: p.x, y: meanOf(p.ys), series: p.series, row: p.row, ...(p.column !== undefined ? { column: p.column } : {}) }));
+      .map((p) => ({ x: p.x, y: mean(p.ys), series: p.series, row: p.row, ...(p.column !== undefined ? { column: p.column } : {}) }));
     const [ranking, split, ...mode] = id.split('_');
     const stem = join(out, 'plots', `change_${id}`);
     await writePlot(

@@ -18,46 +18,28 @@ import { stateDictPath } from '../checkpoint.js';
 import { createModel, loadWeights, setThreads } from '../model.js';
 import { addon, type NativeModel } from '../native.js';
 import { ceilCount, poorestSamples, positiveChannels, prunableNames, rankingProblem, softmaxRows, topChannels } from '../neurons/rank.js';
-import { baseFields, resolveBase } from '../base.js';
+import { BASE_KEYS, resolveBase } from '../base.js';
+import { schemaFields } from '../options/derive.js';
+import { RUN_FOLDER_KEYS } from '../options/table.js';
 import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
 import { batchTargets } from './batch-targets.js';
 import { recordInitial } from './evaluate-all.js';
 import { resumeRun, type RunHooks } from './run-start.js';
 import { runEpochs } from './loop.js';
-import { RunDir, bestEpoch, runFolderFields, versions, withRunOptions, RESUMABLE_FIELDS } from './run-dir.js';
+import { RunDir, bestEpoch, versions, withRunOptions, RESUMABLE_FIELDS } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
 
-/** What the finetune-prune mask removes (refreshed every epoch; several are AND-ed, Q13). */
-export const PRUNE_CRITERIA = ['magnitude-smallest', 'magnitude-largest', 'activated', 'largest-channels'] as const;
-/** One of {@link PRUNE_CRITERIA}. */
-export type PruneCriterion = (typeof PRUNE_CRITERIA)[number];
+export { PRUNE_CRITERIA, type PruneCriterion } from '../options/enums.js';
 
 /** Options of `finetunePrune()` / `spurmem finetune-prune`, with the original's defaults (§6: Adam 2e-4, 21 epochs, batch 100, t 0.5, CE weight 0.2, 1 % smallest weights). */
 export const finetuneSchema = z
-  .object({
-    ...baseFields,
-    prune: z.array(z.enum(PRUNE_CRITERIA)).min(1).default(['magnitude-smallest']),
-    pruneFraction: z.number().min(0).max(1).default(0.01),
-    pruneChannelFraction: z.number().min(0).max(1).default(0.01),
-    pruneTopK: z.number().int().positive().optional(),
-    poorestLimit: z.number().int().positive().default(200),
-    temperature: z.number().positive().default(0.5),
-    ceWeight: z.number().min(0).default(0.2),
-    bnUpdate: z.enum(['all', 'dense-only']).default('all'),
-    epochs: z.number().int().positive().default(21),
-    lr: z.number().positive().default(2e-4),
-    weightDecay: z.number().min(0).default(0),
-    batchSize: z.number().int().positive().default(100),
-    evalBatchSize: z.number().int().positive().optional(),
-    patience: z.number().int().min(0).default(1),
-    scheduler: z.enum(['plateau', 'none', 'cosine']).default('plateau'),
-    augment: z.boolean().default(true),
-    seed: z.number().int().min(0).default(0),
-    device: z.string().default('cpu'),
-    threads: z.number().int().positive().optional(),
-    ...runFolderFields,
-  })
+  .object(
+    schemaFields('finetune', [
+      ...BASE_KEYS, 'prune', 'pruneFraction', 'pruneChannelFraction', 'pruneTopK', 'poorestLimit', 'temperature', 'ceWeight', 'bnUpdate', 'epochs', 'lr',
+      'weightDecay', 'batchSize', 'evalBatchSize', 'patience', 'scheduler', 'augment', 'seed', 'device', 'threads', ...RUN_FOLDER_KEYS,
+    ]),
+  )
   .strict();
 
 /** Input of `finetunePrune()`: a base (run or checkpoint + dataset) and the options of {@link finetuneSchema}. */

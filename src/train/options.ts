@@ -7,46 +7,23 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ARCHS } from '../model.js';
+import { DATASET_KINDS } from '../options/enums.js';
+import { schemaFields } from '../options/derive.js';
+import { RUN_FOLDER_KEYS } from '../options/table.js';
 import { UsageError, optionsError } from '../util/errors.js';
-import { runFolderFields } from './run-dir.js';
 
-export const DATASETS = ['waterbirds', 'celeba', 'folder'] as const;
+/** The dataset layouts (the option table's constant). */
+export const DATASETS = DATASET_KINDS;
 
 /** Options of `train()` / `spurmem train` (camelCase flags), with the original script's defaults (§3.1). */
 export const trainSchema = z
-  .object({
-    dataset: z.enum(DATASETS),
-    root: z.string().min(1),
-    target: z.string().optional(),
-    attribute: z.string().optional(),
-    arch: z.enum(ARCHS).default('resnet50'),
-    pretrained: z.string().optional(),
-    epochs: z.number().int().positive().optional(),
-    optimizer: z.enum(['adam', 'sgd']).default('adam'),
-    lr: z.number().positive().optional(),
-    momentum: z.number().min(0).optional(),
-    weightDecay: z.number().min(0).optional(),
-    batchSize: z.number().int().positive().default(256),
-    scheduler: z.enum(['plateau', 'none', 'cosine']).default('plateau'),
-    patience: z.number().int().min(0).default(3),
-    augment: z.boolean().default(true),
-    reweight: z.boolean().default(false),
-    head: z.enum(['softmax', 'linear']).default('softmax'),
-    labelOrder: z.enum(['original', 'natural']).default('original'),
-    resolution: z.number().int().min(16).default(224),
-    /** The transforms' resize: pil (torchvision + PIL's bytes, default) or sharp (libvips, faster, approximate). */
-    resize: z.enum(['pil', 'sharp']).default('pil'),
-    seed: z.number().int().min(0).default(0),
-    device: z.string().default('cpu'),
-    threads: z.number().int().positive().optional(),
-    evalInitial: z.boolean().default(true),
-    evalBatchSize: z.number().int().positive().optional(),
-    vitLnEps: z.number().positive().optional(),
-    amp: z.boolean().default(false),
-    channelsLast: z.boolean().default(false),
-    ...runFolderFields,
-  })
+  .object(
+    schemaFields('train', [
+      'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
+      'patience', 'augment', 'reweight', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'device', 'threads', 'evalInitial', 'evalBatchSize',
+      'vitLnEps', 'amp', 'channelsLast', ...RUN_FOLDER_KEYS,
+    ]),
+  )
   .strict();
 
 /** Input of `train()`; `dataset` and `root` are required. */

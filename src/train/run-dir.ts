@@ -8,7 +8,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { z } from 'zod';
 import { runEpochs } from '../base.js';
 import { addon, packageRoot } from '../native.js';
 import type { GroupMetrics } from '../metrics/groups.js';
@@ -18,22 +17,7 @@ import { evolutionText } from '../report/text.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, watchTempFiles, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 
-/**
- * Options of a run folder shared by `train` and `finetune-prune` (zod shape): where it goes, how it
- * continues (`resume`, `force`), which checkpoints stay, and the data-side memory and error policy.
- */
-export const runFolderFields = {
-  out: z.string().optional(),
-  resume: z.boolean().default(false),
-  force: z.boolean().default(false),
-  skipBadImages: z.boolean().default(false),
-  cacheMb: z.number().int().min(0).default(4096),
-  keepCheckpoints: z.number().int().positive().optional(),
-  /** No counts table, no per-epoch lines: only warnings (each said once) and errors. */
-  quiet: z.boolean().default(false),
-};
-
-/** Options of {@link runFolderFields} (and the device ones) that may differ when a run is resumed. */
+/** Run-folder options (RUN_FOLDER_KEYS of the option table) and device options that may differ when a run is resumed. */
 export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize', 'quiet'];
 
 /** Versions recorded in every config.json. */

@@ -1,3 +1,5 @@
+import { toKebab } from './case.js';
+
 /**
  * Errors that reach the user. A SpurmemError's message already names the file, row, key or flag and
  * what was expected; the CLI prints it without a stack trace and exits with status 1 (2 for usage).
@@ -24,7 +26,7 @@ export function messageOf(e: unknown): string {
 
 /** camelCase option name -> its command-line flag (weightDecay -> --weight-decay). */
 export function flagName(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return '--' + toKebab(key);
 }
 
 /**
