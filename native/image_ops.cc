@@ -96,7 +96,7 @@ Napi::Value PilTransform(const Napi::CallbackInfo& info) {
     try {
       image::checkTransform(s, t);
     } catch (const std::exception& ex) {
-      throw Napi::RangeError::New(env, "pilTransform: images[" + std::to_string(i) + "]: " + ex.what());
+      throw Napi::RangeError::New(env, "pilTransform: images[" + std::to_string(i) + "]: " + errorText(ex));
     }
     offsets.push_back(total);
     total += static_cast<size_t>(t.window.width) * t.window.height * 3;

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
-import { ARCHS, chooseArch, detectResolution, type Arch } from './model.js';
+import { ARCHS, chooseArch, detectResolution, type Arch } from './model/index.js';
 import type { ResizeMethod } from './data/images.js';
 import { SpurmemError, UsageError } from './util/errors.js';
 

@@ -11,7 +11,7 @@ import { ImageCache } from './data/loader.js';
 import { DATASET_KINDS, SPLITS, type Dataset, type DatasetKind, type Split } from './data/types.js';
 import { evaluateSplit } from './eval.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from './metrics/groups.js';
-import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from './model.js';
+import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from './model/index.js';
 import { checkpointLnEps } from './weights.js';
 import { checkpointMeta, chooseLabelOrder, detectHead, headInFile, recordedContradictions } from './base.js';
 

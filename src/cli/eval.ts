@@ -5,7 +5,7 @@
  * plain-mean accuracy.
  */
 import { Command, Option } from 'commander';
-import { ARCHS, type Arch } from '../model.js';
+import { ARCHS, type Arch } from '../model/index.js';
 import { countsTable } from '../data/dataset.js';
 import { SPLITS, type Split } from '../data/types.js';
 import { LABEL_ORDERS, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';

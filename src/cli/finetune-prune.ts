@@ -2,7 +2,7 @@
  * `spurmem finetune-prune`: the paper's Part II.
  */
 import { Command, Option } from 'commander';
-import { ARCHS } from '../model.js';
+import { ARCHS } from '../model/index.js';
 import { PRUNE_CRITERIA, finetunePrune, type PruneCriterion } from '../train/finetune-prune.js';
 import { UsageError } from '../util/errors.js';
 import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption, resizeOption } from './common.js';

@@ -2,7 +2,7 @@
  * `spurmem study`: change the critical neurons of a trained model and measure per-group accuracy.
  */
 import { Command, Option } from 'commander';
-import { ARCHS } from '../model.js';
+import { ARCHS } from '../model/index.js';
 import { ACTIVATED_LOSSES, MODES, RANKINGS, study, type StudyResult } from '../neurons/study.js';
 import { deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption, resizeOption } from './common.js';
 

@@ -2,7 +2,7 @@
  * `spurmem train`: ERM training with per-epoch group metrics, checkpoints PyTorch can read, and resume.
  */
 import { Command, Option } from 'commander';
-import { ARCHS } from '../model.js';
+import { ARCHS } from '../model/index.js';
 import { train } from '../train/erm.js';
 import { DATASETS } from '../train/options.js';
 import { addRunFolderOptions, givenOptions, deviceOption, finiteNumber, nonNegativeInt, positiveInt, threadsOption, resizeOption } from './common.js';

@@ -16,9 +16,9 @@ import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { readCheckpoint, stateDictPath } from '../checkpoint.js';
-import { createModel, loadWeights } from '../model.js';
+import { createModel, loadWeights, type Model } from '../model/index.js';
 import { baseFields, resolveBase, runEpochs } from '../base.js';
-import { addon, type NativeCheckpoint, type NativeModel, type ModificationMode } from '../native.js';
+import { addon, type NativeCheckpoint, type ModificationMode } from '../native.js';
 import { accuracyLine, pythonFloat } from '../report/text.js';
 import { writeBeforeAfterPlot } from '../train/run-dir.js';
 import { applyThreads } from '../train/common.js';
@@ -146,7 +146,7 @@ export interface StudyResult {
 /** A loaded base: model, data, cache and checkpoints, reused by every setting of a sweep. */
 export interface StudyContext {
   base: z.output<typeof studyBaseSchema>;
-  model: NativeModel;
+  model: Model;
   ds: Dataset;
   cache: ImageCache;
   checkpointPath: string;

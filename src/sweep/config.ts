@@ -18,7 +18,7 @@ import { Command } from 'commander';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { runCheckpoint } from '../base.js';
-import { ARCHS } from '../model.js';
+import { ARCHS } from '../model/index.js';
 import { ACTIVATED_LOSSES, MODES, RANKINGS, isRewindMode, resolveStudySetting, settingApplies, settingProblem, type StudyBaseInput, type StudySettingInput } from '../neurons/study.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 

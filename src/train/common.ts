@@ -9,10 +9,10 @@ import type { Dataset, ImageCache, ResizeMethod } from '../data/index.js';
 import type { Sample, Split } from '../data/types.js';
 import { evaluateSplit } from '../eval.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
-import { loadWeights, setThreads } from '../model.js';
+import { loadWeights, setThreads, type Model } from '../model/index.js';
 import { readCheckpoint } from '../checkpoint.js';
 import type { RunDir } from './run-dir.js';
-import { addon, packageRoot, type NativeModel } from '../native.js';
+import { addon, packageRoot } from '../native.js';
 import { progress } from '../util/progress.js';
 import type { SchedulerState } from './schedule.js';
 
@@ -62,7 +62,7 @@ export function batchTargets(samples: readonly Sample[], order: LabelOrder): Int
 
 /** Evaluates train, val and test with the eval transform, in order. */
 export async function evaluateAll(
-  model: NativeModel,
+  model: Model,
   ds: Dataset,
   o: { resolution: number; resize?: ResizeMethod; batchSize: number; cache: ImageCache; labelOrder: LabelOrder; skipBadImages?: boolean; label?: string },
 ): Promise<Record<Split, GroupMetrics> & { seconds: number }> {
@@ -96,7 +96,7 @@ export function brief(m: GroupMetrics): string {
 }
 
 /** The `spurmem` entry of a checkpoint: how to rebuild the model, and the scheduler for --resume. */
-export function checkpointMeta(cfg: { arch: string; head: string; labelOrder: string; resolution: number; dataset: string; seed: number }, scheduler: SchedulerState, model: NativeModel): Record<string, unknown> {
+export function checkpointMeta(cfg: { arch: string; head: string; labelOrder: string; resolution: number; dataset: string; seed: number }, scheduler: SchedulerState, model: Model): Record<string, unknown> {
   const info = model.info();
   return {
     format: 'spurmem',
@@ -129,7 +129,7 @@ export interface RunHooks {
  * optimizer state, and returns the scheduler state; metrics.jsonl is cut back to that epoch.
  * @throws SpurmemError when the checkpoint does not fit the model.
  */
-export async function resumeRun(model: NativeModel, run: RunDir, start: number, log: (l: string) => void): Promise<SchedulerState | undefined> {
+export async function resumeRun(model: Model, run: RunDir, start: number, log: (l: string) => void): Promise<SchedulerState | undefined> {
   const ck = await readCheckpoint(run.checkpoint(start - 1));
   await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
   model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });
@@ -141,7 +141,7 @@ export async function resumeRun(model: NativeModel, run: RunDir, start: number, 
 
 /** Evaluates the model before training and records it as epoch -1 of metrics.jsonl. */
 export async function recordInitial(
-  model: NativeModel,
+  model: Model,
   ds: Dataset,
   run: RunDir,
   o: Parameters<typeof evaluateAll>[2],

@@ -7,7 +7,7 @@
  */
 import { openDataset, countsTable, ImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
-import { createModel } from '../model.js';
+import { createModel } from '../model/index.js';
 import { addon } from '../native.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { applyThreads, batchTargets, checkpointMeta, countGroups, groupWeights, recordInitial, resumeRun, versions, RESUMABLE_FIELDS, type RunHooks } from './common.js';

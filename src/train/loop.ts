@@ -5,13 +5,13 @@
  */
 import type { Dataset, ImageBatch, ImageCache, ResizeMethod } from '../data/index.js';
 import type { LabelOrder } from '../metrics/groups.js';
-import type { NativeModel } from '../native.js';
 import { SpurmemError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { loadBatches } from '../data/index.js';
 import { brief, evaluateAll } from './common.js';
 import type { RunDir } from './run-dir.js';
 import type { Scheduler } from './schedule.js';
+import type { Model } from '../model/index.js';
 
 export interface StepResult {
   /** The batch's loss (the value summed into the epoch loss). */
@@ -21,7 +21,7 @@ export interface StepResult {
 }
 
 export interface LoopOptions {
-  model: NativeModel;
+  model: Model;
   ds: Dataset;
   run: RunDir;
   scheduler: Scheduler;

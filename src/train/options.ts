@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ARCHS } from '../model.js';
+import { ARCHS } from '../model/index.js';
 import { UsageError, optionsError } from '../util/errors.js';
 import { runFolderFields } from './common.js';
 
