@@ -237,6 +237,21 @@ std::vector<std::string> JsOptions::strings(const char* key) const {
   return out;
 }
 
+std::vector<int64_t> JsOptions::integers(const char* key, size_t n, const char* shape) const {
+  auto v = object.Get(key);
+  std::vector<int64_t> out;
+  if (v.IsArray() && v.As<Napi::Array>().Length() == n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      auto e = v.As<Napi::Array>().Get(i);
+      double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : 0.5;
+      if (!std::isfinite(d) || d != std::floor(d)) break;
+      out.push_back(static_cast<int64_t>(d));
+    }
+  }
+  if (out.size() != n) throw Napi::TypeError::New(env, what + ": '" + key + "' must be " + shape + " (" + std::to_string(n) + " integers)");
+  return out;
+}
+
 std::vector<JsOptions> JsOptions::objects(const char* key) const {
   auto a = need(key, object.Get(key).IsArray(), "an array of objects").As<Napi::Array>();
   std::vector<JsOptions> out;

@@ -49,6 +49,8 @@ class JsOptions {
   int64_t integer(const char* key) const;
   bool flag(const char* key) const;
   std::vector<std::string> strings(const char* key) const;
+  /// An array of exactly n integers; `shape` names them in the error ("[width, height]").
+  std::vector<int64_t> integers(const char* key, size_t n, const char* shape) const;
   /// An array of objects, each read as JsOptions named "<what>.<key>[i]".
   std::vector<JsOptions> objects(const char* key) const;
   /// Whether the field is there (neither undefined nor null): for the few fields that are optional by
