@@ -15,12 +15,13 @@ namespace spurmem {
 namespace {
 
 image::ToRgb parseToRgb(Napi::Env env, const std::string& s, size_t i) {
-  if (s == "grey") return image::ToRgb::Grey;
-  if (s == "rgb") return image::ToRgb::Rgb;
-  if (s == "cmyk") return image::ToRgb::Cmyk;
-  if (s == "grey16-clip") return image::ToRgb::Grey16Clip;
-  if (s == "grey16-high") return image::ToRgb::High16Grey;
-  if (s == "rgb16-high") return image::ToRgb::High16Rgb;
+  static const std::pair<const char*, image::ToRgb> kNames[] = {
+      {"grey", image::ToRgb::Grey},          {"rgb", image::ToRgb::Rgb},
+      {"cmyk", image::ToRgb::Cmyk},          {"grey16-clip", image::ToRgb::Grey16Clip},
+      {"grey16-high", image::ToRgb::High16Grey}, {"rgb16-high", image::ToRgb::High16Rgb},
+  };
+  for (const auto& n : kNames)
+    if (s == n.first) return n.second;
   throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "].toRgb must be grey, rgb, cmyk, grey16-clip, grey16-high or rgb16-high, got '" + s + "'");
 }
 

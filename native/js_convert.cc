@@ -6,35 +6,32 @@
 
 namespace spurmem {
 
+namespace {
+/// PyTorch's dtype names; `fromJs`: a tensor of that dtype can be built from JS data.
+struct DtypeName {
+  c10::ScalarType type;
+  const char* name;
+  bool fromJs;
+};
+constexpr DtypeName kDtypes[] = {
+    {c10::ScalarType::Float, "float32", true},       {c10::ScalarType::Double, "float64", true},
+    {c10::ScalarType::Half, "float16", true},        {c10::ScalarType::BFloat16, "bfloat16", true},
+    {c10::ScalarType::Long, "int64", true},          {c10::ScalarType::Int, "int32", true},
+    {c10::ScalarType::Short, "int16", true},         {c10::ScalarType::Char, "int8", true},
+    {c10::ScalarType::Byte, "uint8", true},          {c10::ScalarType::Bool, "bool", true},
+    {c10::ScalarType::ComplexFloat, "complex64", false}, {c10::ScalarType::ComplexDouble, "complex128", false},
+};
+}  // namespace
+
 std::string dtypeName(c10::ScalarType t) {
-  switch (t) {
-    case c10::ScalarType::Float: return "float32";
-    case c10::ScalarType::Double: return "float64";
-    case c10::ScalarType::Half: return "float16";
-    case c10::ScalarType::BFloat16: return "bfloat16";
-    case c10::ScalarType::Long: return "int64";
-    case c10::ScalarType::Int: return "int32";
-    case c10::ScalarType::Short: return "int16";
-    case c10::ScalarType::Char: return "int8";
-    case c10::ScalarType::Byte: return "uint8";
-    case c10::ScalarType::Bool: return "bool";
-    case c10::ScalarType::ComplexFloat: return "complex64";
-    case c10::ScalarType::ComplexDouble: return "complex128";
-    default: return c10::toString(t);
-  }
+  for (const auto& d : kDtypes)
+    if (d.type == t) return d.name;
+  return c10::toString(t);
 }
 
 c10::ScalarType dtypeFromName(const std::string& n) {
-  if (n == "float32") return c10::ScalarType::Float;
-  if (n == "float64") return c10::ScalarType::Double;
-  if (n == "float16") return c10::ScalarType::Half;
-  if (n == "bfloat16") return c10::ScalarType::BFloat16;
-  if (n == "int64") return c10::ScalarType::Long;
-  if (n == "int32") return c10::ScalarType::Int;
-  if (n == "int16") return c10::ScalarType::Short;
-  if (n == "int8") return c10::ScalarType::Char;
-  if (n == "uint8") return c10::ScalarType::Byte;
-  if (n == "bool") return c10::ScalarType::Bool;
+  for (const auto& d : kDtypes)
+    if (d.fromJs && n == d.name) return d.type;
   throw std::invalid_argument("unknown dtype '" + n + "'");
 }
 
