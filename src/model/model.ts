@@ -335,7 +335,8 @@ function nativeSpec(o: ModelOptions): NativeModelSpec {
  * `depth` (number of blocks, default the architecture's own). The first model also sets libtorch's CPU
  * thread count to every available core unless `threads` (or an earlier setThreads call) says otherwise.
  * @throws UsageError for an unknown architecture, a bad lnEps / imageSize / depth or thread count;
- *   SpurmemError for a device that is not there ("this libtorch was built without CUDA", "no CUDA device N").
+ *   SpurmemError "building <arch>: ..." for a device that is not there ("this libtorch was built without CUDA",
+ *   "no CUDA device N").
  */
 export function createModel(o: ModelOptions): Model {
   if (!isArch(o.arch)) {
@@ -357,6 +358,6 @@ export function createModel(o: ModelOptions): Model {
   try {
     return new Model(new (addon().Model)(nativeSpec(o)));
   } catch (e) {
-    throw nativeError('', e);
+    throw nativeError(`building ${o.arch}`, e);
   }
 }
