@@ -15,8 +15,8 @@ namespace spurmem {
 struct NetOptions {
   std::string arch;          // the architecture's name, a label for messages only
   std::string family;        // resnet | vit
-  int64_t numClasses = 2;
-  bool softmaxHead = true;   // head = Sequential(Linear, Softmax) with keys <head>.0.*, as the original code
+  int64_t numClasses = 0;
+  bool softmaxHead = false;  // head = Sequential(Linear, Softmax) with keys <head>.0.*, as the original code
   // ResNet
   std::string block;             // basic | bottleneck
   std::vector<int64_t> layers;   // blocks in layer1..layer4
@@ -24,9 +24,9 @@ struct NetOptions {
   int64_t width = 0;         // embedding dimension
   int64_t depth = 0;         // number of blocks
   int64_t heads = 0;         // attention heads
-  int64_t patchSize = 16;    // patch side in pixels
-  double lnEps = 1e-6;       // LayerNorm epsilon
-  int64_t imageSize = 224;   // position-embedding grid (imageSize / patchSize)^2
+  int64_t patchSize = 0;     // patch side in pixels
+  double lnEps = 0;          // LayerNorm epsilon
+  int64_t imageSize = 0;     // position-embedding grid (imageSize / patchSize)^2
 };
 
 struct Net : torch::nn::Module {

@@ -10,9 +10,10 @@
 
 namespace spurmem {
 
+/// Every value comes from TypeScript (Model.loadStateDict holds the defaults).
 struct LoadOptions {
-  bool strict = true;                // missing or unexpected keys are errors
-  bool interpolatePosEmbed = true;   // let the model adapt entries of another size (a ViT's pos_embed)
+  bool strict = false;               // missing or unexpected keys are errors
+  bool interpolatePosEmbed = false;  // let the model adapt entries of another size (a ViT's pos_embed)
   std::vector<std::string> skip;     // key prefixes dropped on purpose
 };
 
@@ -32,7 +33,7 @@ LoadReport loadStateDict(ModelState& s, const ValuePtr& sd, const std::string& f
 struct SaveOptions {
   int64_t epoch = 0;
   double loss = 0;
-  bool optimizer = true;  // include optimizer_state_dict (when an optimizer is set)
+  bool optimizer = false;  // include optimizer_state_dict (when an optimizer is set)
   ValuePtr extra;         // the `spurmem` entry, or null
 };
 

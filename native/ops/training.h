@@ -38,9 +38,10 @@ struct GradientsResult {
 /// true one (so that it does not underflow when every sample is fitted with a huge margin).
 GradientsResult gradients(ModelState& s, const BatchIn& b, const std::vector<int64_t>& targets, const GradientsOptions& o);
 
+/// Every value comes from TypeScript (the option table holds the defaults: temperature 0.5, CE weight 0.2).
 struct FinetuneOptions {
-  double temperature = 0.5;
-  double ceWeight = 0.2;
+  double temperature = 0;
+  double ceWeight = 0;
   bool denseOnlyBn = false;  // BatchNorm statistics updated by the dense pass only
 };
 
