@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '../dist/src/checkpoint.js';
-import { createModel, loadWeights } from '../dist/src/model.js';
+import { createModel, loadWeights } from '../dist/src/model/index.js';
 import { addon } from '../dist/src/native.js';
 import { flag, loadNote, median, pythonServer, resnet50Weights, workDir } from './common.mjs';
 

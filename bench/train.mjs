@@ -23,7 +23,7 @@ const { values: a } = parseArgs({
 const threads = Number(a.threads);
 const warmup = Number(a.warmup);
 const { addon } = await dist('native.js');
-const { createModel } = await dist('model.js');
+const { createModel } = await dist('model/index.js');
 addon().setNumThreads(threads);
 
 async function ours(arch, res, batch, iters) {

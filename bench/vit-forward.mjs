@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { addon } = await import(join(root, 'dist/src/native.js'));
-const { createModel } = await import(join(root, 'dist/src/model.js'));
+const { createModel } = await import(join(root, 'dist/src/model/index.js'));
 
 const { values: a } = parseArgs({
   options: {

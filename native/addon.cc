@@ -43,7 +43,7 @@ Napi::Value WriteCheckpoint(const Napi::CallbackInfo& info) {
   try {
     v = jsToValue(info[1]);
   } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
+    throw Napi::Error::New(env, errorText(e));
   }
   return runAsync(env, [path, v]() { writeCheckpoint(path, v); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
@@ -83,7 +83,7 @@ Napi::Value CheckDevice(const Napi::CallbackInfo& info) {
   try {
     parseDevice(info[0].ToString().Utf8Value());
   } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
+    throw Napi::Error::New(env, errorText(e));
   }
   return env.Undefined();
 }

@@ -5,6 +5,8 @@
 // whose message is the exception's text (libtorch's backtraces are left out).
 #pragma once
 
+#include "errors.h"
+
 #include <napi.h>
 #include <torch/torch.h>
 
@@ -15,9 +17,6 @@
 #include <vector>
 
 namespace spurmem {
-
-/// Text of an exception without libtorch's C++ backtrace.
-std::string errorText(const std::exception& e);
 
 /// Intra-op thread count asked for by setNumThreads (0: libtorch's default). libtorch applies a thread
 /// count to an OS thread once, when that thread first runs parallel work, so a worker thread that ran
@@ -50,10 +49,8 @@ class PromiseWorker : public Napi::AsyncWorker {
     try {
       applyRequestedThreads();
       work_();
-    } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
     } catch (const std::exception& e) {
-      SetError(e.what());
+      SetError(errorText(e));
     } catch (...) {
       SetError("unknown native error");
     }
@@ -64,10 +61,8 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Resolve(done_(env));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
-    } catch (const c10::Error& e) {
-      deferred_.Reject(Napi::Error::New(env, e.what_without_backtrace()).Value());
     } catch (const std::exception& e) {
-      deferred_.Reject(Napi::Error::New(env, e.what()).Value());
+      deferred_.Reject(Napi::Error::New(env, errorText(e)).Value());
     }
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }

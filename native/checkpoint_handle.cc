@@ -44,17 +44,6 @@ CheckpointHandle* CheckpointHandle::From(const Napi::Value& v, const char* what)
   return Napi::ObjectWrap<CheckpointHandle>::Unwrap(v.As<Napi::Object>());
 }
 
-std::vector<std::string> pathArg(const Napi::Value& v) {
-  std::vector<std::string> out;
-  if (v.IsUndefined() || v.IsNull()) return out;
-  if (!v.IsArray())
-    throw Napi::TypeError::New(v.Env(), "path must be an array of keys, e.g. ['model_state_dict', 'layer1.0.conv1.weight'] "
-                                        "(state-dict keys hold dots themselves), or for checkpoint methods a dotted string");
-  auto a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToString().Utf8Value());
-  return out;
-}
-
 // The item of a list or tuple at index text `k` ("3"), or null when `k` is not an index into it.
 static ValuePtr listItem(const ValuePtr& v, const std::string& k) {
   char* end = nullptr;
@@ -123,6 +112,14 @@ ValuePtr CheckpointHandle::atArg(const Napi::Value& v) const {
   return at(pathArg(v));
 }
 
+ValuePtr CheckpointHandle::atJs(Napi::Env env, const Napi::Value& v) const {
+  try {
+    return atArg(v);
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(env, errorText(e));
+  }
+}
+
 Napi::Value CheckpointHandle::Format(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), formatName(ckpt.format));
 }
@@ -152,7 +149,7 @@ Napi::Value CheckpointHandle::Entries(const Napi::CallbackInfo& info) {
       out.Set(n++, o);
     });
   } catch (const std::exception& e) {
-    throw Napi::Error::New(env, ckpt.path + ": " + e.what());
+    throw Napi::Error::New(env, ckpt.path + ": " + errorText(e));
   }
   return out;
 }
@@ -164,7 +161,7 @@ Napi::Value CheckpointHandle::ToObject(const Napi::CallbackInfo& info) {
     bool withData = info.Length() > 1 && info[1].ToBoolean().Value();
     return valueToJs(env, atArg(info.Length() > 0 ? info[0] : env.Undefined()), withData);
   } catch (const std::invalid_argument& e) {
-    throw Napi::Error::New(env, e.what());
+    throw Napi::Error::New(env, errorText(e));
   } catch (const Napi::Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -175,12 +172,7 @@ Napi::Value CheckpointHandle::ToObject(const Napi::CallbackInfo& info) {
 // keys(path?): the keys of the dict at path, in order.
 Napi::Value CheckpointHandle::Keys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ValuePtr v;
-  try {
-    v = atArg(info.Length() > 0 ? info[0] : env.Undefined());
-  } catch (const std::invalid_argument& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  ValuePtr v = atJs(env, info.Length() > 0 ? info[0] : env.Undefined());
   auto out = Napi::Array::New(env);
   if (v->kind == Kind::Dict)
     for (size_t i = 0; i < v->entries.size(); ++i) out.Set(static_cast<uint32_t>(i), keyText(*v->entries[i].first));
@@ -190,12 +182,7 @@ Napi::Value CheckpointHandle::Keys(const Napi::CallbackInfo& info) {
 // tensor(path): {dtype, shape, data} of the tensor at path.
 Napi::Value CheckpointHandle::Tensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ValuePtr v;
-  try {
-    v = atArg(info[0]);
-  } catch (const std::invalid_argument& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  ValuePtr v = atJs(env, info[0]);
   if (v->kind != Kind::Tensor) throw Napi::Error::New(env, ckpt.path + ": value at that key is a " + kindName(v->kind) + ", not a tensor");
   try {
     return tensorToJs(env, v->tensor);
@@ -213,12 +200,7 @@ Napi::Value CheckpointHandle::Tensor(const Napi::CallbackInfo& info) {
 // `_orig_mod.` of torch.compile. Call it before the checkpoint is handed to any asynchronous operation.
 Napi::Value CheckpointHandle::StripKeyPrefix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ValuePtr v;
-  try {
-    v = atArg(info.Length() > 0 ? info[0] : env.Undefined());
-  } catch (const std::invalid_argument& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  ValuePtr v = atJs(env, info.Length() > 0 ? info[0] : env.Undefined());
   if (info.Length() < 2 || !info[1].IsString()) throw Napi::TypeError::New(env, "stripKeyPrefix(path, prefix): prefix must be a string");
   std::string prefix = info[1].As<Napi::String>().Utf8Value();
   if (prefix.empty() || v->kind != Kind::Dict || v->entries.empty()) return Napi::Number::New(env, 0);

@@ -25,6 +25,8 @@ class CheckpointHandle : public Napi::ObjectWrap<CheckpointHandle> {
   ValuePtr atDotted(const std::string& dotted) const;
   /// at() for an array of keys, atDotted() for a string.
   ValuePtr atArg(const Napi::Value& v) const;
+  /// atArg with a missing key thrown as a JS Error.
+  ValuePtr atJs(Napi::Env env, const Napi::Value& v) const;
 
  private:
   int64_t external_ = 0;  // bytes reported to V8 with AdjustExternalMemory
@@ -36,8 +38,5 @@ class CheckpointHandle : public Napi::ObjectWrap<CheckpointHandle> {
   Napi::Value Keys(const Napi::CallbackInfo& info);
   Napi::Value StripKeyPrefix(const Napi::CallbackInfo& info);
 };
-
-/// A JS array of strings as a path; throws a TypeError otherwise.
-std::vector<std::string> pathArg(const Napi::Value& v);
 
 }  // namespace spurmem

@@ -2,6 +2,7 @@
 #include "image_ops.h"
 
 #include "async.h"
+#include "js_convert.h"
 #include "image/pil_resample.h"
 
 #include <ATen/Parallel.h>
@@ -14,35 +15,19 @@ namespace spurmem {
 namespace {
 
 image::ToRgb parseToRgb(Napi::Env env, const std::string& s, size_t i) {
-  if (s == "grey") return image::ToRgb::Grey;
-  if (s == "rgb") return image::ToRgb::Rgb;
-  if (s == "cmyk") return image::ToRgb::Cmyk;
-  if (s == "grey16-clip") return image::ToRgb::Grey16Clip;
-  if (s == "grey16-high") return image::ToRgb::High16Grey;
-  if (s == "rgb16-high") return image::ToRgb::High16Rgb;
+  static const std::pair<const char*, image::ToRgb> kNames[] = {
+      {"grey", image::ToRgb::Grey},          {"rgb", image::ToRgb::Rgb},
+      {"cmyk", image::ToRgb::Cmyk},          {"grey16-clip", image::ToRgb::Grey16Clip},
+      {"grey16-high", image::ToRgb::High16Grey}, {"rgb16-high", image::ToRgb::High16Rgb},
+  };
+  for (const auto& n : kNames)
+    if (s == n.first) return n.second;
   throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "].toRgb must be grey, rgb, cmyk, grey16-clip, grey16-high or rgb16-high, got '" + s + "'");
 }
 
-int intField(Napi::Env env, const Napi::Object& o, const char* key, size_t i) {
-  auto v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "]." + key + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (d != static_cast<double>(static_cast<int>(d))) throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "]." + key + " must be an integer");
-  return static_cast<int>(d);
-}
-
-image::Rect rectField(Napi::Env env, const Napi::Object& o, const char* key, size_t i) {
-  auto v = o.Get(key);
-  if (!v.IsArray() || v.As<Napi::Array>().Length() != 4)
-    throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "]." + key + " must be [left, top, width, height]");
-  auto a = v.As<Napi::Array>();
-  int r[4];
-  for (uint32_t k = 0; k < 4; k++) {
-    auto e = a.Get(k);
-    if (!e.IsNumber()) throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "]." + key + " must hold 4 integers");
-    r[k] = e.As<Napi::Number>().Int32Value();
-  }
-  return image::Rect{r[0], r[1], r[2], r[3]};
+image::Rect rectField(const JsOptions& e, const char* key) {
+  auto r = e.integers(key, 4, "[left, top, width, height]");
+  return image::Rect{static_cast<int>(r[0]), static_cast<int>(r[1]), static_cast<int>(r[2]), static_cast<int>(r[3])};
 }
 
 // pilTransform({images: [{data, width, height, channels, toRgb, box, size, window, flip}], out}) -> Promise<void>
@@ -50,12 +35,9 @@ Napi::Value PilTransform(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "pilTransform(options): options must be an object");
   auto o = info[0].As<Napi::Object>();
-  auto imagesV = o.Get("images");
   auto outV = o.Get("out");
-  if (!imagesV.IsArray()) throw Napi::TypeError::New(env, "pilTransform: images must be an array");
   if (!outV.IsTypedArray() || outV.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     throw Napi::TypeError::New(env, "pilTransform: out must be a Uint8Array");
-  auto images = imagesV.As<Napi::Array>();
   auto out = outV.As<Napi::Uint8Array>();
 
   std::vector<Napi::Value> keep{outV};
@@ -63,40 +45,37 @@ Napi::Value PilTransform(const Napi::CallbackInfo& info) {
   auto specs = std::make_shared<std::vector<image::TransformSpec>>();
   std::vector<size_t> offsets;
   size_t total = 0;
-  for (uint32_t i = 0; i < images.Length(); i++) {
-    auto v = images.Get(i);
-    if (!v.IsObject()) throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "] must be an object");
-    auto e = v.As<Napi::Object>();
-    auto data = e.Get("data");
-    if (!data.IsTypedArray()) throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "].data must be a Uint8Array or Uint16Array");
+  const auto entries = JsOptions(env, o, "pilTransform").objects("images");
+  for (size_t i = 0; i < entries.size(); i++) {
+    const JsOptions& e = entries[i];
+    auto data = e.value("data");
+    if (!data.IsTypedArray()) throw Napi::TypeError::New(env, e.what + ".data must be a Uint8Array or Uint16Array");
     auto ta = data.As<Napi::TypedArray>();
     image::SourceImage s;
     if (ta.TypedArrayType() == napi_uint8_array) s.bytesPerSample = 1;
     else if (ta.TypedArrayType() == napi_uint16_array) s.bytesPerSample = 2;
-    else throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "].data must be a Uint8Array or Uint16Array");
+    else throw Napi::TypeError::New(env, e.what + ".data must be a Uint8Array or Uint16Array");
     s.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    s.width = intField(env, e, "width", i);
-    s.height = intField(env, e, "height", i);
-    s.channels = intField(env, e, "channels", i);
-    auto tr = e.Get("toRgb");
-    s.toRgb = parseToRgb(env, tr.IsString() ? tr.As<Napi::String>().Utf8Value() : std::string("?"), i);
+    s.width = static_cast<int>(e.integer("width"));
+    s.height = static_cast<int>(e.integer("height"));
+    s.channels = static_cast<int>(e.integer("channels"));
+    s.toRgb = parseToRgb(env, e.str("toRgb"), i);
     if (s.width <= 0 || s.height <= 0 || s.channels <= 0 ||
         ta.ElementLength() != static_cast<size_t>(s.width) * s.height * s.channels)
-      throw Napi::RangeError::New(env, "pilTransform: images[" + std::to_string(i) + "].data holds " + std::to_string(ta.ElementLength()) +
+      throw Napi::RangeError::New(env, e.what + ".data holds " + std::to_string(ta.ElementLength()) +
                                            " samples, expected width * height * channels = " +
                                            std::to_string(static_cast<double>(s.width) * s.height * s.channels));
     image::TransformSpec t;
-    t.box = rectField(env, e, "box", i);
-    auto size = e.Get("size");
-    if (!size.IsArray() || size.As<Napi::Array>().Length() != 2) throw Napi::TypeError::New(env, "pilTransform: images[" + std::to_string(i) + "].size must be [width, height]");
-    t.outWidth = size.As<Napi::Array>().Get(0u).ToNumber().Int32Value();
-    t.outHeight = size.As<Napi::Array>().Get(1u).ToNumber().Int32Value();
-    t.window = rectField(env, e, "window", i);
-    t.flip = e.Get("flip").ToBoolean().Value();
+    t.box = rectField(e, "box");
+    auto size = e.integers("size", 2, "[width, height]");
+    t.outWidth = static_cast<int>(size[0]);
+    t.outHeight = static_cast<int>(size[1]);
+    t.window = rectField(e, "window");
+    t.flip = e.flag("flip");
     try {
       image::checkTransform(s, t);
     } catch (const std::exception& ex) {
-      throw Napi::RangeError::New(env, "pilTransform: images[" + std::to_string(i) + "]: " + ex.what());
+      throw Napi::RangeError::New(env, "pilTransform: images[" + std::to_string(i) + "]: " + errorText(ex));
     }
     offsets.push_back(total);
     total += static_cast<size_t>(t.window.width) * t.window.height * 3;

@@ -1,39 +1,37 @@
 #include "js_convert.h"
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 namespace spurmem {
 
+namespace {
+/// PyTorch's dtype names; `fromJs`: a tensor of that dtype can be built from JS data.
+struct DtypeName {
+  c10::ScalarType type;
+  const char* name;
+  bool fromJs;
+};
+constexpr DtypeName kDtypes[] = {
+    {c10::ScalarType::Float, "float32", true},       {c10::ScalarType::Double, "float64", true},
+    {c10::ScalarType::Half, "float16", true},        {c10::ScalarType::BFloat16, "bfloat16", true},
+    {c10::ScalarType::Long, "int64", true},          {c10::ScalarType::Int, "int32", true},
+    {c10::ScalarType::Short, "int16", true},         {c10::ScalarType::Char, "int8", true},
+    {c10::ScalarType::Byte, "uint8", true},          {c10::ScalarType::Bool, "bool", true},
+    {c10::ScalarType::ComplexFloat, "complex64", false}, {c10::ScalarType::ComplexDouble, "complex128", false},
+};
+}  // namespace
+
 std::string dtypeName(c10::ScalarType t) {
-  switch (t) {
-    case c10::ScalarType::Float: return "float32";
-    case c10::ScalarType::Double: return "float64";
-    case c10::ScalarType::Half: return "float16";
-    case c10::ScalarType::BFloat16: return "bfloat16";
-    case c10::ScalarType::Long: return "int64";
-    case c10::ScalarType::Int: return "int32";
-    case c10::ScalarType::Short: return "int16";
-    case c10::ScalarType::Char: return "int8";
-    case c10::ScalarType::Byte: return "uint8";
-    case c10::ScalarType::Bool: return "bool";
-    case c10::ScalarType::ComplexFloat: return "complex64";
-    case c10::ScalarType::ComplexDouble: return "complex128";
-    default: return c10::toString(t);
-  }
+  for (const auto& d : kDtypes)
+    if (d.type == t) return d.name;
+  return c10::toString(t);
 }
 
 c10::ScalarType dtypeFromName(const std::string& n) {
-  if (n == "float32") return c10::ScalarType::Float;
-  if (n == "float64") return c10::ScalarType::Double;
-  if (n == "float16") return c10::ScalarType::Half;
-  if (n == "bfloat16") return c10::ScalarType::BFloat16;
-  if (n == "int64") return c10::ScalarType::Long;
-  if (n == "int32") return c10::ScalarType::Int;
-  if (n == "int16") return c10::ScalarType::Short;
-  if (n == "int8") return c10::ScalarType::Char;
-  if (n == "uint8") return c10::ScalarType::Byte;
-  if (n == "bool") return c10::ScalarType::Bool;
+  for (const auto& d : kDtypes)
+    if (d.fromJs && n == d.name) return d.type;
   throw std::invalid_argument("unknown dtype '" + n + "'");
 }
 
@@ -178,6 +176,165 @@ ValuePtr jsToValue(const Napi::Value& v, int depth) {
     return d;
   }
   throw std::invalid_argument("cannot convert this JS value to a checkpoint value");
+}
+
+}  // namespace spurmem
+
+// ---- argument readers -----------------------------------------------------------------------------
+
+namespace spurmem {
+
+JsOptions::JsOptions(const Napi::CallbackInfo& info, size_t i, std::string w) : env(info.Env()), what(std::move(w)) {
+  if (info.Length() <= i || !info[i].IsObject()) throw Napi::TypeError::New(env, what + " must be an object");
+  object = info[i].As<Napi::Object>();
+}
+
+JsOptions::JsOptions(Napi::Env e, Napi::Object o, std::string w) : env(e), object(o), what(std::move(w)) {}
+
+Napi::Value JsOptions::need(const char* key, bool ok, const char* type) const {
+  if (!ok) throw Napi::TypeError::New(env, what + ": '" + key + "' must be " + type);
+  return object.Get(key);
+}
+
+Napi::Value JsOptions::value(const char* key) const { return object.Get(key); }
+
+bool JsOptions::has(const char* key) const {
+  auto v = object.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+std::string JsOptions::str(const char* key) const {
+  return need(key, object.Get(key).IsString(), "a string").As<Napi::String>().Utf8Value();
+}
+
+double JsOptions::num(const char* key) const {
+  return need(key, object.Get(key).IsNumber(), "a number").As<Napi::Number>().DoubleValue();
+}
+
+int64_t JsOptions::integer(const char* key) const {
+  auto v = object.Get(key);
+  bool ok = v.IsNumber();
+  double d = ok ? v.As<Napi::Number>().DoubleValue() : 0;
+  need(key, ok && std::isfinite(d) && d == std::floor(d), "an integer");
+  return static_cast<int64_t>(d);
+}
+
+bool JsOptions::flag(const char* key) const {
+  return need(key, object.Get(key).IsBoolean(), "a boolean").As<Napi::Boolean>().Value();
+}
+
+std::vector<std::string> JsOptions::strings(const char* key) const {
+  auto a = need(key, object.Get(key).IsArray(), "an array of strings").As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto v = a.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(env, what + ": '" + key + "' must be an array of strings");
+    out.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+std::vector<int64_t> JsOptions::integers(const char* key, size_t n, const char* shape) const {
+  auto v = object.Get(key);
+  std::vector<int64_t> out;
+  if (v.IsArray() && v.As<Napi::Array>().Length() == n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      auto e = v.As<Napi::Array>().Get(i);
+      double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : 0.5;
+      if (!std::isfinite(d) || d != std::floor(d)) break;
+      out.push_back(static_cast<int64_t>(d));
+    }
+  }
+  if (out.size() != n) throw Napi::TypeError::New(env, what + ": '" + key + "' must be " + shape + " (" + std::to_string(n) + " integers)");
+  return out;
+}
+
+std::vector<JsOptions> JsOptions::objects(const char* key) const {
+  auto a = need(key, object.Get(key).IsArray(), "an array of objects").As<Napi::Array>();
+  std::vector<JsOptions> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto v = a.Get(i);
+    std::string name = what + "." + key + "[" + std::to_string(i) + "]";
+    if (!v.IsObject()) throw Napi::TypeError::New(env, name + " must be an object");
+    out.emplace_back(env, v.As<Napi::Object>(), name);
+  }
+  return out;
+}
+
+std::vector<std::string> pathArg(const Napi::Value& v) {
+  std::vector<std::string> out;
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray())
+    throw Napi::TypeError::New(v.Env(), "path must be an array of keys, e.g. ['model_state_dict', 'layer1.0.conv1.weight'] "
+                                        "(state-dict keys hold dots themselves), or for checkpoint methods a dotted string");
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+namespace {
+/// The bytes of a typed array of `type` (its name for errors: "batch.images must be a Uint8Array").
+Napi::TypedArray typedArg(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const std::string& what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) throw Napi::TypeError::New(env, what);
+  return v.As<Napi::TypedArray>();
+}
+const void* bytesOf(const Napi::TypedArray& ta) { return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(); }
+}  // namespace
+
+BatchIn batchArg(Napi::Env env, const Napi::Object& o, std::vector<Napi::Value>& keep) {
+  BatchIn b;
+  auto shapeV = o.Get("shape");
+  if (!shapeV.IsArray()) throw Napi::TypeError::New(env, "batch.shape must be an array");
+  auto sa = shapeV.As<Napi::Array>();
+  std::vector<int64_t> shape;
+  for (uint32_t i = 0; i < sa.Length(); ++i) shape.push_back(static_cast<int64_t>(sa.Get(i).As<Napi::Number>().DoubleValue()));
+  if (shape.size() != 4) throw Napi::TypeError::New(env, "batch.shape must have 4 dimensions");
+  Napi::Value data;
+  if (o.Get("images").IsTypedArray()) {
+    data = o.Get("images");
+    auto ta = typedArg(env, data, napi_uint8_array, "batch.images must be a Uint8Array");
+    if (shape[3] != 3) throw Napi::TypeError::New(env, "batch.images must be [n, h, w, 3] RGB");
+    b.u8 = true;
+    b.n = shape[0]; b.h = shape[1]; b.w = shape[2];
+    if (ta.ByteLength() != static_cast<size_t>(b.n * b.h * b.w * 3))
+      throw Napi::RangeError::New(env, "batch.images length does not match batch.shape");
+    b.ptr = bytesOf(ta);
+  } else if (o.Get("tensor").IsTypedArray()) {
+    data = o.Get("tensor");
+    auto ta = typedArg(env, data, napi_float32_array, "batch.tensor must be a Float32Array");
+    if (shape[1] != 3) throw Napi::TypeError::New(env, "batch.tensor must be [n, 3, h, w]");
+    b.u8 = false;
+    b.n = shape[0]; b.h = shape[2]; b.w = shape[3];
+    if (ta.ElementLength() != static_cast<size_t>(b.n * 3 * b.h * b.w))
+      throw Napi::RangeError::New(env, "batch.tensor length does not match batch.shape");
+    b.ptr = bytesOf(ta);
+  } else {
+    throw Napi::TypeError::New(env, "batch needs images (Uint8Array) or tensor (Float32Array)");
+  }
+  if (b.n <= 0 || b.h <= 0 || b.w <= 0) throw Napi::RangeError::New(env, "batch must not be empty");
+  keep.push_back(data);
+  return b;
+}
+
+std::vector<int64_t> int32List(Napi::Env env, const Napi::Value& v, int64_t n, const char* what) {
+  auto a = typedArg(env, v, napi_int32_array, std::string(what) + " must be an Int32Array").As<Napi::Int32Array>();
+  if (static_cast<int64_t>(a.ElementLength()) != n)
+    throw Napi::RangeError::New(env, std::string(what) + " has " + std::to_string(a.ElementLength()) + " entries, the batch " + std::to_string(n));
+  return std::vector<int64_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+std::vector<float> float32List(Napi::Env env, const Napi::Value& v, int64_t n, const char* what) {
+  if (v.IsUndefined() || v.IsNull()) return {};
+  auto a = typedArg(env, v, napi_float32_array, std::string(what) + " must be a Float32Array").As<Napi::Float32Array>();
+  if (static_cast<int64_t>(a.ElementLength()) != n) throw Napi::RangeError::New(env, std::string(what) + " length does not match the batch");
+  return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+}
+
+Napi::Float32Array toFloat32Array(Napi::Env env, const torch::Tensor& t0) {
+  auto t = t0.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  auto a = Napi::Float32Array::New(env, static_cast<size_t>(t.numel()));
+  std::memcpy(a.Data(), t.data_ptr<float>(), static_cast<size_t>(t.numel()) * sizeof(float));
+  return a;
 }
 
 }  // namespace spurmem

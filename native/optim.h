@@ -9,10 +9,11 @@
 
 namespace spurmem {
 
+/// Every value comes from TypeScript (Model.setOptimizer holds torch.optim's defaults).
 struct OptimizerOptions {
-  std::string type = "adam";  // adam | sgd
-  double lr = 1e-3;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  std::string type;  // adam | sgd
+  double lr = 0;
+  double beta1 = 0, beta2 = 0, eps = 0;
   double weightDecay = 0.0;
   double momentum = 0.0, dampening = 0.0;
   bool nesterov = false;

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { addon } from '../dist/src/native.js';
-import { createModel, loadWeights } from '../dist/src/model.js';
+import { createModel, loadWeights } from '../dist/src/model/index.js';
 import { makeDemoDataset } from '../dist/src/data/index.js';
 import { prepareStudy, runStudySetting } from '../dist/src/neurons/study.js';
 

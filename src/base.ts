@@ -13,7 +13,7 @@ import { readCheckpoint, stateDictPath, strippedNote } from './checkpoint.js';
 import { readCheckpointMeta } from './checkpoint-meta.js';
 import type { NativeCheckpoint } from './native.js';
 import type { LabelOrder } from './metrics/groups.js';
-import { chooseArch, detectResolution, type Arch } from './model.js';
+import { chooseArch, detectResolution, type Arch } from './model/index.js';
 import type { DatasetKind, Head } from './options/enums.js';
 import type { OptionKey } from './options/table.js';
 import type { ResizeMethod } from './data/images.js';

@@ -71,8 +71,8 @@ export {
 
 // ---- checkpoints and models
 export { readCheckpoint, inspectCheckpoint, stateDictPath, stateDictInfo, type StateDictInfo, type Inspection, type NativeCheckpoint, type CheckpointEntry } from './checkpoint.js';
-export { createModel, loadWeights, chooseArch, archFromName, ARCHS, RESNETS, VITS, type Arch, type ArchChoice, type ModelOptions } from './model.js';
-export type { NativeModel, ModelInfo, ParamInfo, LoadReport, ModificationMode } from './native.js';
+export { Model, createModel, loadWeights, chooseArch, archFromName, ARCHS, RESNETS, VITS, type Arch, type ArchChoice, type ModelOptions } from './model/index.js';
+export type { ModelInfo, ParamInfo, LoadReport, ModificationMode } from './native.js';
 
 // ---- data and metrics
 export {

@@ -85,9 +85,11 @@ export interface LoadReport {
 /** A parameter or buffer: its PyTorch name, dtype and shape; `maskable` for finetune-prune. */
 export interface ParamInfo extends TensorMeta { name: string; maskable?: boolean }
 
-/** A model's architecture, device, head, class count, input size and parameters (in registration order). */
+/** A model's architecture, family, device, head, class count, input size and parameters (in registration order). */
 export interface ModelInfo {
   arch: string;
+  /** The architecture's family (src/model/architectures.ts). */
+  family: 'resnet' | 'vit';
   device: string;
   head: 'softmax' | 'linear';
   headName: string;
@@ -100,19 +102,30 @@ export interface ModelInfo {
   buffers: ParamInfo[];
 }
 
-/** Options of a native model: architecture, classes, head, ViT LayerNorm eps, input size, device, init seed. */
-export interface NativeModelOptions {
+/**
+ * What the addon builds: plain values resolved by TypeScript from the architecture table (native code
+ * keeps no table of names; `arch` is a label for its messages). Every field is given except `seed` (no
+ * seed: libtorch's global generator as it stands).
+ */
+export interface NativeModelSpec {
   arch: string;
-  numClasses?: number;
-  head?: 'softmax' | 'linear';
-  lnEps?: number;
-  imageSize?: number;
-  /** ViTs only: number of blocks when not the architecture's own (reduced-depth models for tests). */
-  depth?: number;
-  device?: string;
+  family: 'resnet' | 'vit';
+  numClasses: number;
+  head: 'softmax' | 'linear';
+  lnEps: number;
+  imageSize: number;
+  device: string;
+  channelsLast: boolean;
+  amp: '' | 'bf16';
   seed?: number;
-  channelsLast?: boolean;
-  amp?: '' | 'bf16';
+  /** ResNet: block type and blocks per layer. */
+  block?: 'basic' | 'bottleneck';
+  layers?: number[];
+  /** ViT: width, blocks, heads, patch side. */
+  width?: number;
+  depth?: number;
+  heads?: number;
+  patchSize?: number;
 }
 
 export interface OptimizerOptions {
@@ -131,24 +144,24 @@ export type ModificationMode = 'zero' | 'random_init' | 'random_noise' | 'rewind
 /** The loss whose gradient ranks `activated` channels: cross-entropy on the head's output (the original's) or on its logits. */
 export type ActivatedLoss = 'probabilities' | 'logits';
 
+/** A channel of a parameter (index -1: the whole tensor, for edits). */
+export interface ChannelRef { name: string; index: number }
+
+/** The rewind source of an edit: a checkpoint and the key path of its state dict. */
+interface RewindFrom { source?: NativeCheckpoint; sourcePath?: string[] }
+
 /**
- * A model in native memory on a device (see createModel). Batches are uint8 RGB [n, h, w, 3] or float32
- * [n, 3, h, w]; outputs are float32 [n, numClasses] row-major. Long calls return Promises and run off the
- * event loop. Errors are thrown as Error with libtorch's or the addon's message.
+ * The addon's model handle (native/model_handle.h). Only src/model/model.ts holds one: its Model class
+ * completes every option (native code keeps no defaults), counts how many weights a fraction means and
+ * turns native errors into SpurmemErrors. Errors thrown here are plain Errors with the addon's text.
  */
-export interface NativeModel {
+export interface NativeModelHandle {
   info(): ModelInfo;
-  loadStateDict(o: { checkpoint: NativeCheckpoint; path?: string[]; strict?: boolean; skip?: string[]; interpolatePosEmbed?: boolean }): Promise<LoadReport>;
-  forward(batch: Batch, o?: { train?: boolean; masked?: boolean }): Promise<Float32Array>;
+  loadStateDict(o: { checkpoint: NativeCheckpoint; path: string[]; strict: boolean; skip: string[]; interpolatePosEmbed: boolean }): Promise<LoadReport>;
+  forward(batch: Batch, o: { train: boolean; masked: boolean }): Promise<Float32Array>;
   trainStep(batch: Batch, o: { targets: Int32Array; weights?: Float32Array }): Promise<{ loss: number; outputs?: Float32Array }>;
-  /**
-   * One backward pass of the batch-mean cross-entropy (`loss` 'probabilities': on the head's output, the
-   * original's; 'logits': on the head's Linear output, scaled by 2^scaleLog2 against float32 underflow, so
-   * norms and grads are 2^scaleLog2 times the true ones). norms: per parameter, the L2 norm of each output
-   * channel's gradient.
-   */
-  gradients(batch: Batch, o: { targets: Int32Array; names?: string[]; train?: boolean; raw?: boolean; loss?: ActivatedLoss }): Promise<{ loss: number; scaleLog2: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }>;
-  setOptimizer(o: OptimizerOptions): void;
+  gradients(batch: Batch, o: { targets: Int32Array; names: string[]; train: boolean; raw: boolean; loss: ActivatedLoss }): Promise<{ loss: number; scaleLog2: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }>;
+  setOptimizer(o: Required<OptimizerOptions>): void;
   setLearningRate(lr: number): void;
   loadOptimizerState(o: { checkpoint: NativeCheckpoint; path: string[] }): number;
   channelNorms(names: string[]): Record<string, Float32Array>;
@@ -157,14 +170,14 @@ export interface NativeModel {
   snapshot(names: string[]): number;
   restore(id: number): void;
   releaseSnapshot(id: number): void;
-  modifyChannels(o: { edits: { name: string; index: number }[]; mode: ModificationMode; std?: number; seed?: number; source?: NativeCheckpoint; sourcePath?: string[] }): Promise<void>;
-  modifyThreshold(o: { names: string[]; fraction: number; smallest?: boolean; dropoutP?: number; mode: Exclude<ModificationMode, 'layer_rewind'>; std?: number; seed?: number; distribution?: 'normal' | 'uniform'; faithful?: boolean; source?: NativeCheckpoint; sourcePath?: string[] }): Promise<{ k: number; threshold: number; selected: Record<string, number> }>;
-  maskMagnitude(o: { names: string[]; fraction: number; largest?: boolean }): Promise<{ k: number }>;
-  maskChannels(o: { channels: { name: string; index: number }[] }): void;
+  modifyChannels(o: { edits: ChannelRef[]; mode: ModificationMode; std: number; seed: number } & RewindFrom): Promise<void>;
+  modifyThreshold(o: { names: string[]; k: number; smallest: boolean; dropoutP: number; mode: Exclude<ModificationMode, 'layer_rewind'>; std: number; seed: number; distribution: 'normal' | 'uniform'; faithful: boolean } & RewindFrom): Promise<{ k: number; threshold: number; selected: Record<string, number> }>;
+  maskMagnitude(o: { names: string[]; k: number; largest: boolean }): Promise<{ k: number }>;
+  maskChannels(o: { channels: ChannelRef[] }): void;
   clearMasks(): void;
   maskStats(): Record<string, number>;
   finetuneStep(batch: Batch, o: { targets: Int32Array; temperature: number; ceWeight: number; bnUpdate: 'all' | 'dense-only' }): Promise<{ total: number; ntxent: number; ce: number }>;
-  save(path: string, o: { epoch: number; loss: number; optimizer?: boolean; extra?: Record<string, unknown> }): Promise<void>;
+  save(path: string, o: { epoch: number; loss: number; optimizer: boolean; extra?: Record<string, unknown> }): Promise<void>;
 }
 
 /** How decoded samples become RGB: PIL's convert('RGB') for the mode PIL opens the file in (native/image/pil_resample.h). */
@@ -189,7 +202,7 @@ export interface PilTransformImage {
 }
 
 export interface Addon {
-  Model: new (o: NativeModelOptions) => NativeModel;
+  Model: new (o: NativeModelSpec) => NativeModelHandle;
   Checkpoint: unknown;
   readCheckpoint(path: string, o?: ReadOptions): Promise<NativeCheckpoint>;
   writeCheckpoint(path: string, value: unknown): Promise<void>;

@@ -17,8 +17,9 @@
  */
 import { readCheckpoint, stateDictInfo } from './checkpoint.js';
 import { readCheckpointMeta } from './checkpoint-meta.js';
-import { isVit, loadHints } from './model.js';
-import type { LoadReport, NativeCheckpoint, NativeModel } from './native.js';
+import { isVit, loadHints } from './model/index.js';
+import type { LoadReport, NativeCheckpoint } from './native.js';
+import type { Model } from './model/index.js';
 import { SpurmemError, messageOf } from './util/errors.js';
 
 /** How a weights file was read. */
@@ -67,7 +68,7 @@ export function checkpointLnEps(ck: NativeCheckpoint): number | undefined {
  * @param file a path to a `.pth` file, or a checkpoint already read
  * @throws SpurmemError naming the file and the keys (missing, unexpected, size mismatch, eps mismatch)
  */
-export async function loadPretrained(model: NativeModel, file: string | NativeCheckpoint): Promise<PretrainedReport> {
+export async function loadPretrained(model: Model, file: string | NativeCheckpoint): Promise<PretrainedReport> {
   const ck = typeof file === 'string' ? await readCheckpoint(file) : file;
   const info = model.info();
   const rootKeys = ck.keys([]);

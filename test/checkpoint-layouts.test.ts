@@ -13,7 +13,7 @@ import { loadBatches, openDataset, type Dataset } from '../src/data/index.js';
 import { chooseLabelOrder, headInFile } from '../src/base.js';
 import { readCheckpoint } from '../src/checkpoint.js';
 import { evaluateDetailed } from '../src/eval/evaluate.js';
-import { createModel } from '../src/model.js';
+import { createModel } from '../src/model/index.js';
 import { loadPretrained } from '../src/weights.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';

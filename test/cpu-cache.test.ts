@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { addon, type Batch } from '../src/native.js';
-import { createModel } from '../src/model.js';
+import { createModel } from '../src/model/index.js';
 
 function batch(n: number, size: number): Batch {
   const data = new Float32Array(n * 3 * size * size);

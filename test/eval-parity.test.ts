@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDemoDataset } from '../src/data/fashion-waterbirds.js';
 import { loadBatches, openDataset, type Dataset } from '../src/data/index.js';
-import { createModel, loadWeights } from '../src/model.js';
+import { createModel, loadWeights } from '../src/model/index.js';
 import { readCheckpoint } from '../src/checkpoint.js';
 import { evaluateSplit } from '../src/eval/evaluate-split.js';
 import { runCli } from './helpers/cli.js';

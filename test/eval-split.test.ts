@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
-import { createModel, loadWeights } from '../src/model.js';
-import type { NativeModel } from '../src/native.js';
+import { createModel, loadWeights, type Model } from '../src/model/index.js';
 import { ImageCache, loadBatches, openDataset, type Dataset } from '../src/data/index.js';
 import { groupMetrics } from '../src/metrics/groups.js';
 import { evaluateSplit } from '../src/eval/evaluate-split.js';
@@ -9,7 +8,7 @@ import { read } from './helpers/native.js';
 import { tinyDataset } from './helpers/datasets.js';
 
 let ds: Dataset;
-let model: NativeModel;
+let model: Model;
 
 beforeAll(async () => {
   const { root } = await tinyDataset({ perGroup: [3, 2, 2, 4], w: 48, h: 40, seed: 11 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { addon } from '../src/native.js';
-import { createModel, loadWeights } from '../src/model.js';
+import { createModel, loadWeights } from '../src/model/index.js';
 import { prunableNames } from '../src/neurons/rank.js';
 import { fixturesDir } from './helpers/python.js';
 import { maxAbsDiff, numbers, read, relErr } from './helpers/native.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createModel, loadWeights } from '../src/model.js';
+import { createModel, loadWeights } from '../src/model/index.js';
 import type { Batch } from '../src/native.js';
 import { maxAbsDiff, numbers, read, relErr } from './helpers/native.js';
 

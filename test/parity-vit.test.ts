@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { addon, type Batch, type NativeCheckpoint, type NativeModel } from '../src/native.js';
-import { createModel, loadWeights } from '../src/model.js';
+import { addon, type Batch, type NativeCheckpoint } from '../src/native.js';
+import { createModel, loadWeights, type Model } from '../src/model/index.js';
 import { loadPretrained } from '../src/weights.js';
 import { maxAbsDiff, numbers, relErr } from './helpers/native.js';
 import { fixturesDir } from './helpers/python.js';
@@ -22,7 +22,7 @@ async function input(size: number, n?: number): Promise<Batch> {
 }
 
 /** Puts the 2-way head the reference used (head.0.* in the file) into the model's head. */
-async function setHead(m: NativeModel, file: string): Promise<void> {
+async function setHead(m: Model, file: string): Promise<void> {
   const h = await readVit(file);
   const name = m.info().head === 'softmax' ? 'head.0' : 'head';
   m.setTensor(`${name}.weight`, h.tensor(['head.0.weight']));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createModel, loadWeights } from '../src/model.js';
+import { createModel, loadWeights } from '../src/model/index.js';
 import { candidateParams, ceilCount, poorestSamples, positiveChannels, prunableNames, rankingProblem, topChannels } from '../src/neurons/rank.js';
 import { originalFileName, studySettingSchema } from '../src/neurons/study.js';
 import { numbers, read } from './helpers/native.js';

@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { addon } from '../src/native.js';
-import { createModel, loadWeights } from '../src/model.js';
+import { createModel, loadWeights } from '../src/model/index.js';
 import { prepareStudy, runStudySetting, type StudyContext } from '../src/neurons/study.js';
 import { train } from '../src/train/erm.js';
 import { smallDemo } from './helpers/demo-data.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
 import { addon } from '../src/native.js';
-import { createModel, setThreads, threadCount } from '../src/model.js';
+import { createModel, setThreads, threadCount } from '../src/model/index.js';
 
 describe('libtorch CPU threads', () => {
   it('default to every available core when the first model is created, and follow setThreads', async () => {

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addon, type Batch } from '../src/native.js';
-import { createModel, loadWeights } from '../src/model.js';
+import { createModel, loadWeights } from '../src/model/index.js';
 import { checkpointLnEps, describePretrained, loadPretrained } from '../src/weights.js';
 import { numbers } from './helpers/native.js';
 import { pythonCode } from './helpers/python.js';

@@ -1,93 +1,14 @@
 #include "checkpoint/archive.h"
 
 #include "checkpoint/crc32.h"
+#include "checkpoint/input_file.h"
+#include "checkpoint/storage.h"
 
-#include <fcntl.h>
-#include <sched.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
-
-#include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <exception>
 #include <map>
-#include <mutex>
-#include <random>
-#include <thread>
 #include <unordered_map>
 
 namespace spurmem {
 namespace {
-
-/// A checkpoint file read with positional reads (pread), never mapped: a file that another program
-/// truncates while it is being read (torch.save rewrites a file in place) gives an error here, where a
-/// memory map would kill the process with SIGBUS. Reads are thread-safe.
-class InputFile {
- public:
-  explicit InputFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw CheckpointError(path + ": cannot open (" + std::strerror(errno) + ")");
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) {
-      int e = errno;
-      ::close(fd_);
-      throw CheckpointError(path + ": cannot stat (" + std::strerror(e) + ")");
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd_);
-      throw CheckpointError(path + ": is a directory, not a checkpoint file");
-    }
-    size_ = static_cast<uint64_t>(st.st_size);
-    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
-  }
-  ~InputFile() { ::close(fd_); }
-  InputFile(const InputFile&) = delete;
-  InputFile& operator=(const InputFile&) = delete;
-
-  uint64_t size() const { return size_; }
-
-  /// Reads exactly n bytes at `offset` into dst. Throws CheckpointError naming the file when they are
-  /// not all there (callers check offsets against size(), so that means the file shrank meanwhile).
-  void read(uint64_t offset, void* dst, size_t n) const {
-    auto* d = static_cast<uint8_t*>(dst);
-    while (n > 0) {
-      ssize_t r = ::pread(fd_, d, std::min<size_t>(n, 1u << 30), static_cast<off_t>(offset));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        throw CheckpointError(path_ + ": read failed at byte " + std::to_string(offset) + " (" + std::strerror(errno) + ")");
-      }
-      if (r == 0)
-        throw CheckpointError(path_ + ": ends at byte " + std::to_string(offset) + " although it had " + std::to_string(size_) +
-                              " bytes when opened (was it changed while being read?)");
-      d += r;
-      n -= static_cast<size_t>(r);
-      offset += static_cast<uint64_t>(r);
-    }
-  }
-  std::string read(uint64_t offset, size_t n) const {
-    std::string s(n, '\0');
-    read(offset, s.data(), n);
-    return s;
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
-};
-
-uint64_t rd(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
-uint64_t rd(const std::string& s, size_t at, int n) { return rd(reinterpret_cast<const uint8_t*>(s.data()) + at, n); }
-
-uint32_t crc32Of(const uint8_t* p, size_t n) { return crc32Update(0, p, n); }
 
 struct ZipEntry {
   uint64_t offset = 0;  // of the data
@@ -200,187 +121,22 @@ class ZipIndex {
   std::vector<std::string> order_;
 };
 
-void materialise(UnpickleResult& r, const std::string& path) {
+/// Points every tensor at its storage's bytes and wraps the result as a Checkpoint.
+Checkpoint finish(UnpickleResult& r, PthFormat format, const std::string& path, const std::vector<StorageCopy>& copies) {
   for (auto& t : r.tensors) {
     auto& data = t.storage->data;
     if (!data.defined()) throw CheckpointError(path + ": storage '" + t.storage->key + "' has no data");
     t.value->tensor = data.as_strided(t.size, t.stride, data.storage_offset() + t.offset);
   }
   r.tensors.clear();
+  Checkpoint c;
+  c.format = format;
+  c.path = path;
+  c.root = r.root;
+  for (const auto& k : copies) c.storageBytes += k.nbytes;
+  return c;
 }
 
-/// Storage bytes to read from the file into a new tensor; in the zip layout the whole entry's CRC-32
-/// is checked as well (`crc`, over `entrySize` bytes of which the first `nbytes` are the storage's).
-struct StorageCopy {
-  std::string name;
-  uint64_t offset = 0;  // in the file
-  size_t nbytes = 0;
-  bool checkCrc = false;
-  uint32_t crc = 0;
-  size_t entrySize = 0;
-  torch::Tensor* dst = nullptr;
-};
-
-/// Number of CPUs this process may run on (its affinity mask), at least 1.
-unsigned availableCpus() {
-  cpu_set_t set;
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-/// Memory blocks of dropped checkpoints, kept for the next read. Their pages are marked MADV_FREE: the
-/// kernel takes them back when memory runs short (they then fault in zeroed, like fresh memory), and
-/// until then a later checkpoint reuses them without a page fault or the kernel zeroing them again,
-/// which is most of the cost of fresh memory. At most two blocks are kept.
-class BlockCache {
- public:
-  /// A cached mapping of at least `len` bytes (and not much more), or nullptr.
-  std::pair<void*, size_t> take(size_t len) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < blocks_.size(); ++i) {
-      auto b = blocks_[i];
-      if (b.second >= len && b.second - len <= len / 4 + (4u << 20)) {
-        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
-        return b;
-      }
-    }
-    return {nullptr, 0};
-  }
-  void give(void* base, size_t len) {
-#ifdef MADV_FREE
-    ::madvise(base, len, MADV_FREE);
-#endif
-    std::lock_guard<std::mutex> lock(mu_);
-    blocks_.emplace_back(base, len);
-    if (blocks_.size() > 2) {
-      ::munmap(blocks_.front().first, blocks_.front().second);
-      blocks_.erase(blocks_.begin());
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::pair<void*, size_t>> blocks_;
-};
-BlockCache& blockCache() {
-  static auto* cache = new BlockCache();  // never destroyed: tensors may be freed during exit
-  return *cache;
-}
-
-/// One block of memory for every storage of a checkpoint, as a uint8 tensor of `bytes` bytes.
-///
-/// Most of the time of loading a checkpoint goes into fresh memory: one page fault per 4 KiB page, each
-/// page zeroed by the kernel, more than the reading and the CRC together. A block of 4 MiB or more is
-/// therefore mapped on its own, aligned to 2 MiB and marked for transparent huge pages (MADV_HUGEPAGE,
-/// a hint the kernel may ignore), which takes ~512 times fewer faults, and goes to the BlockCache when
-/// the last storage (a view of it) is freed. Smaller blocks come from libtorch's allocator.
-torch::Tensor storageBlock(size_t bytes, const std::string& path) {
-  constexpr size_t kHuge = 2u << 20;
-  try {
-    if (bytes < 2 * kHuge) return torch::empty({static_cast<int64_t>(bytes)}, torch::kUInt8);
-  } catch (const c10::Error&) {
-    throw CheckpointError(path + ": cannot allocate " + std::to_string(bytes) + " bytes for the tensors");
-  }
-  size_t len = (bytes + kHuge - 1) / kHuge * kHuge + kHuge;
-  auto cached = blockCache().take(len);
-  void* base = cached.first;
-  if (base) {
-    len = cached.second;
-  } else {
-    base = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED)
-      throw CheckpointError(path + ": cannot allocate " + std::to_string(bytes) + " bytes for the tensors (" + std::strerror(errno) + ")");
-  }
-  auto start = reinterpret_cast<uintptr_t>(base);
-  auto* aligned = reinterpret_cast<uint8_t*>((start + kHuge - 1) / kHuge * kHuge);
-#ifdef MADV_HUGEPAGE
-  if (!cached.first) ::madvise(aligned, len - static_cast<size_t>(aligned - static_cast<uint8_t*>(base)), MADV_HUGEPAGE);
-#endif
-  return torch::from_blob(
-      aligned, {static_cast<int64_t>(bytes)}, [base, len](void*) { blockCache().give(base, len); },
-      torch::TensorOptions().dtype(torch::kUInt8));
-}
-
-/// Allocates every storage (see storageBlock) and reads its bytes straight into it, checking CRC-32s.
-///
-/// Storages are read in pieces of at most 4 MiB, 256 KiB at a time, and each 256 KiB is CRC-checked
-/// right after its read, while it is in cache; the pieces are shared out between up to 8 threads, and a
-/// storage's CRC is put together from its pieces' with crc32_combine. Throws CheckpointError naming
-/// `path` and the entry on a CRC mismatch.
-void copyStorages(const InputFile& f, std::vector<StorageCopy>& copies, const std::string& path) {
-  struct Piece {
-    size_t copy;
-    size_t begin, end;  // byte range within the entry
-    uint32_t crc;
-  };
-  constexpr size_t kPiece = 4u << 20, kStep = 256u << 10, kAlign = 64;
-  std::vector<Piece> pieces;
-  size_t total = 0, blockBytes = 0;
-  for (const auto& k : copies) {
-    if (k.nbytes > SIZE_MAX / 4 || blockBytes > SIZE_MAX / 4) throw CheckpointError(path + ": storages too large");
-    blockBytes += (k.nbytes + kAlign - 1) / kAlign * kAlign;
-  }
-  torch::Tensor block = storageBlock(blockBytes, path);
-  size_t offset = 0;
-  for (size_t c = 0; c < copies.size(); ++c) {
-    auto& k = copies[c];
-    *k.dst = block.narrow(0, static_cast<int64_t>(offset), static_cast<int64_t>(k.nbytes));
-    offset += (k.nbytes + kAlign - 1) / kAlign * kAlign;
-    size_t span = k.checkCrc ? k.entrySize : k.nbytes;
-    for (size_t b = 0; b < span || b == 0; b += kPiece) {
-      pieces.push_back(Piece{c, b, std::min(span, b + kPiece), 0});
-      if (span == 0) break;
-    }
-    total += span;
-  }
-  auto run = [&](const Piece& pc, std::vector<uint8_t>& scratch) {
-    const StorageCopy& k = copies[pc.copy];
-    uint8_t* dst = k.dst->data_ptr<uint8_t>();
-    uint32_t crc = 0;
-    for (size_t b = pc.begin; b < pc.end; b += kStep) {
-      size_t e = std::min(pc.end, b + kStep);
-      size_t copyEnd = std::min(e, k.nbytes);
-      if (b < copyEnd) {
-        f.read(k.offset + b, dst + b, copyEnd - b);
-        if (k.checkCrc) crc = crc32Update(crc, dst + b, copyEnd - b);
-      }
-      size_t tail = std::max(b, copyEnd);  // a zip entry longer than its storage: CRC of the rest
-      if (k.checkCrc && tail < e) {
-        scratch.resize(e - tail);
-        f.read(k.offset + tail, scratch.data(), e - tail);
-        crc = crc32Update(crc, scratch.data(), e - tail);
-      }
-    }
-    return crc;
-  };
-  size_t nthreads = std::min<size_t>({availableCpus(), 8, pieces.size(), total / (8u << 20) + 1});
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(nthreads);
-  auto worker = [&](size_t w) {
-    std::vector<uint8_t> scratch;
-    try {
-      for (size_t i; (i = next.fetch_add(1)) < pieces.size();) pieces[i].crc = run(pieces[i], scratch);
-    } catch (...) {
-      errors[w] = std::current_exception();
-      next.store(pieces.size());
-    }
-  };
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < nthreads; ++t) threads.emplace_back(worker, t);
-  worker(0);
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-  for (size_t i = 0; i < pieces.size();) {
-    const StorageCopy& k = copies[pieces[i].copy];
-    uLong crc = pieces[i].crc;
-    size_t j = i + 1;
-    for (; j < pieces.size() && pieces[j].copy == pieces[i].copy; ++j)
-      crc = ::crc32_combine(crc, pieces[j].crc, static_cast<z_off_t>(pieces[j].end - pieces[j].begin));
-    if (k.checkCrc && static_cast<uint32_t>(crc) != k.crc) throw CheckpointError(path + ": '" + k.name + "' is corrupt (CRC mismatch)");
-    i = j;
-  }
-}
 
 /// The 1-D storage tensor of `s` over the bytes read into `raw`.
 torch::Tensor storageTensor(const torch::Tensor& raw, const PendingStorage& s) {
@@ -431,13 +187,7 @@ Checkpoint readZip(const InputFile& f, const std::string& path, bool checkStorag
   }
   copyStorages(f, copies, path);
   for (auto& kv : r.storages) kv.second->data = storageTensor(raw[kv.first], *kv.second);
-  materialise(r, path);
-  Checkpoint c;
-  c.format = PthFormat::Zip;
-  c.path = path;
-  c.root = r.root;
-  for (const auto& k : copies) c.storageBytes += k.nbytes;
-  return c;
+  return finish(r, PthFormat::Zip, path, copies);
 }
 
 // The legacy layout's first pickle: LONG1 of 10 bytes holding 0x1950a86a20f9469cfc6c, then STOP.
@@ -546,115 +296,8 @@ Checkpoint readLegacy(const InputFile& f, const std::string& path) {
   }
   for (auto& kv : obj.storages)
     if (!kv.second->data.defined()) throw CheckpointError(path + ": storage '" + kv.first + "' has no data in the file");
-  materialise(obj, path);
-  Checkpoint c;
-  c.format = PthFormat::Legacy;
-  c.path = path;
-  c.root = obj.root;
-  for (const auto& k : copies) c.storageBytes += k.nbytes;
-  return c;
+  return finish(obj, PthFormat::Legacy, path, copies);
 }
-
-// ------------------------------------------------------------------------------------------------
-// zip writer
-
-struct OutEntry {
-  std::string name;
-  uint64_t localOffset;
-  uint64_t size;
-  uint32_t crc;
-};
-
-class ZipWriter {
- public:
-  explicit ZipWriter(int fd, const std::string& path) : fd_(fd), path_(path) {}
-
-  void add(const std::string& name, const void* data, size_t size) {
-    uint32_t crc = crc32Of(static_cast<const uint8_t*>(data), size);
-    std::string h;
-    put(h, 0x04034b50, 4);
-    put(h, 20, 2);  // version needed
-    put(h, 0, 2);   // flags
-    put(h, 0, 2);   // stored
-    put(h, 0, 2);   // time
-    put(h, 0x21, 2);  // date 1980-01-01
-    put(h, crc, 4);
-    put(h, size, 4);
-    put(h, size, 4);
-    put(h, name.size(), 2);
-    // align the data to 64 bytes with an "FB" padding extra field, as PyTorch's writer does
-    size_t base = offset_ + 30 + name.size() + 4;
-    size_t pad = (64 - base % 64) % 64;
-    put(h, 4 + pad, 2);
-    h += name;
-    put(h, 0x4246, 2);
-    put(h, pad, 2);
-    h.append(pad, 'Z');
-    entries_.push_back(OutEntry{name, offset_, size, crc});
-    write(h.data(), h.size());
-    write(data, size);
-  }
-
-  void finish() {
-    uint64_t cdStart = offset_;
-    std::string cd;
-    for (const auto& e : entries_) {
-      put(cd, 0x02014b50, 4);
-      put(cd, 20, 2);
-      put(cd, 20, 2);
-      put(cd, 0, 2);
-      put(cd, 0, 2);
-      put(cd, 0, 2);
-      put(cd, 0x21, 2);
-      put(cd, e.crc, 4);
-      put(cd, e.size, 4);
-      put(cd, e.size, 4);
-      put(cd, e.name.size(), 2);
-      put(cd, 0, 2);
-      put(cd, 0, 2);
-      put(cd, 0, 2);
-      put(cd, 0, 2);
-      put(cd, 0, 4);
-      put(cd, e.localOffset, 4);
-      cd += e.name;
-    }
-    write(cd.data(), cd.size());
-    std::string end;
-    put(end, 0x06054b50, 4);
-    put(end, 0, 2);
-    put(end, 0, 2);
-    put(end, entries_.size(), 2);
-    put(end, entries_.size(), 2);
-    put(end, cd.size(), 4);
-    put(end, cdStart, 4);
-    put(end, 0, 2);
-    write(end.data(), end.size());
-  }
-
- private:
-  int fd_;
-  std::string path_;
-  uint64_t offset_ = 0;
-  std::vector<OutEntry> entries_;
-
-  static void put(std::string& s, uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-  void write(const void* p, size_t n) {
-    if (offset_ + n > 0xFFFFFFFFull) throw std::runtime_error(path_ + ": checkpoints over 4 GiB are not supported by the writer");
-    const char* c = static_cast<const char*>(p);
-    while (n > 0) {
-      ssize_t w = ::write(fd_, c, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw std::runtime_error(path_ + ": write failed (" + std::strerror(errno) + ")");
-      }
-      c += w;
-      n -= static_cast<size_t>(w);
-      offset_ += static_cast<uint64_t>(w);
-    }
-  }
-};
 
 }  // namespace
 
@@ -675,35 +318,5 @@ Checkpoint readCheckpoint(const std::string& path, bool checkStorageCrc) {
   throw CheckpointError(path + ": not a PyTorch checkpoint (neither the zip nor the legacy layout)");
 }
 
-void writeCheckpoint(const std::string& path, const ValuePtr& root) {
-  std::vector<torch::Tensor> storages;
-  std::string pkl = picklePth(root, storages);
-  std::random_device rdev;
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rdev() % 1000000);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(path + ": cannot create (" + std::strerror(errno) + ")");
-  try {
-    ZipWriter z(fd, path);
-    z.add("archive/data.pkl", pkl.data(), pkl.size());
-    z.add("archive/byteorder", "little", 6);
-    for (size_t i = 0; i < storages.size(); ++i) {
-      const auto& t = storages[i];
-      z.add("archive/data/" + std::to_string(i), t.data_ptr(), t.numel() * t.element_size());
-    }
-    z.add("archive/version", "3\n", 2);
-    z.finish();
-    if (::fsync(fd) != 0) throw std::runtime_error(path + ": fsync failed (" + std::strerror(errno) + ")");
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(path + ": rename failed (" + std::strerror(e) + ")");
-  }
-}
 
 }  // namespace spurmem

@@ -15,6 +15,9 @@ namespace spurmem {
 /// first use and not used if they disagree. Elsewhere, and for short buffers, zlib's crc32 does the work.
 uint32_t crc32Update(uint32_t crc, const uint8_t* p, size_t n);
 
+/// The CRC-32 of p[0..n).
+inline uint32_t crc32Of(const uint8_t* p, size_t n) { return crc32Update(0, p, n); }
+
 /// Which implementation crc32Update uses on this machine: "vpclmulqdq", "pclmul" or "zlib".
 const char* crc32Implementation();
 

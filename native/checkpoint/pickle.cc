@@ -1,5 +1,7 @@
 #include "checkpoint/pickle.h"
 
+#include "errors.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -89,7 +91,7 @@ class Unpickler {
       throw;
     } catch (const std::exception& e) {
       dismantle();
-      fail(e.what());
+      fail(errorText(e));
     }
     containers_.clear();
     memo_.clear();

@@ -55,14 +55,9 @@ void Net::collectMaskSlots() {
 }
 
 std::shared_ptr<Net> makeNet(const NetOptions& o) {
-  if (o.depth < 0) throw std::invalid_argument("depth must be positive, got " + std::to_string(o.depth));
-  if (o.arch == "resnet18" || o.arch == "resnet34" || o.arch == "resnet50" || o.arch == "resnet101") {
-    if (o.depth != 0) throw std::invalid_argument("depth can only be set for a ViT, not for " + o.arch);
-    return std::make_shared<ResNet>(o);
-  }
-  if (o.arch == "deit_tiny" || o.arch == "deit_small" || o.arch == "deit_base" || o.arch == "vit_large")
-    return std::make_shared<VisionTransformer>(o);
-  throw std::invalid_argument("unknown architecture '" + o.arch + "'");
+  if (o.family == "resnet") return std::make_shared<ResNet>(o);
+  if (o.family == "vit") return std::make_shared<VisionTransformer>(o);
+  throw std::invalid_argument("unknown model family '" + o.family + "' for " + o.arch);
 }
 
 }  // namespace spurmem

@@ -10,14 +10,23 @@
 
 namespace spurmem {
 
-/// Options common to every architecture.
+/// A network's shape as plain values: TypeScript's architecture table (src/model/architectures.ts)
+/// resolves an architecture name into these; native code keeps no table of names.
 struct NetOptions {
-  std::string arch;          // resnet18 | resnet50 | deit_tiny | deit_small | deit_base | vit_large
-  int64_t numClasses = 2;
-  bool softmaxHead = true;   // head = Sequential(Linear, Softmax) with keys <head>.0.*, as the original code
-  double lnEps = 1e-6;       // ViT LayerNorm epsilon
-  int64_t imageSize = 224;   // ViT position-embedding grid
-  int64_t depth = 0;         // ViT: number of blocks; 0 = the architecture's own (12, or 24 for vit_large)
+  std::string arch;          // the architecture's name, a label for messages only
+  std::string family;        // resnet | vit
+  int64_t numClasses = 0;
+  bool softmaxHead = false;  // head = Sequential(Linear, Softmax) with keys <head>.0.*, as the original code
+  // ResNet
+  std::string block;             // basic | bottleneck
+  std::vector<int64_t> layers;   // blocks in layer1..layer4
+  // ViT
+  int64_t width = 0;         // embedding dimension
+  int64_t depth = 0;         // number of blocks
+  int64_t heads = 0;         // attention heads
+  int64_t patchSize = 0;     // patch side in pixels
+  double lnEps = 0;          // LayerNorm epsilon
+  int64_t imageSize = 0;     // position-embedding grid (imageSize / patchSize)^2
 };
 
 struct Net : torch::nn::Module {
@@ -27,6 +36,12 @@ struct Net : torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
   /// Name of the head module ("fc" for ResNets, "head" for ViTs).
   virtual std::string headName() const = 0;
+  /// Adapts a checkpoint tensor `src` for the model's entry `key` of shape `dst` when the model knows how
+  /// (as timm's checkpoint_filter_fn beside its model); returns true and a note for the load report when it
+  /// did. The default adapts nothing.
+  virtual bool adaptEntry(const std::string& key, torch::Tensor& src, const torch::Tensor& dst, std::string& note) {
+    return false;
+  }
 
   NetOptions opts;
   /// When true, forward() returns the head's Linear output even with the softmax head (the logits the
@@ -49,6 +64,7 @@ struct Net : torch::nn::Module {
   void collectMaskSlots();
 };
 
+/// The net of o.family; throws std::invalid_argument for an unknown family or bad sizes.
 std::shared_ptr<Net> makeNet(const NetOptions& o);
 
 /// Makes a net return its head's logits for the lifetime of the scope (exception-safe).

@@ -2,6 +2,30 @@
 
 namespace spurmem {
 
+/// BasicBlock (ResNet-18/34): conv3x3-bn-relu-conv3x3-bn + identity or downsample (conv1x1-bn).
+struct BasicBlockImpl : torch::nn::Module {
+  BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+  Conv2d conv1{nullptr}, conv2{nullptr};
+  BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  Container downsample{nullptr};
+  Conv2d dsConv{nullptr};
+  BatchNorm2d dsBn{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+/// Bottleneck (ResNet-50/101), torchvision v1.5: the stride sits on the 3x3 conv.
+struct BottleneckImpl : torch::nn::Module {
+  BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+  Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  Container downsample{nullptr};
+  Conv2d dsConv{nullptr};
+  BatchNorm2d dsBn{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
 namespace {
 void makeDownsample(torch::nn::Module& block, int64_t inplanes, int64_t out, int64_t stride, Container& ds,
                     Conv2d& conv, BatchNorm2d& bn) {
@@ -52,13 +76,12 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
 }
 
 ResNet::ResNet(const NetOptions& o) : Net(o) {
-  bool bottleneck;
-  std::vector<int64_t> layers;
-  if (o.arch == "resnet18") { bottleneck = false; layers = {2, 2, 2, 2}; }
-  else if (o.arch == "resnet34") { bottleneck = false; layers = {3, 4, 6, 3}; }
-  else if (o.arch == "resnet50") { bottleneck = true; layers = {3, 4, 6, 3}; }
-  else if (o.arch == "resnet101") { bottleneck = true; layers = {3, 4, 23, 3}; }
-  else throw std::invalid_argument("unknown ResNet '" + o.arch + "'");
+  if (o.block != "basic" && o.block != "bottleneck") throw std::invalid_argument(o.arch + ": unknown ResNet block '" + o.block + "'");
+  if (o.layers.size() != 4) throw std::invalid_argument(o.arch + ": a ResNet has 4 layers, got " + std::to_string(o.layers.size()));
+  for (auto n : o.layers)
+    if (n < 1) throw std::invalid_argument(o.arch + ": every ResNet layer needs at least one block");
+  const bool bottleneck = o.block == "bottleneck";
+  const std::vector<int64_t>& layers = o.layers;
   int64_t expansion = bottleneck ? 4 : 1;
   conv1 = register_module("conv1", Conv2d(3, 64, 7, 2, 3, false));
   bn1 = register_module("bn1", BatchNorm2d(64));

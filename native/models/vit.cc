@@ -2,6 +2,8 @@
 
 #include "torch_compat.h"
 
+#include <cmath>
+
 namespace spurmem {
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t h) : heads(h) {
@@ -38,20 +40,16 @@ torch::Tensor ViTBlockImpl::forward(const torch::Tensor& x) {
   return y + mlp->forward(norm2->forward(y));
 }
 
-void VisionTransformer::dims(const std::string& arch, int64_t& d, int64_t& dp, int64_t& h) {
-  if (arch == "deit_tiny") { d = 192; dp = 12; h = 3; }
-  else if (arch == "deit_small") { d = 384; dp = 12; h = 6; }
-  else if (arch == "deit_base") { d = 768; dp = 12; h = 12; }
-  else if (arch == "vit_large") { d = 1024; dp = 24; h = 16; }
-  else throw std::invalid_argument("unknown ViT '" + arch + "'");
-}
-
 VisionTransformer::VisionTransformer(const NetOptions& o) : Net(o) {
-  dims(o.arch, dim, depth, heads);
-  if (o.depth > 0) depth = o.depth;  // a reduced-depth model (tests, quick CPU runs)
-  if (o.imageSize % 16 != 0 || o.imageSize < 16)
-    throw std::invalid_argument("ViT image size must be a positive multiple of 16, got " + std::to_string(o.imageSize));
-  grid = o.imageSize / 16;
+  dim = o.width;
+  depth = o.depth;
+  heads = o.heads;
+  const int64_t patch = o.patchSize;
+  if (dim < 1 || depth < 1 || heads < 1 || patch < 1 || dim % heads != 0)
+    throw std::invalid_argument(o.arch + ": a ViT needs a positive width, depth, heads and patch size, the width a multiple of heads");
+  if (o.imageSize % patch != 0 || o.imageSize < patch)
+    throw std::invalid_argument("ViT image size must be a positive multiple of " + std::to_string(patch) + ", got " + std::to_string(o.imageSize));
+  grid = o.imageSize / patch;
   // timm registers cls_token and pos_embed first, then patch_embed, blocks, norm, head.
   cls_token = register_parameter("cls_token", torch::zeros({1, 1, dim}));
   pos_embed = register_parameter("pos_embed", torch::empty({1, grid * grid + 1, dim}));
@@ -61,7 +59,7 @@ VisionTransformer::VisionTransformer(const NetOptions& o) : Net(o) {
     torch::nn::init::normal_(cls_token, 0.0, 1e-6);
   }
   Container pe;
-  patchProj = Conv2d(3, dim, 16, 16, 0, true);
+  patchProj = Conv2d(3, dim, patch, patch, 0, true);
   pe->register_module("proj", patchProj);
   register_module("patch_embed", pe);
   Container bl;
@@ -90,6 +88,40 @@ torch::Tensor VisionTransformer::forward(const torch::Tensor& x) {
   for (auto& b : blocks) y = b->forward(y);
   y = norm->forward(y);
   return head(y.select(1, 0));
+}
+
+namespace {
+/// g when n = 1 + g*g, else -1.
+int64_t squareGrid(int64_t n) {
+  int64_t g = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n - 1))));
+  return g * g + 1 == n ? g : -1;
+}
+}  // namespace
+
+torch::Tensor resamplePosEmbed(const torch::Tensor& src, int64_t tokens, int64_t& oldG, int64_t& newG) {
+  oldG = squareGrid(src.size(1));
+  newG = squareGrid(tokens);
+  if (oldG < 0 || newG < 0) return {};
+  auto cls = src.narrow(1, 0, 1).to(torch::kFloat);
+  auto grid = src.narrow(1, 1, oldG * oldG).to(torch::kFloat).reshape({1, oldG, oldG, -1}).permute({0, 3, 1, 2});
+  namespace F = torch::nn::functional;
+  grid = F::interpolate(grid, F::InterpolateFuncOptions()
+                                  .size(std::vector<int64_t>{newG, newG})
+                                  .mode(torch::kBicubic)
+                                  .align_corners(false)
+                                  .antialias(true));
+  grid = grid.permute({0, 2, 3, 1}).reshape({1, newG * newG, -1});
+  return torch::cat({cls, grid}, 1);
+}
+
+bool VisionTransformer::adaptEntry(const std::string& key, torch::Tensor& src, const torch::Tensor& dst, std::string& note) {
+  if (key != "pos_embed" || src.dim() != 3 || dst.dim() != 3 || src.size(2) != dst.size(2) || src.size(1) == dst.size(1)) return false;
+  int64_t oldG = 0, newG = 0;
+  auto resized = resamplePosEmbed(src, dst.size(1), oldG, newG);
+  if (!resized.defined()) return false;
+  src = resized;
+  note = key + " " + std::to_string(oldG) + "x" + std::to_string(oldG) + " -> " + std::to_string(newG) + "x" + std::to_string(newG);
+  return true;
 }
 
 }  // namespace spurmem

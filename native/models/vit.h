@@ -32,20 +32,27 @@ struct ViTBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(ViTBlock);
 
-/// deit_tiny 192/12/3, deit_small 384/12/6, deit_base 768/12/12, vit_large 1024/24/16 (dim/depth/heads);
-/// NetOptions::depth > 0 overrides the depth. Input [B, 3, S, S] with S = NetOptions::imageSize, a
-/// multiple of 16; (S/16)^2 + 1 tokens; LayerNorm eps NetOptions::lnEps (timm 1e-6, the original 1e-5).
+/// A ViT of NetOptions::width, depth, heads and patchSize (deit_tiny 192/12/3/16, deit_small 384/12/6/16,
+/// deit_base 768/12/12/16, vit_large 1024/24/16/16). Input [B, 3, S, S] with S = NetOptions::imageSize, a
+/// multiple of the patch size P; (S/P)^2 + 1 tokens; LayerNorm eps NetOptions::lnEps (timm 1e-6, the
+/// original 1e-5).
 struct VisionTransformer : Net {
   explicit VisionTransformer(const NetOptions& o);
   torch::Tensor forward(const torch::Tensor& x) override;
   std::string headName() const override { return "head"; }
+  /// timm's checkpoint filter: a `pos_embed` of another square grid is resampled (resamplePosEmbed).
+  bool adaptEntry(const std::string& key, torch::Tensor& src, const torch::Tensor& dst, std::string& note) override;
 
-  static void dims(const std::string& arch, int64_t& dim, int64_t& depth, int64_t& heads);
   int64_t dim, depth, heads, grid;
   Conv2d patchProj{nullptr};
   torch::Tensor cls_token, pos_embed;
   std::vector<ViTBlock> blocks;
   LayerNorm norm{nullptr};
 };
+
+/// timm's resample_abs_pos_embed: a position embedding `src` [1, 1 + g*g, D] resized to `tokens` = 1 + n*n
+/// tokens: the class token is kept, the g x g grid resized bicubically (antialiased, align_corners false).
+/// Returns an undefined tensor when either token count is not 1 + a square.
+torch::Tensor resamplePosEmbed(const torch::Tensor& src, int64_t tokens, int64_t& oldGrid, int64_t& newGrid);
 
 }  // namespace spurmem

@@ -5,7 +5,7 @@
  * plain-mean accuracy.
  */
 import { Command } from 'commander';
-import type { Arch } from '../model.js';
+import type { Arch } from '../model/index.js';
 import { countsTable } from '../data/dataset.js';
 import type { Split } from '../data/types.js';
 import type { Head, ResizeMethod } from '../options/enums.js';

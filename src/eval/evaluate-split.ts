@@ -3,7 +3,7 @@
  * the group metrics of src/metrics/groups.ts. Decoding overlaps the forward passes (loader prefetch), and
  * a shared ImageCache makes every pass after the first decode nothing.
  */
-import type { NativeModel } from '../native.js';
+import type { Model } from '../model/index.js';
 import { SpurmemError, messageOf } from '../util/errors.js';
 import { loadBatches, type ImageCache } from '../data/loader.js';
 import type { ResizeMethod } from '../data/images.js';
@@ -38,7 +38,7 @@ export interface EvaluateOptions {
  *   skipBadImages), or the model's error
  */
 export async function evaluateSplit(
-  model: NativeModel,
+  model: Model,
   ds: Dataset,
   split: Split,
   o: EvaluateOptions,

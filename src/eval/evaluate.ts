@@ -11,7 +11,7 @@ import { ImageCache } from '../data/loader.js';
 import type { Dataset, Split } from '../data/types.js';
 import { evaluateSplit } from './evaluate-split.js';
 import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
-import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from '../model.js';
+import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from '../model/index.js';
 import { checkpointLnEps } from '../weights.js';
 import { schemaFields } from '../options/derive.js';
 import type { Head } from '../options/enums.js';

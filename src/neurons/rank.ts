@@ -4,6 +4,7 @@
  * A "neuron" is one output channel of a conv weight `[c, :, :, :]` or one output row of a linear weight.
  */
 import type { ModelInfo, ParamInfo } from '../native.js';
+import { FAMILIES } from '../model/architectures.js';
 import { SpurmemError } from '../util/errors.js';
 
 /** How critical neurons are chosen (see RANKINGS). */
@@ -16,12 +17,6 @@ export interface Channel {
   value: number;
 }
 
-const VIT_LINEAR = /\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.weight$/;
-
-function isVitModel(info: ModelInfo): boolean {
-  return info.headName === 'head';
-}
-
 /**
  * The parameters a ranking looks at, in registration order (the order the original walks them):
  * - `largest` (§4.1): ResNet parameters whose name contains none of `bn`, `downsample`, `fc` — the main
@@ -31,11 +26,8 @@ function isVitModel(info: ModelInfo): boolean {
  * For a ViT every ranking uses the output rows of blocks.<i>.{attn.qkv, attn.proj, mlp.fc1, mlp.fc2}.
  */
 export function candidateParams(info: ModelInfo, ranking: Ranking): ParamInfo[] {
-  if (isVitModel(info)) return info.parameters.filter((p) => VIT_LINEAR.test(p.name));
-  if (ranking === 'largest') {
-    return info.parameters.filter((p) => !/bn|downsample|fc/.test(p.name) && p.shape.length === 4);
-  }
-  return info.parameters.filter((p) => p.shape.length === 4);
+  const family = FAMILIES[info.family];
+  return info.parameters.filter(ranking === 'largest' ? family.isMainNeuron : family.isNeuron);
 }
 
 /**
@@ -160,12 +152,7 @@ export function softmaxRows(outputs: Float32Array, c: number): Float32Array {
   return out;
 }
 
-/** ceil(P * N) without being pushed up by the rounding error of P * N (the threshold count, §4.3). */
-export function ceilCount(fraction: number, n: number): number {
-  const x = fraction * n;
-  const r = Math.round(x);
-  return Math.abs(x - r) < 1e-9 * Math.max(1, x) ? r : Math.ceil(x);
-}
+export { ceilCount } from '../model/counts.js';
 
 /**
  * The parameters finetune-prune may mask and the threshold ranking pools: every conv weight of a ResNet

@@ -7,7 +7,7 @@
  */
 import { openDataset, countsTable, groupCounts, ImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
-import { createModel, setThreads } from '../model.js';
+import { createModel, setThreads } from '../model/index.js';
 import { addon } from '../native.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { batchTargets, groupWeights } from './batch-targets.js';

@@ -6,7 +6,7 @@ import type { Dataset, ImageCache, ResizeMethod } from '../data/index.js';
 import type { Split } from '../data/types.js';
 import { evaluateSplit } from '../eval/evaluate-split.js';
 import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
-import type { NativeModel } from '../native.js';
+import type { Model } from '../model/index.js';
 import { progress } from '../util/progress.js';
 import type { RunDir } from './run-dir.js';
 
@@ -24,7 +24,7 @@ export interface EvalSettings {
 }
 
 /** Evaluates train, val and test with the eval transform, in order; `label` names the progress bars. */
-export async function evaluateAll(model: NativeModel, ds: Dataset, o: EvalSettings & { label?: string }): Promise<Record<Split, GroupMetrics> & { seconds: number }> {
+export async function evaluateAll(model: Model, ds: Dataset, o: EvalSettings & { label?: string }): Promise<Record<Split, GroupMetrics> & { seconds: number }> {
   const t0 = Date.now();
   const out = {} as Record<Split, GroupMetrics>;
   for (const split of ['train', 'val', 'test'] as const) {
@@ -56,7 +56,7 @@ export function brief(m: GroupMetrics): string {
 
 /** Evaluates the model before training and records it as epoch -1 of metrics.jsonl. */
 export async function recordInitial(
-  model: NativeModel,
+  model: Model,
   ds: Dataset,
   run: RunDir,
   o: Parameters<typeof evaluateAll>[2],

@@ -15,8 +15,9 @@ import type { Sample } from '../data/types.js';
 import { evaluateSplit } from '../eval/evaluate-split.js';
 import { targetIndex, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
 import { stateDictPath } from '../checkpoint.js';
-import { createModel, loadWeights, setThreads } from '../model.js';
-import { addon, type NativeModel } from '../native.js';
+import { createModel, loadWeights, setThreads } from '../model/index.js';
+import { addon } from '../native.js';
+import type { Model } from '../model/index.js';
 import { ceilCount, poorestSamples, positiveChannels, prunableNames, rankingProblem, softmaxRows, topChannels } from '../neurons/rank.js';
 import { BASE_KEYS, resolveBase } from '../base.js';
 import { schemaFields } from '../options/derive.js';
@@ -69,7 +70,7 @@ const RESUMABLE = RESUMABLE_FIELDS;
  * Channel criteria take `pruneTopK` channels, else ceil(pruneChannelFraction * channels).
  */
 export async function refreshMask(
-  model: NativeModel,
+  model: Model,
   cfg: Pick<FinetuneConfig, 'prune' | 'pruneFraction' | 'pruneChannelFraction' | 'pruneTopK' | 'poorestLimit'>,
   ctx: { ds: Dataset; resolution: number; resize: ResizeMethod; labelOrder: LabelOrder; cache: ImageCache; evalBatchSize: number; skipBadImages: boolean },
 ): Promise<Record<string, number>> {

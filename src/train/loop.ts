@@ -5,7 +5,7 @@
  */
 import { newCheckpointMeta, type CheckpointModel } from '../checkpoint-meta.js';
 import type { Dataset, ImageBatch } from '../data/index.js';
-import type { NativeModel } from '../native.js';
+import type { Model } from '../model/index.js';
 import { SpurmemError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { loadBatches } from '../data/index.js';
@@ -34,7 +34,7 @@ export interface TrainingSettings {
 }
 
 export interface LoopOptions {
-  model: NativeModel;
+  model: Model;
   ds: Dataset;
   run: RunDir;
   scheduler: Scheduler;
@@ -66,7 +66,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
   // one image there (0/0 puts NaN in its running statistics; PyTorch refuses such a batch). Such a batch
   // (the last one of an epoch, when the split leaves 1 image over) is left out, and said once.
   const { resolution, resize, cache, skipBadImages } = o.eval;
-  const oneImageUnsafe = o.model.info().headName === 'fc' && resolution <= 32;
+  const oneImageUnsafe = o.model.info().family === 'resnet' && resolution <= 32;
   let saidOneImage = false;
   for (let epoch = o.start; epoch < epochs; epoch++) {
     const lr = o.scheduler.lr;

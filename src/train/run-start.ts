@@ -4,8 +4,8 @@
  */
 import { readCheckpoint } from '../checkpoint.js';
 import { readCheckpointMeta } from '../checkpoint-meta.js';
-import { loadWeights } from '../model.js';
-import type { NativeModel } from '../native.js';
+import { loadWeights } from '../model/index.js';
+import type { Model } from '../model/index.js';
 import type { RunDir } from './run-dir.js';
 import type { SchedulerState } from './schedule.js';
 
@@ -20,7 +20,7 @@ export interface RunHooks {
  * optimizer state, and returns the scheduler state; metrics.jsonl is cut back to that epoch.
  * @throws SpurmemError when the checkpoint does not fit the model.
  */
-export async function resumeRun(model: NativeModel, run: RunDir, start: number, log: (l: string) => void): Promise<SchedulerState | undefined> {
+export async function resumeRun(model: Model, run: RunDir, start: number, log: (l: string) => void): Promise<SchedulerState | undefined> {
   const ck = await readCheckpoint(run.checkpoint(start - 1));
   await loadWeights(model, ck, { strict: true, path: ['model_state_dict'] });
   model.loadOptimizerState({ checkpoint: ck, path: ['optimizer_state_dict'] });

@@ -10,9 +10,10 @@ import type { Sample, Split } from '../../data/types.js';
 import { evaluateSplit } from '../../eval/evaluate-split.js';
 import type { GroupMetrics, LabelOrder } from '../../metrics/groups.js';
 import { readCheckpoint, stateDictPath } from '../../checkpoint.js';
-import { createModel, loadWeights, setThreads } from '../../model.js';
+import { createModel, loadWeights, setThreads } from '../../model/index.js';
 import { resolveBase, runEpochs } from '../../base.js';
-import { addon, type NativeCheckpoint, type NativeModel } from '../../native.js';
+import { addon, type NativeCheckpoint } from '../../native.js';
+import type { Model } from '../../model/index.js';
 import { SpurmemError, UsageError, optionsError } from '../../util/errors.js';
 import type { StudyResult } from './result.js';
 import { studyBaseSchema, type StudyBaseInput } from './settings.js';
@@ -20,7 +21,7 @@ import { studyBaseSchema, type StudyBaseInput } from './settings.js';
 /** A loaded base: model, data, cache and checkpoints, reused by every setting of a sweep. */
 export interface StudyContext {
   base: z.output<typeof studyBaseSchema>;
-  model: NativeModel;
+  model: Model;
   ds: Dataset;
   cache: ImageCache;
   checkpointPath: string;

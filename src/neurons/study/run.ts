@@ -83,11 +83,10 @@ export async function runStudySetting(
           ? info.parameters.map((p) => p.name)
           : thresholdNames
         : [...new Set(plan.channels.map((c) => c.name))];
-    const snap = model.snapshot(touched);
     const repeatsOut: GroupMetrics[] = [];
     const seeds: number[] = [];
     let thresholdInfo: StudyBlock['threshold'];
-    try {
+    await model.withSnapshot(touched, async (restore) => {
       for (let r = 0; r < repeats; r++) {
         const seed = repeatSeed(s.seed, bi, r);
         seeds.push(seed);
@@ -119,13 +118,10 @@ export async function runStudySetting(
         const ev = await evaluateOn(ctx, split);
         repeatsOut.push(ev.metrics);
         addTiming(timing, ev);
-        model.restore(snap);
+        restore();
         if (!quiet) log(`${s.ranking}/${s.mode}${plan.source !== null ? ` group ${plan.source}` : ''} repeat ${r + 1}/${repeats}: ${accuracyLine(ev.metrics)}`);
       }
-    } finally {
-      model.restore(snap);
-      model.releaseSnapshot(snap);
-    }
+    });
     blocks.push(summarizeBlock(base.metrics, { source_group: plan.source, status: 'ran', reason: null, channels: plan.channels, ...(thresholdInfo ? { threshold: thresholdInfo } : {}), seeds, repeats: repeatsOut }));
   }
 
