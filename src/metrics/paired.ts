@@ -8,7 +8,9 @@
  */
 import binomialCdf from '@stdlib/stats-base-dists-binomial-cdf';
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
+import type { Sample } from '../data/types.js';
 import { SpurmemError } from '../util/errors.js';
+import { predictions, targetIndex, type LabelOrder } from './groups.js';
 
 /** Samples whose correctness changed: right before and wrong after (`to_wrong`), wrong before and right after (`to_right`). */
 export interface Flips {
@@ -81,4 +83,42 @@ export function holm(ps: readonly (number | null)[]): (number | null)[] {
     out[i] = running;
   });
   return out;
+}
+
+/**
+ * Per sample of a split, from one evaluation's outputs: whether it was evaluated (`valid`: its row has no
+ * NaN, i.e. its image was not skipped), whether the prediction (argmax, ties to the lower index) is its
+ * true class, and the probability of the true class (the softmax of a linear head's logits; a softmax
+ * head's output as it is; NaN when not evaluated).
+ * @param outputs [n, numClasses] row-major, row i = sample i of the split
+ */
+export function sampleOutcomes(
+  outputs: Float32Array,
+  numClasses: number,
+  samples: readonly Pick<Sample, 'y'>[],
+  o: { labelOrder: LabelOrder; softmaxHead: boolean },
+): { valid: Uint8Array; correct: Uint8Array; pTrue: Float64Array } {
+  const n = samples.length;
+  if (outputs.length !== n * numClasses) throw new SpurmemError(`sampleOutcomes: ${outputs.length} outputs for ${n} samples of ${numClasses} classes`);
+  const pred = predictions(outputs, numClasses);
+  const valid = new Uint8Array(n);
+  const correct = new Uint8Array(n);
+  const pTrue = new Float64Array(n).fill(Number.NaN);
+  for (let i = 0; i < n; i++) {
+    if (pred[i] < 0) continue;
+    valid[i] = 1;
+    const t = targetIndex(samples[i].y, o.labelOrder);
+    correct[i] = pred[i] === t ? 1 : 0;
+    const row = outputs.subarray(i * numClasses, (i + 1) * numClasses);
+    if (o.softmaxHead) {
+      pTrue[i] = row[t];
+    } else {
+      let m = -Infinity;
+      for (const v of row) m = Math.max(m, v);
+      let sum = 0;
+      for (const v of row) sum += Math.exp(v - m);
+      pTrue[i] = Math.exp(row[t] - m) / sum;
+    }
+  }
+  return { valid, correct, pTrue };
 }

@@ -1,0 +1,106 @@
+/**
+ * The paired results of a study of the eval fixture's checkpoint on the small demo dataset: per-group
+ * flips that agree with samples.csv, exact McNemar p-values equal to scipy's, Holm's adjustment, the
+ * contact sheet of the flipped images, and per-repeat flips with t-intervals for a random change.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { parse } from 'csv-parse/sync';
+import { holm } from '../src/metrics/paired.js';
+import { contactSheetSize } from '../src/report/contact-sheet.js';
+import { CONTACT_SHEET_MAX, prepareStudy, runStudySetting, type StudyContext, type StudyResult } from '../src/neurons/study.js';
+import { tempDir } from './helpers/datasets.js';
+import { smallDemo } from './helpers/demo-data.js';
+import { fixturesDir, pythonCode } from './helpers/python.js';
+
+const checkpoint = join(fixturesDir, 'evalnet', 'epoch_3_checkpoints.pth.tar');
+let dir: string;
+let ctx: StudyContext;
+let zero: StudyResult;
+
+beforeAll(async () => {
+  dir = tempDir('spurmem-paired-');
+  const root = await smallDemo();
+  ctx = await prepareStudy({ checkpoint, dataset: 'folder', root, arch: 'resnet18', resolution: 32, threads: 1 });
+  zero = await runStudySetting(ctx, { split: 'test', ranking: 'largest', mode: 'zero', topK: 8, out: join(dir, 'zero'), perSample: true, quiet: true }, () => {});
+}, 600_000);
+
+type Row = Record<string, string>;
+const readCsv = (file: string) => parse(readFileSync(file, 'utf8'), { columns: true }) as Row[];
+
+describe('paired results of a zero study', () => {
+  it('writes per-group flips that samples.csv agrees with, and exact McNemar p-values equal to scipy', () => {
+    const json = JSON.parse(readFileSync(join(zero.out, 'result.json'), 'utf8')) as StudyResult;
+    const b = json.blocks[0];
+    expect(b.paired_test).toBe('mcnemar_exact');
+    const rows = readCsv(join(zero.out, 'samples.csv'));
+    expect(Object.keys(rows[0])).toEqual(['block', 'source_group', 'sample_id', 'file', 'split', 'y', 'attribute', 'group', 'p_true_before', 'correct_before', 'correct_after', 'p_true_after']);
+    expect(rows.length).toBe(ctx.ds.samples.test.length);
+    const flipsOf = (ids: number[]) => ({
+      to_wrong: rows.filter((r) => ids.includes(Number(r.group)) && r.correct_before === '1' && r.correct_after === '0').length,
+      to_right: rows.filter((r) => ids.includes(Number(r.group)) && r.correct_before === '0' && r.correct_after === '1').length,
+    });
+    let total = 0;
+    for (const g of b.groups) {
+      expect(g.flips, `group ${g.id}`).toEqual(flipsOf([g.id]));
+      // the change is the net flips over the group's images
+      expect(g.change!).toBeCloseTo((g.flips!.to_wrong - g.flips!.to_right) / g.count, 12);
+      total += g.flips!.to_wrong + g.flips!.to_right;
+    }
+    expect(total, 'zeroing 8 channels flips some images').toBeGreaterThan(0);
+    expect(b.minority!.groups).toEqual([1, 2]);
+    expect(b.minority!.flips).toEqual(flipsOf([1, 2]));
+    expect(b.majority!.flips).toEqual(flipsOf([0, 3]));
+    const family = [...b.groups, b.minority!, b.majority!];
+    const ref = JSON.parse(
+      pythonCode(`import json\nfrom scipy.stats import binomtest\nprint(json.dumps([1.0 if b+c==0 else binomtest(b,b+c,0.5).pvalue for b,c in ${JSON.stringify(family.map((r) => [r.flips!.to_wrong, r.flips!.to_right]))}]))`),
+    ) as number[];
+    family.forEach((r, i) => expect(Math.abs(r.p_value! - ref[i])).toBeLessThan(1e-9));
+    const adjusted = holm(ref);
+    family.forEach((r, i) => expect(Math.abs(r.p_holm! - adjusted[i]!)).toBeLessThan(1e-9));
+    // result.csv carries them as rows of their own
+    const csv = readFileSync(join(zero.out, 'result.csv'), 'utf8');
+    expect(csv).toContain(`\n0,,ran,0,"${b.groups[0].name}",to_wrong,${b.groups[0].flips!.to_wrong}\n`);
+    expect(csv).toContain(`\n0,,ran,minority,"minority groups (1 2)",p_value,${b.minority!.p_value}\n`);
+  });
+
+  it('draws the flipped images on a contact sheet of the expected size', async () => {
+    const b = zero.blocks[0];
+    expect(b.flipped_sheet).toBe('flipped.png');
+    const file = join(zero.out, 'flipped.png');
+    expect(existsSync(file)).toBe(true);
+    const meta = await sharp(file).metadata();
+    const shown = Math.min(b.flipped_images!, CONTACT_SHEET_MAX);
+    const rows = readCsv(join(zero.out, 'samples.csv'));
+    expect(b.flipped_images).toBe(rows.filter((r) => r.correct_before !== r.correct_after).length);
+    // the grid of thumbnails under a title line (the sheet is at least as wide as the grid)
+    const grid = contactSheetSize(shown, { title: 't' });
+    expect(meta.height).toBe(grid.height);
+    expect(meta.width!).toBeGreaterThanOrEqual(contactSheetSize(shown).width);
+    expect(grid.rows).toBe(Math.ceil(shown / grid.columns));
+  });
+
+  it('gives a random change per-repeat flips, a t-interval and the fraction of repeats right', async () => {
+    const r = await runStudySetting(ctx, { split: 'test', ranking: 'largest', mode: 'random_noise', std: 0.5, topK: 8, repeats: 3, seed: 2, out: join(dir, 'noise'), perSample: true, quiet: true }, () => {});
+    const b = r.blocks[0];
+    expect(b.paired_test).toBe('t_interval');
+    const rows = readCsv(join(r.out, 'samples.csv'));
+    expect(Object.keys(rows[0])).toContain('fraction_correct_after');
+    for (const g of b.groups) {
+      expect(g.flips).toBeUndefined();
+      expect(g.repeat_flips!.length).toBe(3);
+      const changes = g.repeat_flips!.map((f) => (f.to_wrong - f.to_right) / g.count);
+      const ref = JSON.parse(
+        pythonCode(`import json, math\nimport numpy as np\nfrom scipy.stats import t\nx=np.array(${JSON.stringify(changes)})\nh=t.ppf(0.975,len(x)-1)*x.std(ddof=1)/math.sqrt(len(x))\nprint(json.dumps([x.mean()-h, x.mean()+h]))`),
+      ) as number[];
+      expect(Math.abs(g.change! - changes.reduce((a, c) => a + c, 0) / 3)).toBeLessThan(1e-12);
+      expect(Math.abs(g.change_ci95![0] - ref[0])).toBeLessThan(1e-9);
+      expect(Math.abs(g.change_ci95![1] - ref[1])).toBeLessThan(1e-9);
+      // the mean fraction right after over the group's samples is its mean accuracy after
+      const mine = rows.filter((x) => Number(x.group) === g.id);
+      expect(mine.reduce((a, x) => a + Number(x.fraction_correct_after), 0) / mine.length).toBeCloseTo(g.mean!, 12);
+    }
+  });
+});
