@@ -13,16 +13,18 @@ import { contactSheetSize } from '../src/report/contact-sheet.js';
 import { CONTACT_SHEET_MAX, prepareStudy, runStudySetting, type StudyContext, type StudyResult } from '../src/neurons/study.js';
 import { tempDir } from './helpers/datasets.js';
 import { smallDemo } from './helpers/demo-data.js';
-import { fixturesDir, pythonCode } from './helpers/python.js';
+import { fixturesDir, pythonCode, repoDir } from './helpers/python.js';
+import { execFileSync } from 'node:child_process';
 
 const checkpoint = join(fixturesDir, 'evalnet', 'epoch_3_checkpoints.pth.tar');
 let dir: string;
 let ctx: StudyContext;
 let zero: StudyResult;
+let root: string;
 
 beforeAll(async () => {
   dir = tempDir('spurmem-paired-');
-  const root = await smallDemo();
+  root = await smallDemo();
   ctx = await prepareStudy({ checkpoint, dataset: 'folder', root, arch: 'resnet18', resolution: 32, threads: 1 });
   zero = await runStudySetting(ctx, { split: 'test', ranking: 'largest', mode: 'zero', topK: 8, out: join(dir, 'zero'), perSample: true, quiet: true }, () => {});
 }, 600_000);
@@ -102,5 +104,44 @@ describe('paired results of a zero study', () => {
       const mine = rows.filter((x) => Number(x.group) === g.id);
       expect(mine.reduce((a, x) => a + Number(x.fraction_correct_after), 0) / mine.length).toBeCloseTo(g.mean!, 12);
     }
+  });
+
+  it('marks the poorest samples an activated block ranked with', async () => {
+    const r = await runStudySetting(ctx, { split: 'test', ranking: 'activated', mode: 'zero', topK: 3, poorestLimit: 5, out: join(dir, 'activated'), perSample: true, quiet: true }, () => {});
+    const rows = readCsv(join(r.out, 'samples.csv'));
+    expect(Object.keys(rows[0]).slice(-1)).toEqual(['poorest']);
+    r.blocks.forEach((b, bi) => {
+      const mine = rows.filter((x) => Number(x.block) === bi);
+      if (b.status === 'skipped') return expect(mine.length).toBe(0);
+      expect(mine.length).toBe(ctx.ds.samples.test.length);
+      const poorest = mine.filter((x) => x.poorest === '1');
+      expect(poorest.length).toBeGreaterThan(0);
+      expect(poorest.length).toBeLessThanOrEqual(5);
+      // the poorest samples of the source group: of that group, with the lowest probabilities of the true class
+      expect(poorest.every((x) => Number(x.group) === b.source_group && x.source_group === String(b.source_group))).toBe(true);
+      const others = mine.filter((x) => x.poorest === '0' && Number(x.group) === b.source_group).map((x) => Number(x.p_true_before));
+      if (others.length) expect(Math.max(...poorest.map((x) => Number(x.p_true_before)))).toBeLessThanOrEqual(Math.min(...others));
+    });
+  });
+});
+
+describe('eval --per-sample', () => {
+  it('writes samples.csv in the current folder: one row per image, right where the accuracies say', () => {
+    const cwd = tempDir('spurmem-eval-samples-');
+    const args = ['eval', '--checkpoint', checkpoint, '--arch', 'resnet18', '--dataset', 'folder', '--root', root, '--split', 'test', '--resolution', '32', '--threads', '1', '--json', '--quiet'];
+    const json = JSON.parse(execFileSync(process.execPath, [join(repoDir, 'bin', 'spurmem.js'), ...args, '--per-sample'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as {
+      groups: { id: number; count: number; accuracy: number }[];
+    };
+    const rows = readCsv(join(cwd, 'samples.csv'));
+    expect(Object.keys(rows[0])).toEqual(['sample_id', 'file', 'split', 'y', 'attribute', 'group', 'p_true', 'correct']);
+    expect(rows.map((x) => Number(x.sample_id))).toEqual(ctx.ds.samples.test.map((x) => x.index));
+    for (const g of json.groups) {
+      const mine = rows.filter((x) => Number(x.group) === g.id);
+      expect(mine.length).toBe(g.count);
+      expect(mine.filter((x) => x.correct === '1').length / g.count).toBeCloseTo(g.accuracy, 12);
+    }
+    // the same as the study's probabilities before
+    const study = readCsv(join(zero.out, 'samples.csv'));
+    expect(rows.map((x) => x.p_true)).toEqual(study.map((x) => x.p_true_before));
   });
 });
