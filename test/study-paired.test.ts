@@ -84,14 +84,20 @@ describe('paired results of a zero study', () => {
     expect(grid.rows).toBe(Math.ceil(shown / grid.columns));
   });
 
-  it('gives a random change per-repeat flips, a t-interval and the fraction of repeats right', async () => {
+  it('gives a random change the flips of most repeats, per-repeat flips, a t-interval and the fraction of repeats right', async () => {
     const r = await runStudySetting(ctx, { split: 'test', ranking: 'largest', mode: 'random_noise', std: 0.5, topK: 8, repeats: 3, seed: 2, out: join(dir, 'noise'), perSample: true, quiet: true }, () => {});
     const b = r.blocks[0];
-    expect(b.paired_test).toBe('t_interval');
+    expect(b.paired_test).toBe('mcnemar_exact_most_repeats');
     const rows = readCsv(join(r.out, 'samples.csv'));
     expect(Object.keys(rows[0])).toContain('fraction_correct_after');
     for (const g of b.groups) {
-      expect(g.flips).toBeUndefined();
+      // the images tested: right before and wrong in most repeats, and the reverse
+      const mine = rows.filter((x) => Number(x.group) === g.id);
+      expect(g.flips).toEqual({
+        to_wrong: mine.filter((x) => x.correct_before === '1' && Number(x.fraction_correct_after) < 0.5).length,
+        to_right: mine.filter((x) => x.correct_before === '0' && Number(x.fraction_correct_after) > 0.5).length,
+      });
+      expect(g.p_holm).toBeGreaterThanOrEqual(g.p_value!);
       expect(g.repeat_flips!.length).toBe(3);
       const changes = g.repeat_flips!.map((f) => (f.to_wrong - f.to_right) / g.count);
       const ref = JSON.parse(
@@ -101,7 +107,6 @@ describe('paired results of a zero study', () => {
       expect(Math.abs(g.change_ci95![0] - ref[0])).toBeLessThan(1e-9);
       expect(Math.abs(g.change_ci95![1] - ref[1])).toBeLessThan(1e-9);
       // the mean fraction right after over the group's samples is its mean accuracy after
-      const mine = rows.filter((x) => Number(x.group) === g.id);
       expect(mine.reduce((a, x) => a + Number(x.fraction_correct_after), 0) / mine.length).toBeCloseTo(g.mean!, 12);
     }
   });

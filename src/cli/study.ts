@@ -45,8 +45,8 @@ const ci = (c: [number, number] | null | undefined) => (c ? `[${signed(c[0]).tri
 
 /**
  * The paired lines of a block that ran: per group and for the pooled minority / majority groups, the
- * images flipped (right -> wrong, wrong -> right) with the exact McNemar p-value and its Holm adjustment,
- * or (random changes) the flips of each repeat and the 95% t-interval of the change.
+ * images flipped (right -> wrong, wrong -> right; random changes: in most repeats) with the exact McNemar
+ * p-value and its Holm adjustment, and for random changes the 95% t-interval of the change over the repeats.
  */
 export function pairedLines(b: StudyResult['blocks'][number]): string[] {
   if (!b.paired_test || !b.minority || !b.majority) return [];
@@ -55,19 +55,18 @@ export function pairedLines(b: StudyResult['blocks'][number]): string[] {
     [`minority (${b.minority.groups.join(' ') || 'none'})`, b.minority.count, b.minority],
     [`majority (${b.majority.groups.join(' ') || 'none'})`, b.majority.count, b.majority],
   ];
-  const out: string[] = [];
-  if (b.paired_test === 'mcnemar_exact') {
-    out.push('  paired: images right -> wrong, wrong -> right; exact McNemar p, Holm-adjusted over these rows');
-    out.push('  group                       n  to_wrong  to_right         p    p_holm');
-    for (const [name, n, p] of rows) {
-      out.push(`  ${name.padEnd(25)} ${String(n).padStart(5)}  ${String(p.flips?.to_wrong ?? 0).padStart(8)}  ${String(p.flips?.to_right ?? 0).padStart(8)}  ${pval(p.p_value)}  ${pval(p.p_holm)}`);
-    }
-  } else {
-    out.push('  paired: images right -> wrong / wrong -> right per repeat; 95% t-interval of the change over the repeats (points)');
-    for (const [name, n, p] of rows) {
-      const flips = (p.repeat_flips ?? []).map((f) => `${f.to_wrong}/${f.to_right}`).join(' ');
-      out.push(`  ${name.padEnd(25)} ${String(n).padStart(5)}  change ${ci(p.change_ci95)}  flips ${flips}`);
-    }
+  const random = b.paired_test !== 'mcnemar_exact';
+  const out = [
+    random
+      ? '  paired: images right -> wrong, wrong -> right in most repeats; exact McNemar p, Holm-adjusted over these rows; 95% t-interval of the change over the repeats (points)'
+      : '  paired: images right -> wrong, wrong -> right; exact McNemar p, Holm-adjusted over these rows',
+    `  group                       n  to_wrong  to_right         p    p_holm${random ? '  change 95% CI' : ''}`,
+  ];
+  for (const [name, n, p] of rows) {
+    out.push(
+      `  ${name.padEnd(25)} ${String(n).padStart(5)}  ${String(p.flips?.to_wrong ?? 0).padStart(8)}  ${String(p.flips?.to_right ?? 0).padStart(8)}  ${pval(p.p_value)}  ${pval(p.p_holm)}` +
+        (random ? `  ${ci(p.change_ci95)}` : ''),
+    );
   }
   if (b.flipped_sheet) out.push(`  ${b.flipped_images} image${b.flipped_images === 1 ? '' : 's'} flipped: ${b.flipped_sheet}`);
   return out;

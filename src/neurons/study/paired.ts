@@ -1,10 +1,11 @@
 /**
  * The paired results of a study block: the same samples are evaluated before and after the change, so
- * each group (and the pooled minority and majority groups) gets its flips. A deterministic change (zero,
- * rewind, layer_rewind, threshold without dropout) is evaluated once: its flips get the two-sided exact
- * McNemar p-value and Holm's adjustment over the block's family (the groups with samples and the minority
- * and majority rows). A random change (random_init, random_noise, threshold with dropout) gets the flips
- * of each repeat and the 95% t-interval of the change over the repeats. Per sample: correct before, the
+ * each group (and the pooled minority and majority groups) gets its flips, the two-sided exact McNemar
+ * p-value of them and Holm's adjustment over the block's family (the groups with samples and the minority
+ * and majority rows). A deterministic change (zero, rewind, layer_rewind, threshold without dropout) is
+ * evaluated once and its flips are tested; a random change (random_init, random_noise, threshold with
+ * dropout) tests the flips of each image's outcome in most repeats, and adds the flips of each repeat and
+ * the 95% t-interval of the change over the repeats. Per sample: correct before, the
  * fraction of repeats it was right after, and the mean probability of its true class after; from these,
  * samples.csv (`--per-sample`) and the contact sheet of the flipped images (flipped.png).
  */
@@ -25,17 +26,22 @@ export type Outcomes = ReturnType<typeof sampleOutcomes>;
 
 /**
  * The paired fields of a group or a pooled row (accuracy changes are fractions, before - after).
- * Deterministic changes: `flips`, `p_value`, `p_holm` (null for a row without samples). Random changes:
- * `repeat_flips` and `change_ci95` (null with one repeat).
+ * Every row that ran: `flips`, `p_value`, `p_holm` (null for a row without samples); a random change
+ * adds `repeat_flips` and `change_ci95` (null with one repeat).
  */
 export interface PairedFields {
+  /**
+   * Images right before and wrong after (`to_wrong`) and the reverse: of the one evaluation of a
+   * deterministic change; of a random change, the images wrong (or right) after in most of its repeats.
+   */
   flips?: Flips;
   /** Two-sided exact McNemar p-value of `flips` (scipy.stats.binomtest(to_wrong, to_wrong + to_right, 0.5)). */
   p_value?: number | null;
-  /** `p_value` adjusted by Holm's step-down method over the block's family. */
+  /** `p_value` adjusted by Holm's step-down method over the block's family: its groups with samples and the minority and majority rows. */
   p_holm?: number | null;
+  /** Random change: the flips of each repeat. */
   repeat_flips?: Flips[];
-  /** 95% t-interval (t.ppf with repeats - 1 degrees of freedom) of the change over the repeats. */
+  /** Random change: the 95% t-interval (t.ppf with repeats - 1 degrees of freedom) of the change over the repeats. */
   change_ci95?: [number, number] | null;
 }
 
@@ -44,8 +50,11 @@ export type PooledRow = { groups: number[]; count: number } & Stat & PairedField
 
 /** What a block's paired results add to it. */
 export interface BlockPaired {
-  /** `mcnemar_exact` for a deterministic change (one evaluation), `t_interval` for a random one. */
-  paired_test: 'mcnemar_exact' | 't_interval';
+  /**
+   * `mcnemar_exact`: a deterministic change, evaluated once, its flips tested; `mcnemar_exact_most_repeats`:
+   * a random change, the flips of its most frequent outcome per image tested (and the t-interval over its repeats given).
+   */
+  paired_test: 'mcnemar_exact' | 'mcnemar_exact_most_repeats';
   /** Per group, in the order of the block's groups. */
   groups: PairedFields[];
   minority: PooledRow;
@@ -60,14 +69,29 @@ export interface BlockSamples {
   poorest: number[] | null;
 }
 
-/** Whether a setting changes the model the same way every time (one evaluation, an exact paired test). */
+/** Whether a setting changes the model the same way every time (one evaluation, its own flips tested). */
 export function isDeterministic(s: { mode: string; ranking: string; dropoutP: number }): boolean {
   return !isRandomMode(s.mode) && !(s.ranking === 'threshold' && s.dropoutP > 0);
 }
 
 /**
+ * Right after in most repeats: 1 when right in more than half of them, 0 when wrong in more than half,
+ * and as before on a tie (no flip).
+ */
+function mostRepeats(before: Outcomes, repeats: readonly Outcomes[]): Uint8Array {
+  const out = new Uint8Array(before.correct.length);
+  for (let i = 0; i < out.length; i++) {
+    let right = 0;
+    for (const r of repeats) right += r.correct[i];
+    out[i] = 2 * right > repeats.length ? 1 : 2 * right < repeats.length ? 0 : before.correct[i];
+  }
+  return out;
+}
+
+/**
  * The paired results of one block from the outcomes before and of each repeat, per group of `groupOf`
- * (the group id of each sample) and for the minority / majority groups of `trainCounts`.
+ * (the group id of each sample) and for the minority / majority groups of `trainCounts`; p-values
+ * Holm-adjusted over the block's family (groups with samples, minority and majority rows).
  */
 export function blockPaired(
   before: Outcomes,
@@ -79,11 +103,13 @@ export function blockPaired(
 ): BlockPaired {
   const minority = minorityGroups(trainCounts);
   const majority = Array.from({ length: numGroups }, (_, g) => g).filter((g) => !minority.includes(g));
+  const after = deterministic ? (repeats[0]?.correct ?? before.correct) : mostRepeats(before, repeats);
   const rowOf = (ids: readonly number[]) => {
     const inRow = (i: number) => before.valid[i] === 1 && ids.includes(groupOf[i]);
     let count = 0;
     let right = 0;
-    for (let i = 0; i < groupOf.length; i++) if (inRow(i)) {
+    for (let i = 0; i < groupOf.length; i++) {
+      if (!inRow(i)) continue;
       count += 1;
       right += before.correct[i];
     }
@@ -91,21 +117,19 @@ export function blockPaired(
     const changes = count ? repeatFlips.map((f) => (f.to_wrong - f.to_right) / count) : [];
     const unmodified = count ? right / count : null;
     const st = stat(unmodified, changes.map((c) => (unmodified as number) - c));
-    const paired: PairedFields = deterministic
-      ? { flips: repeatFlips[0] ?? { to_wrong: 0, to_right: 0 }, p_value: count && repeatFlips.length ? mcnemarExact(repeatFlips[0]) : null, p_holm: null }
-      : { repeat_flips: repeatFlips, change_ci95: tInterval(changes).ci };
+    const flips = countFlips(before.correct, after, inRow);
+    const paired: PairedFields = { flips, p_value: count ? mcnemarExact(flips) : null, p_holm: null };
+    if (!deterministic) Object.assign(paired, { repeat_flips: repeatFlips, change_ci95: tInterval(changes).ci });
     return { count, st, paired };
   };
   const groups = Array.from({ length: numGroups }, (_, g) => rowOf([g]));
   const min = rowOf(minority);
   const maj = rowOf(majority);
-  if (deterministic) {
-    const family = [...groups, min, maj];
-    const adjusted = holm(family.map((r) => r.paired.p_value ?? null));
-    family.forEach((r, i) => (r.paired.p_holm = adjusted[i]));
-  }
+  const family = [...groups, min, maj];
+  const adjusted = holm(family.map((r) => r.paired.p_value ?? null));
+  family.forEach((r, i) => (r.paired.p_holm = adjusted[i]));
   return {
-    paired_test: deterministic ? 'mcnemar_exact' : 't_interval',
+    paired_test: deterministic ? 'mcnemar_exact' : 'mcnemar_exact_most_repeats',
     groups: groups.map((g) => g.paired),
     minority: { groups: minority, count: min.count, ...min.st, ...min.paired },
     majority: { groups: majority, count: maj.count, ...maj.st, ...maj.paired },

@@ -38,7 +38,7 @@ export interface StudyBlock {
   worst_group_accuracy: Stat;
   average_accuracy: Stat;
   mean_accuracy: Stat;
-  /** A block that ran: how its paired results were tested (exact McNemar for a deterministic change, t-interval over repeats for a random one). */
+  /** A block that ran: what its flips are (of the one evaluation, or of each image's outcome in most repeats), tested by exact McNemar. */
   paired_test?: BlockPaired['paired_test'];
   /** A block that ran: the pooled minority groups (the smaller training group of each class) and the other groups. */
   minority?: PooledRow;
@@ -143,6 +143,7 @@ export function originalText(r: StudyResult): string {
 function pairedStatistics(p: PairedFields): [string, number | null][] {
   const out: [string, number | null][] = [];
   if (p.flips) out.push(['to_wrong', p.flips.to_wrong], ['to_right', p.flips.to_right], ['p_value', p.p_value ?? null], ['p_holm', p.p_holm ?? null]);
+  // a random change: besides the flips of each image's outcome in most repeats
   if (p.repeat_flips) {
     p.repeat_flips.forEach((f, i) => out.push([`repeat${i}_to_wrong`, f.to_wrong], [`repeat${i}_to_right`, f.to_right]));
     out.push(['change_ci95_low', p.change_ci95?.[0] ?? null], ['change_ci95_high', p.change_ci95?.[1] ?? null]);
@@ -152,8 +153,9 @@ function pairedStatistics(p: PairedFields): [string, number | null][] {
 
 /**
  * One CSV row per (block, group or summary, statistic): unmodified, mean, std and change; after them the
- * paired statistics of each group (to_wrong, to_right, p_value, p_holm; or repeat<r>_to_wrong,
- * repeat<r>_to_right, change_ci95_low, change_ci95_high) and the rows of the pooled minority and majority groups.
+ * paired statistics of each group (to_wrong, to_right, p_value, p_holm; a random change adds
+ * repeat<r>_to_wrong, repeat<r>_to_right, change_ci95_low, change_ci95_high) and the rows of the pooled
+ * minority and majority groups.
  */
 export function resultCsv(r: StudyResult): string {
   const rows = ['block,source_group,status,group,name,statistic,value'];
