@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countFlips, holm, mcnemarExact, tInterval } from '../src/metrics/paired.js';
+import { countFlips, holm, mcnemarExact, sampleOutcomes, tInterval } from '../src/metrics/paired.js';
 import { pythonCode } from './helpers/python.js';
 
 /** Flip counts (to_wrong, to_right): none, ties, one-sided, small and large groups. */
@@ -74,5 +74,25 @@ describe('paired results of a change', () => {
       const direct = Math.max(...order.slice(0, rank + 1).map(([p], j) => Math.min(1, (rnd.length - j) * p)));
       expect(adj[i]!).toBeCloseTo(direct, 12);
     });
+  });
+
+  it('reads per-sample correctness and the probability of the true class from outputs, in either label order and head', () => {
+    // 3 samples, 2 classes; the last image was skipped (NaN row)
+    const logits = new Float32Array([2, 0, 0.5, 1, Number.NaN, Number.NaN]);
+    const samples = [{ y: 0 as const }, { y: 1 as const }, { y: 1 as const }];
+    const nat = sampleOutcomes(logits, 2, samples, { labelOrder: 'natural', softmaxHead: false });
+    expect([...nat.valid]).toEqual([1, 1, 0]);
+    expect([...nat.correct]).toEqual([1, 1, 0]);
+    expect(nat.pTrue[0]).toBeCloseTo(1 / (1 + Math.exp(-2)), 6);
+    expect(nat.pTrue[1]).toBeCloseTo(1 / (1 + Math.exp(-0.5)), 6);
+    expect(Number.isNaN(nat.pTrue[2])).toBe(true);
+    // original order: output 0 is class 1
+    const orig = sampleOutcomes(logits, 2, samples, { labelOrder: 'original', softmaxHead: false });
+    expect([...orig.correct]).toEqual([0, 0, 0]);
+    const probs = new Float32Array([0.25, 0.75, 0.5, 0.5, 0.9, 0.1]);
+    const soft = sampleOutcomes(probs, 2, samples, { labelOrder: 'natural', softmaxHead: true });
+    expect([...soft.pTrue]).toEqual([0.25, 0.5, 0.10000000149011612]);
+    // a tie goes to the lower index, as torch.argmax
+    expect([...soft.correct]).toEqual([0, 0, 0]);
   });
 });
