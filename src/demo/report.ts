@@ -362,7 +362,7 @@ export function verdict(
   if (tests) {
     const minSig = significant(tests.minority);
     const majSig = significant(tests.majority);
-    if (!minSig && !majSig) return `no measurable change (neither test reaches ${100 * SIGNIFICANCE}% after Holm's correction)`;
+    if (!minSig && !majSig) return `no measurable change at the ${100 * SIGNIFICANCE}% level, Holm-corrected`;
     if (minSig && minority > 0 && (!majSig || minority > majority + 1)) return "the minority groups lose more: the paper's pattern";
     if (majSig && majority > 0 && (!minSig || majority > minority + 1)) return 'the majority groups lose more';
     if (minSig && majSig) return 'both change about equally';

@@ -38,8 +38,8 @@ export function contactSheetSize(n: number, o: ContactSheetOptions = {}): { widt
   const cellW = thumb + 2 * FRAME + PAD;
   const cellH = thumb + 2 * FRAME + 2 * LINE + PAD;
   const top = o.title ? LINE + 2 * PAD : PAD;
-  // room for the title (about 6.5 px a character at 12 px)
-  const titleW = o.title ? Math.ceil(o.title.length * 6.5) + 2 * PAD : 0;
+  // room for the title (about 7.5 px a character in bold 12 px sans-serif)
+  const titleW = o.title ? Math.ceil(o.title.length * 7.5) + 2 * PAD : 0;
   return { width: Math.max(PAD + columns * cellW, titleW), height: top + rows * cellH, columns, rows };
 }
 
