@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import { parse, quote } from 'shell-quote';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import sharp from 'sharp';
 import { repoDir } from './helpers/python.js';
 
@@ -28,6 +28,21 @@ describe('spurmem demo --quick', () => {
         const images = Math.abs((b.minority_change_points ?? 0) / 100) * b.minority_samples;
         if (images < 6) expect(md).not.toMatch(new RegExp(`minority groups ${b.minority_change_points > 0 ? 'lose' : 'gain'} ${Math.abs(b.minority_change_points).toFixed(1)} points[^;]*the paper's pattern`));
       }
+    }
+    // each change of the critical neurons is stated with its paired test, in images; the contact sheet of the flipped images is shown
+    for (const s of rep.studies) {
+      for (const b of s.blocks) {
+        expect(b.minority_flips, s.title).not.toBeNull();
+        expect(b.minority_p_holm).toBeGreaterThanOrEqual(b.minority_p_value);
+        expect(md).toContain(`${b.minority_flips.to_wrong} right -> wrong and ${b.minority_flips.to_right} wrong -> right of ${b.minority_samples} images`);
+        if (b.minority_p_holm >= 0.05 && b.majority_p_holm >= 0.05) expect(md).toContain('no measurable change');
+      }
+    }
+    if (rep.contact_sheet) {
+      expect((await sharp(rep.contact_sheet.file).metadata()).format).toBe('png');
+      expect(md).toContain(`](${relative(out, rep.contact_sheet.file)})`);
+    } else {
+      expect(md).toContain('No setting flipped any image.');
     }
     // groups too small to read are marked where their accuracy is shown
     for (const g of rep.erm.train.groups) if (g.count < 20) expect(md).toContain(`(n = ${g.count})`);

@@ -7,7 +7,7 @@ import { studyCommand } from '../src/cli/study.js';
 import { sweepCommand } from '../src/cli/sweep.js';
 import { trainCommand } from '../src/cli/train.js';
 import { evaluateSchema } from '../src/eval/evaluate.js';
-import { folderSuffix, resolveStudySetting, studyBaseSchema, studySettingSchema } from '../src/neurons/study.js';
+import { folderSuffix, resolveStudySetting, studyBaseSchema, studyOutputSchema, studySettingSchema } from '../src/neurons/study.js';
 import { scopeKeys, settingApplies } from '../src/options/derive.js';
 import { OPTIONS, type OptionKey, type OptionSpec, type Scope } from '../src/options/table.js';
 import { expandSweep, gridSchema, normalizeSetting, parseSweepConfig, settingKey, sweepBaseSchema } from '../src/sweep/config.js';
@@ -20,8 +20,8 @@ const SCHEMAS: Record<Scope, Record<string, z.ZodType>> = {
   train: trainSchema.shape,
   finetune: finetuneSchema.shape,
   eval: evaluateSchema.shape,
-  // study() takes the result folder `out` beside its base and setting
-  study: { ...studyBaseSchema.shape, ...studySettingSchema.shape, out: OPTIONS.out.value.optional() },
+  // study() takes the result folder `out` and `perSample` beside its base and setting
+  study: { ...studyBaseSchema.shape, ...studySettingSchema.shape, ...studyOutputSchema.shape },
 };
 /** Flags a command has that are not options of its API (how the command prints). */
 const CLI_ONLY: Record<Scope, string[]> = { train: ['json'], finetune: ['json'], eval: ['json', 'quiet'], study: ['json', 'quiet'] };

@@ -3,7 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import { demo } from '../demo/run.js';
-import { SMOKE_TEST_NOTICE, drop, verdict } from '../demo/report.js';
+import { SMOKE_TEST_NOTICE, drop, testOf, verdict } from '../demo/report.js';
 import { deviceOption, nonNegativeInt, threadsOption } from './common.js';
 
 export function demoCommand(): Command {
@@ -28,7 +28,7 @@ export function demoCommand(): Command {
           `training accuracy of the minority groups ${r.groups.filter((g) => g.minority).map((g) => pct(r.erm.train.groups[g.id].accuracy)).join(', ')}`,
         ...r.studies.map(
           (s) =>
-            `${s.title}: ${s.blocks.map((b) => `${b.source_group !== null ? `group ${b.source_group}'s gradients: ` : ''}minority groups ${drop(b.minority_change_points, b.minority_samples)}, majority groups ${drop(b.majority_change_points, b.majority_samples)} (${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples })})`).join('; ')}`,
+            `${s.title}: ${s.blocks.map((b) => `${b.source_group !== null ? `group ${b.source_group}'s gradients: ` : ''}minority groups ${drop(b.minority_change_points, b.minority_samples, testOf(b, 'minority'))}, majority groups ${drop(b.majority_change_points, b.majority_samples, testOf(b, 'majority'))} (${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples }, { minority: testOf(b, 'minority'), majority: testOf(b, 'majority') })})`).join('; ')}`,
         ),
         `finetune-prune: test worst-group ${pct(r.finetune.start_test.worst_group_accuracy)} -> ${pct(r.finetune.selected_test.worst_group_accuracy)}`,
         `report: ${r.report} (and ${r.html.split('/').pop()})`,

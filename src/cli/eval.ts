@@ -53,12 +53,13 @@ interface EvalFlags extends DatasetFlags {
   head: Head | 'auto';
   json?: boolean;
   quiet?: boolean;
+  perSample?: boolean;
 }
 
 /** The flags of `spurmem eval` in --help order (the option table declares each; --quiet and --json follow). */
 const EVAL_FLAGS: readonly OptionKey[] = [
   'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'skipBadImages', 'split', 'resolution', 'resize', 'batchSize', 'device', 'threads',
-  'vitLnEps', 'labelOrder', 'head',
+  'vitLnEps', 'labelOrder', 'head', 'perSample',
 ];
 
 export function evalCommand(): Command {
@@ -79,6 +80,7 @@ export function evalCommand(): Command {
       }).finally(() => bar.stop());
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
+      if (r.samplesFile) process.stderr.write(`per-sample results: ${r.samplesFile}\n`);
       if (json) {
         process.stdout.write(JSON.stringify(r.result) + '\n');
         return;

@@ -6,7 +6,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { marked } from 'marked';
 import { minorityGroups, pooledAccuracy, type GroupMetrics } from '../metrics/groups.js';
-import type { StudyResult } from '../neurons/study.js';
+import type { Flips, PooledRow, StudyResult } from '../neurons/study.js';
 import type { TrainSummary } from '../train/erm.js';
 import type { FinetuneSummary } from '../train/finetune-prune.js';
 import type { EpochRecord } from '../train/run-dir.js';
@@ -41,9 +41,31 @@ export interface DemoReport {
   /**
    * Per study and block: group accuracies before and after (mean over repeats); minority/majority change
    * = accuracy before - after in points (positive: accuracy lost), pooled over the groups' samples, as
-   * sweep.csv's `change`.
+   * sweep.csv's `change`; the pooled rows' paired test (flips in images, exact McNemar p-value, Holm-adjusted
+   * over the setting's groups; for a random change the flips of each image's outcome in most repeats and the
+   * 95% t-interval of the change in points); the images flipped and their contact sheet.
    */
-  studies: { title: string; folder: string; setting: StudyResult['setting']; blocks: { source_group: number | null; channels: string[]; before: (number | null)[]; after: (number | null)[]; std: (number | null)[]; minority_change_points: number | null; majority_change_points: number | null; minority_samples: number; majority_samples: number }[] }[];
+  studies: {
+    title: string;
+    folder: string;
+    setting: StudyResult['setting'];
+    blocks: ({
+      source_group: number | null;
+      channels: string[];
+      before: (number | null)[];
+      after: (number | null)[];
+      std: (number | null)[];
+      minority_change_points: number | null;
+      majority_change_points: number | null;
+      minority_samples: number;
+      majority_samples: number;
+      flipped_images: number;
+      /** The contact sheet of the flipped images, or null when none flipped. */
+      flipped_sheet: string | null;
+    } & DemoPaired)[];
+  }[];
+  /** The contact sheet shown: of the block with the largest minority change that flipped any image (null: none flipped). */
+  contact_sheet: { study: string; source_group: number | null; file: string } | null;
   finetune: { epoch: number; start_test: GroupMetrics; selected_test: GroupMetrics };
   plots: string[];
   commands: { step: string; command: string }[];
@@ -52,13 +74,32 @@ export interface DemoReport {
   smoke_test: boolean;
 }
 
+/** The paired test of a block's pooled minority and majority rows, as the report states it. */
+export interface DemoPaired {
+  minority_flips: Flips | null;
+  majority_flips: Flips | null;
+  minority_p_value: number | null;
+  majority_p_value: number | null;
+  minority_p_holm: number | null;
+  majority_p_holm: number | null;
+  /** Random changes: the 95% t-interval of the change over the repeats, in points; null otherwise. */
+  minority_change_ci95_points: [number, number] | null;
+  majority_change_ci95_points: [number, number] | null;
+  /** Random changes: the repeats behind `*_flips` (each image's outcome in most of them); null for a deterministic change. */
+  repeats: number | null;
+}
+
+/** The level at which the report calls a change: Holm-adjusted exact McNemar p-values below it. */
+export const SIGNIFICANCE = 0.05;
+
 /** The smoke-test notice of a `--quick` report. */
 export const SMOKE_TEST_NOTICE =
   'Smoke test (--quick): a tiny dataset, few epochs and repeats. It shows that every step runs; its numbers are not results and are not to be read.';
 
 /**
- * Fewest images a net change must amount to before the report calls a pattern: with fewer, even if every
- * changed image went the same way, a two-sided sign test could not reach 5 % (2 x 0.5^6 = 0.03).
+ * Fewest images a net change must amount to before an exact two-sided test of its flips can reach 5 %
+ * (2 x 0.5^6 = 0.03; with 5, 0.06): the report calls changes by that test ({@link SIGNIFICANCE}, Holm),
+ * so it never calls a pattern on fewer.
  */
 export const MIN_CHANGE_IMAGES = 6;
 
@@ -102,7 +143,10 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
       `Waterbirds' group proportions), then the paper's two experiments on it: changing the critical neurons (Part I) ` +
       `and finetuning with a pruned sub-network (Part II). Every number below was measured in this run. ` +
       `Epochs are numbered from 0, as the checkpoint files are (epoch 0 is the first epoch, \`epoch_0_checkpoints.pth.tar\`). ` +
-      `A change is called only when it amounts to at least ${MIN_CHANGE_IMAGES} images; groups of fewer than ${SMALL_GROUP} images are marked in the tables.`,
+      `A change of the critical neurons is called only when the exact McNemar test of the images it flips (right -> wrong against wrong -> right; ` +
+      `for a random change, each image's outcome in most repeats) is significant at the ${100 * SIGNIFICANCE}% level after Holm's correction over the ` +
+      `groups of its setting (the four groups and the pooled minority and majority groups), so never on fewer than ${MIN_CHANGE_IMAGES} images; ` +
+      `counts are in images. Groups of fewer than ${SMALL_GROUP} images are marked in the tables.`,
     '',
   );
   md.push(`Machine: ${availableParallelism()} CPU core(s) (${cpus()[0]?.model ?? 'unknown'}); spurmem ${versions().spurmem}, libtorch ${versions().libtorch}. ` +
@@ -128,15 +172,20 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
       majority_change_points: pooledChange(s.result.unmodified, b.repeats, majority),
       minority_samples: samplesOf(s.result.unmodified, minority),
       majority_samples: samplesOf(s.result.unmodified, majority),
+      flipped_images: b.flipped_images ?? 0,
+      flipped_sheet: b.flipped_sheet ? join(s.result.out, b.flipped_sheet) : null,
+      ...demoPaired(b.minority, b.majority, b.paired_test === 'mcnemar_exact_most_repeats' ? s.result.setting.repeats : null),
     }));
     studySummaries.push({ title: s.title, folder: rel(s.result.out), setting: s.result.setting, blocks });
     const lines = blocks.map(
       (b) =>
-        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${drop(b.minority_change_points, b.minority_samples)}, ` +
-        `majority groups ${drop(b.majority_change_points, b.majority_samples)} (${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples })})`,
+        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${drop(b.minority_change_points, b.minority_samples, testOf(b, 'minority'))}, ` +
+        `majority groups ${drop(b.majority_change_points, b.majority_samples, testOf(b, 'majority'))} ` +
+        `(${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples }, { minority: testOf(b, 'minority'), majority: testOf(b, 'majority') })})`,
     );
     md.push(`- **Critical neurons, ${s.title}** (training split; accuracy of all minority / majority samples): ${lines.join('; ')}.`);
   }
+  const sheet = largestMinoritySheet(studySummaries);
   md.push(
     `- **Finetune-prune.** Test worst-group accuracy ${pct(o.ft.start.test.worst_group_accuracy)} for the ERM model, ` +
       `${pct(o.ft.selected.test.worst_group_accuracy)} after finetuning (epoch ${o.ft.selected.epoch}, selected by ${o.ft.selected.criterion}); ` +
@@ -179,10 +228,23 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
       }
       md.push(`| worst-group | | ${pct(b.worst_group_accuracy.unmodified)} | ${pct(b.worst_group_accuracy.mean)} | | ${pts(b.worst_group_accuracy.change === null ? null : 100 * b.worst_group_accuracy.change)} |`);
       md.push(`| average | | ${pct(b.average_accuracy.unmodified)} | ${pct(b.average_accuracy.mean)} | | ${pts(b.average_accuracy.change === null ? null : 100 * b.average_accuracy.change)} |`, '');
+      md.push(...pairedTable(b, o.groupNames, minority), '');
       const plot = join(s.result.out, s.result.blocks.length > 1 ? `groups_before_after_block${bi}.png` : 'groups_before_after.png');
       plots.push(plot);
       md.push(`![${s.title}: per-group accuracy before and after](${rel(plot)})`, '');
     }
+  }
+  md.push('### The images the change flips', '');
+  if (sheet) {
+    md.push(
+      `${sheet.study}${sheet.source_group !== null ? `, gradients of group ${sheet.source_group}` : ''} (the setting with the largest minority change that flipped any image): ` +
+        'each image framed red went from right to wrong, green from wrong to right, labelled with its group and the probability of its true class before -> after; minority groups first.',
+      '',
+      `![The images ${sheet.study} flips](${rel(sheet.file)})`,
+      '',
+    );
+  } else {
+    md.push('No setting flipped any image.', '');
   }
 
   // ---- finetune-prune
@@ -213,6 +275,7 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
     groups: o.groupNames.map((name, id) => ({ id, name, minority: minority.includes(id), train_count: o.trainCounts[id] })),
     erm: { epoch: last.epoch, train: last.train, val: last.val, test: last.test, gap_points: gap },
     studies: studySummaries,
+    contact_sheet: sheet,
     finetune: { epoch: o.ft.selected.epoch, start_test: o.ft.start.test, selected_test: o.ft.selected.test },
     plots,
     commands: o.commands,
@@ -223,9 +286,58 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   return result;
 }
 
-/** "lose 5.7 points" / "gain 1.2 points" / "no change" for a change = before - after in points. */
-export function drop(x: number | null, samples?: number): string {
+/** A pooled row's paired test, as {@link drop} and {@link verdict} read it. */
+export interface ChangeTest {
+  flips: Flips | null;
+  p_holm: number | null;
+  /** A random change: the repeats behind the flips (each image's outcome in most of them). */
+  repeats?: number | null;
+}
+
+/** The paired fields of a block's minority and majority rows (all null for a block without them). */
+function demoPaired(min: PooledRow | undefined, maj: PooledRow | undefined, repeats: number | null): DemoPaired {
+  const ci = (r: PooledRow | undefined) => (r?.change_ci95 ? ([100 * r.change_ci95[0], 100 * r.change_ci95[1]] as [number, number]) : null);
+  return {
+    minority_flips: min?.flips ?? null,
+    majority_flips: maj?.flips ?? null,
+    minority_p_value: min?.p_value ?? null,
+    majority_p_value: maj?.p_value ?? null,
+    minority_p_holm: min?.p_holm ?? null,
+    majority_p_holm: maj?.p_holm ?? null,
+    minority_change_ci95_points: ci(min),
+    majority_change_ci95_points: ci(maj),
+    repeats,
+  };
+}
+
+/** The minority or majority test of a report block. */
+export function testOf(b: DemoPaired, which: 'minority' | 'majority'): ChangeTest {
+  return { flips: b[`${which}_flips`], p_holm: b[`${which}_p_holm`], repeats: b.repeats };
+}
+
+const pFmt = (p: number) => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
+
+/** Whether a test calls its change: the Holm-adjusted p-value below {@link SIGNIFICANCE}. */
+export function significant(t: ChangeTest | undefined): boolean {
+  return t?.p_holm !== null && t?.p_holm !== undefined && t.p_holm < SIGNIFICANCE;
+}
+
+/**
+ * "lose 5.7 points" / "gain 1.2 points" / "no change" for a change = before - after in points. With its
+ * paired test: "lose 5.7 points (9 right -> wrong and 1 wrong -> right of 140 images, Holm p = 0.012)" when
+ * the test calls it, else "show no measurable change (-0.7 points: ...)".
+ */
+export function drop(x: number | null, samples?: number, test?: ChangeTest): string {
   if (x === null) return 'n/a';
+  if (test) {
+    if (!test.flips || test.p_holm === null) return 'n/a';
+    const of = samples === undefined ? '' : ` of ${samples} images`;
+    const most = test.repeats ? `, in most of ${test.repeats} repeats` : '';
+    // no semicolon inside: the report separates blocks with them
+    const counts = `${test.flips.to_wrong} right -> wrong and ${test.flips.to_right} wrong -> right${of}${most}, Holm p = ${pFmt(test.p_holm)}`;
+    if (!significant(test)) return `show no measurable change (${x >= 0 ? '+' : ''}${x.toFixed(1)} points: ${counts})`;
+    return `${x > 0 ? 'lose' : 'gain'} ${Math.abs(x).toFixed(1)} points (${counts})`;
+  }
   if (Math.abs(x) < 0.05) return 'no change';
   const images = samples === undefined ? '' : ` (${fmtImages((Math.abs(x) / 100) * samples)} of ${samples} images)`;
   return `${x > 0 ? 'lose' : 'gain'} ${Math.abs(x).toFixed(1)} points${images}`;
@@ -235,11 +347,27 @@ const fmtImages = (n: number) => (Math.abs(n - Math.round(n)) < 0.05 ? String(Ma
 
 /**
  * One phrase comparing the minority and majority changes (before - after, in points, over `samples`
- * images each). Nothing is called when the minority change is a net change of fewer than
+ * images each). With their paired tests, a change counts only when its test calls it (Holm-adjusted
+ * p below {@link SIGNIFICANCE}): neither called is "no measurable change". Without tests (the earlier
+ * rule), nothing is called when the minority change is a net change of fewer than
  * {@link MIN_CHANGE_IMAGES} images: it is "too few to tell", whatever the majority change is.
  */
-export function verdict(minority: number | null, majority: number | null, samples?: { minority: number; majority: number }): string {
+export function verdict(
+  minority: number | null,
+  majority: number | null,
+  samples?: { minority: number; majority: number },
+  tests?: { minority: ChangeTest; majority: ChangeTest },
+): string {
   if (minority === null || majority === null) return 'not measured';
+  if (tests) {
+    const minSig = significant(tests.minority);
+    const majSig = significant(tests.majority);
+    if (!minSig && !majSig) return `no measurable change at the ${100 * SIGNIFICANCE}% level, Holm-corrected`;
+    if (minSig && minority > 0 && (!majSig || minority > majority + 1)) return "the minority groups lose more: the paper's pattern";
+    if (majSig && majority > 0 && (!minSig || majority > minority + 1)) return 'the majority groups lose more';
+    if (minSig && majSig) return 'both change about equally';
+    return `only the ${minSig ? 'minority' : 'majority'} groups change measurably: they gain`;
+  }
   if (Math.abs(minority) < 0.5 && Math.abs(majority) < 0.5) return 'no measurable change';
   if (samples) {
     const minImages = Math.abs((minority / 100) * samples.minority);
@@ -251,6 +379,48 @@ export function verdict(minority: number | null, majority: number | null, sample
   if (minority > majority + 1) return 'the minority groups lose more: the paper\'s pattern';
   if (majority > minority + 1) return 'the majority groups lose more';
   return 'both change about equally';
+}
+
+/** The block with the largest minority change (points) among those with a contact sheet, or null. */
+function largestMinoritySheet(studies: DemoReport['studies']): DemoReport['contact_sheet'] {
+  let best: DemoReport['contact_sheet'] = null;
+  let bestChange = -Infinity;
+  for (const s of studies) {
+    for (const b of s.blocks) {
+      if (!b.flipped_sheet) continue;
+      const c = b.minority_change_points ?? -Infinity;
+      if (best === null || c > bestChange) {
+        best = { study: s.title, source_group: b.source_group, file: b.flipped_sheet };
+        bestChange = c;
+      }
+    }
+  }
+  return best;
+}
+
+/**
+ * The paired lines under a block's table: images flipped per group and for the pooled minority and
+ * majority groups, with the exact McNemar p-value and its Holm adjustment (and, for a random change, the
+ * 95% t-interval of the change over the repeats).
+ */
+function pairedTable(b: StudyResult['blocks'][number], names: string[], minority: number[]): string[] {
+  if (!b.minority || !b.majority) return [];
+  const random = b.paired_test === 'mcnemar_exact_most_repeats';
+  const rows: string[] = [
+    random
+      ? '| paired (images; outcome in most repeats) | right -> wrong | wrong -> right | p | Holm p | change, 95% t-interval over repeats (points) |'
+      : '| paired (images) | right -> wrong | wrong -> right | p | Holm p |',
+    random ? '|---|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|',
+  ];
+  const cell = (p: number | null | undefined) => (p === null || p === undefined ? 'n/a' : pFmt(p));
+  const line = (label: string, r: PooledRow | StudyResult['blocks'][number]['groups'][number]) => {
+    const ci = r.change_ci95 ? `[${pts(100 * r.change_ci95[0])}, ${pts(100 * r.change_ci95[1])}]` : 'n/a';
+    rows.push(`| ${label} | ${r.flips?.to_wrong ?? 'n/a'} | ${r.flips?.to_right ?? 'n/a'} | ${cell(r.p_value)} | ${cell(r.p_holm)} |${random ? ` ${ci} |` : ''}`);
+  };
+  for (const g of b.groups) line(`${g.id} ${names[g.id] ?? g.name}${minority.includes(g.id) ? ' (minority)' : ''}`, g);
+  line(`minority groups (${b.minority.groups.join(', ')})`, b.minority);
+  line(`majority groups (${b.majority.groups.join(', ')})`, b.majority);
+  return rows;
 }
 
 /** A study table's group cell: id, name, "(minority)", and a warning when the group has too few images to read. */

@@ -4,12 +4,14 @@
  * inference pass with the eval transform in metadata order, then the group metrics. The CLI command and
  * the Node API share this code.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from '../checkpoint.js';
 import { openDataset } from '../data/dataset.js';
 import { ImageCache } from '../data/loader.js';
 import type { Dataset, Split } from '../data/types.js';
 import { evaluateSplit } from './evaluate-split.js';
+import { writeEvalSamples } from './per-sample.js';
 import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
 import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from '../model/index.js';
 import { checkpointLnEps } from '../weights.js';
@@ -26,7 +28,7 @@ export const evaluateSchema = z
   .object(
     schemaFields('eval', [
       'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'split', 'resolution', 'resize', 'vitLnEps', 'batchSize', 'device', 'threads',
-      'labelOrder', 'head', 'skipBadImages',
+      'labelOrder', 'head', 'skipBadImages', 'perSample',
     ]),
   )
   .strict();
@@ -100,6 +102,8 @@ export interface EvaluationDetails {
   notes: string[];
   /** Wall time of the inference pass in seconds. */
   seconds: number;
+  /** With perSample: the samples.csv written (in the current folder). */
+  samplesFile?: string;
 }
 
 /**
@@ -150,6 +154,8 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   }
   const result = evaluationResult(r.metrics);
   if (o.resize === 'sharp') result.resize = 'sharp';
+  const samplesOpts = { labelOrder: o.labelOrder, softmaxHead: head === 'softmax' };
+  const samplesFile = o.perSample ? writeEvalSamples(resolve('samples.csv'), ds, o.split, r.outputs, model.info().numClasses, samplesOpts) : undefined;
   return {
     result,
     metrics: r.metrics,
@@ -162,6 +168,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
     labelOrderAssumed: order.assumed,
     notes,
     seconds: r.seconds,
+    ...(samplesFile ? { samplesFile } : {}),
   };
 }
 

@@ -8,13 +8,17 @@
  * or one per source group for `activated`) R repeats of: modify the selected weights, evaluate, restore
  * the touched tensors in place (no model copies). The parts: study/settings.ts (options, defaults,
  * refused settings), study/context.ts (a loaded base), study/plan.ts (ranking -> blocks), study/run.ts
- * (the modify-evaluate-restore loop), study/result.ts (result types, statistics, files).
+ * (the modify-evaluate-restore loop), study/result.ts (result types, statistics, files), study/paired.ts
+ * (flips, paired tests, samples.csv and the contact sheet of the flipped images).
  */
 export {
-  ACTIVATED_LOSSES, MODES, RANKINGS, isRandomMode, isRewindMode, resolveStudySetting, settingApplies, settingProblem, studyBaseSchema, studySettingSchema,
+  ACTIVATED_LOSSES, MODES, RANKINGS, isRandomMode, isRewindMode, resolveStudySetting, settingApplies, settingProblem, studyBaseSchema, studyOutputSchema, studySettingSchema,
   type ResolvedStudySetting, type StudyBaseInput, type StudyInput, type StudySetting, type StudySettingInput,
 } from './study/settings.js';
 export { prepareStudy, type StudyContext } from './study/context.js';
 export { planBlocks, type BlockPlan } from './study/plan.js';
 export { repeatSeed, runStudySetting, study } from './study/run.js';
 export { folderSuffix, originalFileName, originalText, resultCsv, writeStudyResult, type Stat, type StudyBlock, type StudyResult } from './study/result.js';
+export {
+  CONTACT_SHEET_MAX, blockPaired, isDeterministic, studySamplesCsv, type BlockPaired, type Flips, type PairedFields, type PooledRow,
+} from './study/paired.js';

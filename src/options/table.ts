@@ -420,6 +420,17 @@ export const OPTIONS = {
       },
     },
   }),
+  perSample: opt({
+    value: z.boolean(),
+    uses: {
+      study: {
+        help: 'write samples.csv into the result folder: per block and image of the split its id, file, split, y, attribute, group, probability of the true class ' +
+          'before, correct before, correct after (or the fraction of repeats right) and the probability after; with activated, whether it was among the poorest samples ranked with',
+        default: false,
+      },
+      eval: { help: 'write samples.csv into the current folder: per image of the split its id, file, split, y, attribute, group, probability of the true class and whether it is right', default: false },
+    },
+  }),
   resume: opt({
     value: z.boolean(),
     uses: {

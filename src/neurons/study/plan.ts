@@ -16,6 +16,8 @@ export interface BlockPlan {
   source: number | null;
   channels: Channel[];
   skipped?: string;
+  /** `activated`: the split positions of the poorest samples whose gradients ranked the channels. */
+  poorest?: number[];
 }
 
 /**
@@ -68,7 +70,7 @@ export async function planBlocks(
       }
       // the logits loss may scale its gradients by 2^scaleLog2 against underflow: report true norms
       const unscale = 2 ** -grads.scaleLog2;
-      plans.push({ source: g, channels: topChannels(grads.norms, cands, s.topK).map((c) => ({ ...c, value: c.value * unscale })) });
+      plans.push({ source: g, channels: topChannels(grads.norms, cands, s.topK).map((c) => ({ ...c, value: c.value * unscale })), poorest: pos });
     }
     const skipped = plans.filter((p) => p.skipped);
     if (skipped.length === plans.length) {

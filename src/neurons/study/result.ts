@@ -14,6 +14,7 @@ import { accuracyLine, pythonFloat } from '../../report/text.js';
 import { writeBeforeAfterPlot } from '../../report/plots.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/files.js';
 import type { Channel } from '../rank.js';
+import { writeFlippedSheet, writeStudySamples, type BlockPaired, type PairedFields, type PooledRow, type StudySamples } from './paired.js';
 import type { ResolvedStudySetting, StudySetting } from './settings.js';
 
 export type { Stat } from '../../metrics/statistics.js';
@@ -33,10 +34,19 @@ export interface StudyBlock {
   threshold?: { k: number; threshold: number; selected: Record<string, number> };
   seeds: number[];
   repeats: GroupMetrics[];
-  groups: ({ id: number; name: string; count: number } & Stat)[];
+  groups: ({ id: number; name: string; count: number } & Stat & PairedFields)[];
   worst_group_accuracy: Stat;
   average_accuracy: Stat;
   mean_accuracy: Stat;
+  /** A block that ran: what its flips are (of the one evaluation, or of each image's outcome in most repeats), tested by exact McNemar. */
+  paired_test?: BlockPaired['paired_test'];
+  /** A block that ran: the pooled minority groups (the smaller training group of each class) and the other groups. */
+  minority?: PooledRow;
+  majority?: PooledRow;
+  /** The contact sheet of the images the block flipped (file name in the result folder), null when none flipped. */
+  flipped_sheet?: string | null;
+  /** How many images the block flipped (right -> wrong and wrong -> right; for a random change, in most repeats). */
+  flipped_images?: number;
 }
 
 /**
@@ -61,17 +71,27 @@ export interface StudyResult {
   seconds: number;
   /** Wall seconds of this setting's evaluations: waiting for decoded images, and in the model. */
   timing: { data_seconds: number; compute_seconds: number; evaluations: number };
+  /** With perSample: the per-sample file (samples.csv) of the result folder. */
+  samples_file?: string;
 }
 
-/** A block's per-group and summary statistics from its repeats (none for a skipped block: means are null). */
-export function summarizeBlock(u: GroupMetrics, b: Pick<StudyBlock, 'source_group' | 'status' | 'reason' | 'channels' | 'threshold' | 'seeds' | 'repeats'>): StudyBlock {
+/**
+ * A block's per-group and summary statistics from its repeats (none for a skipped block: means are null),
+ * with its paired results (src/neurons/study/paired.ts) when given.
+ */
+export function summarizeBlock(
+  u: GroupMetrics,
+  b: Pick<StudyBlock, 'source_group' | 'status' | 'reason' | 'channels' | 'threshold' | 'seeds' | 'repeats'>,
+  paired?: BlockPaired,
+): StudyBlock {
   const r = b.repeats;
   return {
     ...b,
-    groups: u.groups.map((g, gi) => ({ id: g.id, name: g.name, count: g.count, ...stat(g.accuracy, r.map((m) => m.groups[gi].accuracy)) })),
+    groups: u.groups.map((g, gi) => ({ id: g.id, name: g.name, count: g.count, ...stat(g.accuracy, r.map((m) => m.groups[gi].accuracy)), ...paired?.groups[gi] })),
     worst_group_accuracy: stat(u.worst_group_accuracy, r.map((m) => m.worst_group_accuracy)),
     average_accuracy: stat(u.average_accuracy, r.map((m) => m.average_accuracy)),
     mean_accuracy: stat(u.mean_accuracy, r.map((m) => m.mean_accuracy)),
+    ...(paired ? { paired_test: paired.paired_test, minority: paired.minority, majority: paired.majority } : {}),
   };
 }
 
@@ -119,7 +139,24 @@ export function originalText(r: StudyResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** One CSV row per (block, group or summary, statistic). */
+/** The paired statistics of a row as (statistic, value) pairs: flips and p-values, or per-repeat flips and the change's t-interval. */
+function pairedStatistics(p: PairedFields): [string, number | null][] {
+  const out: [string, number | null][] = [];
+  if (p.flips) out.push(['to_wrong', p.flips.to_wrong], ['to_right', p.flips.to_right], ['p_value', p.p_value ?? null], ['p_holm', p.p_holm ?? null]);
+  // a random change: besides the flips of each image's outcome in most repeats
+  if (p.repeat_flips) {
+    p.repeat_flips.forEach((f, i) => out.push([`repeat${i}_to_wrong`, f.to_wrong], [`repeat${i}_to_right`, f.to_right]));
+    out.push(['change_ci95_low', p.change_ci95?.[0] ?? null], ['change_ci95_high', p.change_ci95?.[1] ?? null]);
+  }
+  return out;
+}
+
+/**
+ * One CSV row per (block, group or summary, statistic): unmodified, mean, std and change; after them the
+ * paired statistics of each group (to_wrong, to_right, p_value, p_holm; a random change adds
+ * repeat<r>_to_wrong, repeat<r>_to_right, change_ci95_low, change_ci95_high) and the rows of the pooled
+ * minority and majority groups.
+ */
 export function resultCsv(r: StudyResult): string {
   const rows = ['block,source_group,status,group,name,statistic,value'];
   const f = (v: number | null) => (v === null ? '' : String(v));
@@ -131,16 +168,34 @@ export function resultCsv(r: StudyResult): string {
     for (const [name, st] of [['worst_group', b.worst_group_accuracy], ['average', b.average_accuracy], ['mean', b.mean_accuracy]] as const) {
       for (const k of ['unmodified', 'mean', 'std', 'change'] as const) rows.push(`${bi},${src},${name},"${name} accuracy",${k},${f(st[k])}`);
     }
+    for (const g of b.groups) for (const [k, v] of pairedStatistics(g)) rows.push(`${bi},${src},${g.id},"${g.name}",${k},${f(v)}`);
+    for (const [name, row] of [['minority', b.minority], ['majority', b.majority]] as const) {
+      if (!row) continue;
+      const label = `"${name} groups (${row.groups.join(' ')})"`;
+      for (const k of ['count', 'unmodified', 'mean', 'std', 'change'] as const) rows.push(`${bi},${src},${name},${label},${k},${f(row[k])}`);
+      for (const [k, v] of pairedStatistics(row)) rows.push(`${bi},${src},${name},${label},${k},${f(v)}`);
+    }
   });
   return rows.join('\n') + '\n';
 }
 
 /**
  * Writes a setting's result folder: the original's text file, result.csv, a before/after plot per block
- * that ran, and result.json last (its presence marks a finished setting, what a restarted sweep skips).
+ * that ran, with `samples` the contact sheet of each block's flipped images (flipped.png; the block's
+ * `flipped_sheet` names it) and with `perSample` samples.csv, and result.json last (its presence marks
+ * a finished setting, what a restarted sweep skips).
  */
-export async function writeStudyResult(result: StudyResult): Promise<void> {
+export async function writeStudyResult(result: StudyResult, samples?: StudySamples & { perSample?: boolean }): Promise<void> {
   const { setting: s, blocks, unmodified, split, out: folder } = result;
+  if (samples) {
+    for (let bi = 0; bi < blocks.length; bi++) {
+      if (blocks[bi].status === 'skipped') continue;
+      const sheet = await writeFlippedSheet(folder, samples, bi, result.train_group_counts);
+      blocks[bi].flipped_sheet = sheet ? sheet.file.split('/').pop()! : null;
+      blocks[bi].flipped_images = sheet?.flipped ?? 0;
+    }
+    if (samples.perSample) result.samples_file = writeStudySamples(folder, samples);
+  }
   writeFileAtomic(result.file, originalText(result));
   writeFileAtomic(join(folder, 'result.csv'), resultCsv(result));
   for (let bi = 0; bi < blocks.length; bi++) {

@@ -8,13 +8,15 @@ import { stateDictPath } from '../../checkpoint.js';
 import type { GroupMetrics } from '../../metrics/groups.js';
 import type { ModificationMode, NativeCheckpoint } from '../../native.js';
 import { accuracyLine } from '../../report/text.js';
-import { SpurmemError, UsageError, flagName } from '../../util/errors.js';
+import { SpurmemError, UsageError, flagName, optionsError } from '../../util/errors.js';
 import { candidateParams } from '../rank.js';
 import { addTiming, evaluateOn, prepareStudy, rewindSource, unmodifiedOf, type StudyContext } from './context.js';
 import { planBlocks } from './plan.js';
+import { sampleOutcomes } from '../../metrics/paired.js';
+import { blockPaired, blockSamples, isDeterministic, type BlockSamples, type Outcomes } from './paired.js';
 import { folderSuffix, originalFileName, summarizeBlock, writeStudyResult, type StudyBlock, type StudyResult } from './result.js';
 import {
-  isRewindMode, resolveStudySetting, settingApplies, settingProblem, studyBaseSchema, type StudyBaseInput, type StudyInput, type StudySettingInput,
+  isRewindMode, resolveStudySetting, settingApplies, settingProblem, studyBaseSchema, studyOutputSchema, type StudyBaseInput, type StudyInput, type StudySettingInput,
 } from './settings.js';
 
 /** Seed of repeat r of block b: a fixed mix of (seed, b, r), so every repeat has its own stream. */
@@ -35,10 +37,13 @@ export function repeatSeed(seed: number, block: number, repeat: number): number 
  */
 export async function runStudySetting(
   ctx: StudyContext,
-  input: StudySettingInput & { out?: string; rewindCheckpoint?: string; quiet?: boolean },
+  input: StudySettingInput & { out?: string; rewindCheckpoint?: string; quiet?: boolean; perSample?: boolean },
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<StudyResult> {
-  const { out: outOpt, rewindCheckpoint, quiet, ...rest } = input;
+  const { out: outOpt, rewindCheckpoint, quiet, perSample: perSampleIn, ...rest } = input;
+  const output = studyOutputSchema.safeParse({ out: outOpt, perSample: perSampleIn });
+  if (!output.success) throw optionsError(output.error.issues);
+  const perSample = output.data.perSample;
   // said once per base, before its first setting
   for (const w of ctx.warnings.splice(0)) log(`warning: ${w}`);
   for (const n of ctx.notes.splice(0)) log(`note: ${n}`);
@@ -67,6 +72,14 @@ export async function runStudySetting(
   }
 
   const plans = await planBlocks(ctx, s, info, base.outputs, { quiet, log });
+  // per sample: right before and after, for the paired results, samples.csv and the flipped images
+  const splitSamples = ctx.ds.samples[split];
+  const outcomesOf = (outputs: Float32Array): Outcomes =>
+    sampleOutcomes(outputs, info.numClasses, splitSamples, { labelOrder: ctx.labelOrder, softmaxHead: info.head === 'softmax' });
+  const before = outcomesOf(base.outputs);
+  const groupOf = splitSamples.map((x) => x.group);
+  const deterministic = isDeterministic(s);
+  const perBlockSamples: (BlockSamples | null)[] = [];
 
   // ---- repeats: modify, evaluate, restore in place
   const thresholdNames = candidateParams(info, 'threshold').map((p) => p.name);
@@ -75,6 +88,7 @@ export async function runStudySetting(
     const plan = plans[bi];
     if (plan.skipped) {
       blocks.push(summarizeBlock(base.metrics, { source_group: plan.source, status: 'skipped', reason: plan.skipped, channels: [], seeds: [], repeats: [] }));
+      perBlockSamples.push(null);
       continue;
     }
     const touched =
@@ -84,6 +98,7 @@ export async function runStudySetting(
           : thresholdNames
         : [...new Set(plan.channels.map((c) => c.name))];
     const repeatsOut: GroupMetrics[] = [];
+    const repeatOutcomes: Outcomes[] = [];
     const seeds: number[] = [];
     let thresholdInfo: StudyBlock['threshold'];
     await model.withSnapshot(touched, async (restore) => {
@@ -117,12 +132,15 @@ export async function runStudySetting(
         }
         const ev = await evaluateOn(ctx, split);
         repeatsOut.push(ev.metrics);
+        repeatOutcomes.push(outcomesOf(ev.outputs));
         addTiming(timing, ev);
         restore();
         if (!quiet) log(`${s.ranking}/${s.mode}${plan.source !== null ? ` group ${plan.source}` : ''} repeat ${r + 1}/${repeats}: ${accuracyLine(ev.metrics)}`);
       }
     });
-    blocks.push(summarizeBlock(base.metrics, { source_group: plan.source, status: 'ran', reason: null, channels: plan.channels, ...(thresholdInfo ? { threshold: thresholdInfo } : {}), seeds, repeats: repeatsOut }));
+    const paired = blockPaired(before, repeatOutcomes, groupOf, ctx.ds.groupNames.length, ctx.ds.trainGroupCounts, deterministic);
+    blocks.push(summarizeBlock(base.metrics, { source_group: plan.source, status: 'ran', reason: null, channels: plan.channels, ...(thresholdInfo ? { threshold: thresholdInfo } : {}), seeds, repeats: repeatsOut }, paired));
+    perBlockSamples.push(blockSamples(repeatOutcomes, plan.poorest ?? null));
   }
 
   // ---- outputs
@@ -144,7 +162,9 @@ export async function runStudySetting(
     seconds: (Date.now() - t0) / 1000,
     timing,
   };
-  await writeStudyResult(result);
+  await writeStudyResult(result, {
+    ds: ctx.ds, split, before, blocks: perBlockSamples, deterministic, activated: s.ranking === 'activated', sourceGroups: plans.map((p) => p.source), perSample,
+  });
   return result;
 }
 

@@ -27,14 +27,17 @@ export const studySettingSchema = z
   )
   .strict();
 
+/** What a study writes beyond its setting: the result folder `out`, and `perSample` (samples.csv). */
+export const studyOutputSchema = z.object(schemaFields('study', ['out', 'perSample'])).strict();
+
 /** Input of `prepareStudy` (see {@link studyBaseSchema}). */
 export type StudyBaseInput = z.input<typeof studyBaseSchema>;
 /** Input of `runStudySetting` (see {@link studySettingSchema}). */
 export type StudySettingInput = z.input<typeof studySettingSchema>;
 /** A validated setting (defaults applied; repeats, distribution and rewind epochs may still be open). */
 export type StudySetting = z.output<typeof studySettingSchema>;
-/** Input of `study()`: a base and one setting, plus the result folder `out`. */
-export type StudyInput = StudyBaseInput & StudySettingInput & { out?: string };
+/** Input of `study()`: a base and one setting, plus the result folder `out` and `perSample` (see {@link studyOutputSchema}). */
+export type StudyInput = StudyBaseInput & StudySettingInput & z.input<typeof studyOutputSchema>;
 
 /** A setting with every default resolved: what a study actually ran (rewindEpochs 0: no rewind by epochs). */
 export type ResolvedStudySetting = Omit<StudySetting, 'rewindEpochs'> & { repeats: number; distribution: Distribution; rewindEpochs: number };
