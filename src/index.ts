@@ -111,6 +111,8 @@ export {
 } from './data/index.js';
 export { evaluateSplit, type EvaluateOptions } from './eval/evaluate-split.js';
 export { groupMetrics, predictions, targetIndex, LABEL_ORDERS, type GroupMetrics, type GroupResult, type LabelOrder } from './metrics/groups.js';
+export { countFlips, mcnemarExact, tInterval, holm, type Flips } from './metrics/paired.js';
+export { blockPaired, studySamplesCsv, type BlockPaired, type PairedFields } from './neurons/study.js';
 export { candidateParams, topChannels, type Channel, type Ranking } from './neurons/rank.js';
 
 // ---- errors
