@@ -137,7 +137,7 @@ describe('spurmem sweep on a trained model', () => {
     const csv = readFileSync(join(out, 'sweep.csv'), 'utf8').trim().split('\n');
     expect(csv.length).toBe(1 + 11 * 9);
     expect(csv[0]).toBe(
-      'index,key,split,ranking,mode,top_k,fraction,smallest,dropout_p,faithful_threshold,std,distribution,rewind_epochs,repeats,poorest_limit,activated_loss,seed,block,source_group,group,name,count,minority,accuracy_unmodified,accuracy_mean,accuracy_std,change',
+      'index,key,split,ranking,mode,top_k,fraction,smallest,dropout_p,faithful_threshold,std,distribution,rewind_epochs,repeats,poorest_limit,activated_loss,seed,block,source_group,group,name,count,minority,accuracy_unmodified,accuracy_mean,accuracy_std,change,accuracy_unmodified_ci_low,accuracy_unmodified_ci_high,ci_level',
     );
     expect(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')).rows).toEqual(inProcess.rows);
     expect(inProcess.minority_groups).toEqual([1, 2]);
