@@ -58,8 +58,11 @@ describe('spurmem eval vs PyTorch following the original procedure', () => {
       expect(cli.stderr).toMatch(/^folder dataset at /);
       expect(cli.code).toBe(0);
       const ours = JSON.parse(cli.stdout);
-      expect(Object.keys(ours)).toEqual(['split', 'groups', 'worst_group_accuracy', 'average_accuracy', 'mean_accuracy']);
-      expect(Object.keys(ours.groups[0])).toEqual(['id', 'name', 'count', 'accuracy']);
+      expect(Object.keys(ours).slice(0, 5)).toEqual(['split', 'groups', 'worst_group_accuracy', 'average_accuracy', 'mean_accuracy']);
+      expect(Object.keys(ours.groups[0]).slice(0, 4)).toEqual(['id', 'name', 'count', 'accuracy']);
+      // added by the intervals: overall accuracy, per-group ci95, <aggregate>_ci95 and how they were made
+      expect(Object.keys(ours).slice(5)).toEqual(['overall_accuracy', 'worst_group_accuracy_ci95', 'average_accuracy_ci95', 'mean_accuracy_ci95', 'overall_accuracy_ci95', 'ci']);
+      expect(Object.keys(ours.groups[0]).slice(4)).toEqual(['ci95']);
       const ref = await reference(evalnet(file), head, order, 16);
       expect(ours.groups.map((g: { id: number; count: number; accuracy: number }) => ({ id: g.id, count: g.count, accuracy: g.accuracy }))).toEqual(ref.groups);
       expect(ours.worst_group_accuracy).toBe(ref.worst_group_accuracy);
@@ -84,8 +87,15 @@ describe('spurmem eval vs PyTorch following the original procedure', () => {
     const t = await runCli(['eval', '--checkpoint', evalnet('epoch_3_checkpoints.pth.tar'), '--arch', 'resnet18', '--dataset', 'folder', '--root', root, '--split', 'val', '--resolution', String(R), '--threads', '2']);
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/^val split: 12 images, resnet18 \(softmax head\) from .*epoch_3_checkpoints\.pth\.tar, original label order \(assumed: .*\), R = 32/m);
-    expect(t.stdout).toMatch(/^group\s+name\s+count\s+accuracy\n0\s+top on land\s+5\s+\d\.\d{4}\n/m);
-    expect(t.stdout).toMatch(/^worst-group accuracy  \d\.\d{4}\naverage accuracy      \d\.\d{4}  \(weighted by the train split's group counts\)\nmean accuracy         \d\.\d{4}/m);
+    // the interval column and the summaries' intervals follow the accuracies; with --ci none --bootstrap 0 the table of before
+    const CI = '\\s+\\[\\d\\.\\d{4}, \\d\\.\\d{4}\\]';
+    expect(t.stdout).toMatch(new RegExp(`^group\\s+name\\s+count\\s+accuracy\\s+95% interval\\n0\\s+top on land\\s+5\\s+\\d\\.\\d{4}${CI}\\n`, 'm'));
+    expect(t.stdout).toMatch(
+      new RegExp(`^worst-group accuracy  \\d\\.\\d{4}${CI}\\naverage accuracy      \\d\\.\\d{4}${CI}  \\(weighted by the train split's group counts\\)\\nmean accuracy         \\d\\.\\d{4}`, 'm'),
+    );
+    const plain = await runCli(['eval', '--checkpoint', evalnet('epoch_3_checkpoints.pth.tar'), '--arch', 'resnet18', '--dataset', 'folder', '--root', root, '--split', 'val', '--resolution', String(R), '--threads', '2', '--ci', 'none', '--bootstrap', '0']);
+    expect(plain.stdout).toMatch(/^group\s+name\s+count\s+accuracy\n0\s+top on land\s+5\s+\d\.\d{4}\n/m);
+    expect(plain.stdout).toMatch(/^worst-group accuracy  \d\.\d{4}\naverage accuracy      \d\.\d{4}  \(weighted by the train split's group counts\)\nmean accuracy         \d\.\d{4}/m);
     // --resize sharp is named in the summary and in --json; the default (PIL's resize) is not
     const sharp = await runCli(['eval', '--checkpoint', evalnet('epoch_3_checkpoints.pth.tar'), '--arch', 'resnet18', '--dataset', 'folder', '--root', root, '--split', 'val', '--resolution', String(R), '--resize', 'sharp']);
     expect(sharp.stdout).toMatch(/R = 32, resized with sharp \(approximate\)/);

@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { GroupMetrics } from '../src/metrics/groups.js';
+import { withIntervals, type GroupMetrics } from '../src/metrics/groups.js';
 import { groupedBars, lineChart, mergeCoincidingSeries, renderSvg, writeBeforeAfterPlot, type LinePoint, type VlSpec } from '../src/report/plots.js';
 import { writeSweepPlots, type SweepRow } from '../src/sweep/report.js';
 import { SETTING_KEYS } from '../src/sweep/config.js';
@@ -130,6 +130,22 @@ describe('plots', () => {
     const texts = svgTexts(readFileSync(`${stem}.svg`, 'utf8'));
     expect(texts.join(' ')).toContain('standard deviation over the repeats, clipped to [0, 1]');
     expect(texts.some((t) => t.includes('…'))).toBe(false);
+  });
+
+  it('confidence intervals: the study plot draws the before interval, a run plot its error bars inside [0, 1]', async () => {
+    const before = withIntervals(metrics('train', [1, 0.5, 0.3, 0.9]), [100, 20, 10, 80], { bootstrap: 0 });
+    const after = metrics('train', [0.98, 0.02, 0.5, 0.9]);
+    const stem = join(dir, 'before_after_ci');
+    await writeBeforeAfterPlot(stem, 'largest zero', before, after, [0, 0, 0, 0]);
+    const texts = svgTexts(readFileSync(`${stem}.svg`, 'utf8'));
+    expect(texts.join(' ')).toContain('error bars: before, the 95% Wilson score interval, clipped to [0, 1]');
+    const spec = lineChart({
+      title: 't', xTitle: 'epoch', yTitle: 'accuracy', yDomain: [0, 1], xKind: 'integer',
+      rows: [{ x: 0, y: 0.98, series: 'g', lo: 0.9, hi: 1.02 }, { x: 1, y: 0.5, series: 'g', lo: 0.3, hi: 0.7 }, { x: 2, y: 0.6, series: 'g' }],
+    });
+    const values = (spec.data as { values: LinePoint[] }).values;
+    expect(values.map((v) => [v.lo, v.hi])).toEqual([[0.9, 1], [0.3, 0.7], [undefined, undefined]]);
+    expect(svgTexts(await renderSvg(spec)).some((t) => t.includes('…'))).toBe(false);
   });
 
   it("the sweep's change plot has one panel per source group and minority/majority, labels in full", async () => {

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
 import { addon } from '../src/native.js';
+import { wilsonInterval } from '../src/metrics/intervals.js';
 import { study } from '../src/neurons/study.js';
 import { expandSweep, loadSweepConfigFile, parseSweepConfig, settingKey } from '../src/sweep/config.js';
 import { minorityGroups, type SweepSummary } from '../src/sweep/report.js';
@@ -137,7 +138,7 @@ describe('spurmem sweep on a trained model', () => {
     const csv = readFileSync(join(out, 'sweep.csv'), 'utf8').trim().split('\n');
     expect(csv.length).toBe(1 + 11 * 9);
     expect(csv[0]).toBe(
-      'index,key,split,ranking,mode,top_k,fraction,smallest,dropout_p,faithful_threshold,std,distribution,rewind_epochs,repeats,poorest_limit,activated_loss,seed,block,source_group,group,name,count,minority,accuracy_unmodified,accuracy_mean,accuracy_std,change',
+      'index,key,split,ranking,mode,top_k,fraction,smallest,dropout_p,faithful_threshold,std,distribution,rewind_epochs,repeats,poorest_limit,activated_loss,seed,block,source_group,group,name,count,minority,accuracy_unmodified,accuracy_mean,accuracy_std,change,accuracy_unmodified_ci_low,accuracy_unmodified_ci_high,ci_level',
     );
     expect(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')).rows).toEqual(inProcess.rows);
     expect(inProcess.minority_groups).toEqual([1, 2]);
@@ -155,6 +156,14 @@ describe('spurmem sweep on a trained model', () => {
     const g = r.unmodified.groups;
     const minority = inProcess.rows.find((x) => x.index === 5 && x.group === 'minority')!;
     expect(minority.accuracy_unmodified).toBeCloseTo((g[1].correct + g[2].correct) / (g[1].count + g[2].count), 12);
+    // its interval: Wilson on the pooled counts; a group row's is the study's own, an aggregate's the study's bootstrap interval
+    expect([minority.accuracy_unmodified_ci_low, minority.accuracy_unmodified_ci_high]).toEqual(wilsonInterval(g[1].correct + g[2].correct, g[1].count + g[2].count, 0.95));
+    expect(minority.ci_level).toBe(0.95);
+    const g1 = inProcess.rows.find((x) => x.index === 5 && x.group === 1)!;
+    expect([g1.accuracy_unmodified_ci_low, g1.accuracy_unmodified_ci_high]).toEqual(g[1].ci95);
+    const worst = inProcess.rows.find((x) => x.index === 5 && x.group === 'worst_group')!;
+    expect([worst.accuracy_unmodified_ci_low, worst.accuracy_unmodified_ci_high]).toEqual(r.unmodified.worst_group_accuracy_ci95);
+    expect(r.blocks[0].repeats[0].groups[0].ci95).toHaveLength(2);
     // the same setting run on its own by `spurmem study` gives the same numbers
     const alone = await study({ run: base.run, threads: 1, batchSize: 64, mode: 'random_init', topK: 2, std: 0.3, repeats: 2, seed: 1, out: join(base.dir, 'alone') }, () => undefined);
     expect(inProcess.settings[5].key).toBe('train-largest-random_init-top2-std0.3-r2-seed1');

@@ -52,6 +52,13 @@ describe('spurmem train end to end', () => {
         expect(l[split].groups).toHaveLength(4);
         for (const g of l[split].groups) if (g.accuracy !== null) expect(g.accuracy).toBeGreaterThanOrEqual(0);
         expect(l[split].worst_group_accuracy).toBeLessThanOrEqual(l[split].average_accuracy);
+        // every split's metrics carry their intervals (the defaults: Wilson per group, 2000 bootstrap draws, 95%)
+        expect(l[split].ci).toEqual({ method: 'wilson', level: 0.95, bootstrap: 2000 });
+        for (const g of l[split].groups) expect(g.ci95 === null ? g.count : g.ci95.length).toBe(g.ci95 === null ? 0 : 2);
+        for (const a of ['worst_group_accuracy', 'average_accuracy', 'mean_accuracy', 'overall_accuracy']) {
+          expect(l[split][`${a}_ci95`][0]).toBeLessThanOrEqual(l[split][a]);
+          expect(l[split][`${a}_ci95`][1]).toBeGreaterThanOrEqual(l[split][a]);
+        }
       }
     }
     const txt = readFileSync(join(out, 'group_accuracy_evolution_in_testing_set.txt'), 'utf8').trim().split('\n');

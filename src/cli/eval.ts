@@ -1,8 +1,8 @@
 /**
  * `spurmem eval`: per-group accuracies of a checkpoint on one split, computed as the original computes
  * them (reference §7): one inference pass with the eval transform, accuracy = argmax(output) ==
- * argmax(target) per group, average weighted by the train split's group counts, plus worst-group and
- * plain-mean accuracy.
+ * argmax(target) per group, average weighted by the train split's group counts, plus worst-group,
+ * plain-mean and overall accuracy, each with its confidence interval.
  */
 import { Command } from 'commander';
 import type { Arch } from '../model/index.js';
@@ -10,6 +10,7 @@ import { countsTable } from '../data/dataset.js';
 import type { Split } from '../data/types.js';
 import type { Head, ResizeMethod } from '../options/enums.js';
 import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
+import { ciKey, type Aggregate, type CiMethod, type Interval } from '../metrics/intervals.js';
 import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../eval/evaluate.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
@@ -25,16 +26,43 @@ export function evalJson(m: GroupMetrics): Record<string, unknown> {
 }
 
 const fmt = (v: number | null) => (v === null ? 'no samples' : v.toFixed(4));
+const fmtCi = (v: Interval | null | undefined) => (v ? `[${v[0].toFixed(4)}, ${v[1].toFixed(4)}]` : '');
 
-/** The text table of `spurmem eval`: group, name, count, accuracy, then the summaries. */
+/** "95%" for a level of 0.95. */
+const percent = (level: number) => `${Number((level * 100).toFixed(10))}%`;
+
+/**
+ * The text table of `spurmem eval`: group, name, count, accuracy and (with intervals) the interval
+ * column, then the summaries (each followed by its bootstrap interval, when there is one) and a line
+ * saying how the intervals were made.
+ */
 export function evalTable(m: GroupMetrics): string {
+  const key = m.ci ? ciKey(m.ci.level) : null;
+  const groupCi = key !== null && m.ci!.method !== 'none';
+  const aggCi = (name: Aggregate) => {
+    const v = key !== null ? m[`${name}_${key}`] : undefined;
+    return v ? `  ${fmtCi(v)}` : '';
+  };
   const nameW = Math.max(4, ...m.groups.map((g) => g.name.length));
   const countW = Math.max(5, ...m.groups.map((g) => String(g.count).length));
-  const lines = [`${'group'.padEnd(5)}  ${'name'.padEnd(nameW)}  ${'count'.padStart(countW)}  accuracy`];
-  for (const g of m.groups) lines.push(`${String(g.id).padEnd(5)}  ${g.name.padEnd(nameW)}  ${String(g.count).padStart(countW)}  ${fmt(g.accuracy)}`);
-  lines.push(`worst-group accuracy  ${fmt(m.worst_group_accuracy)}`);
-  lines.push(`average accuracy      ${fmt(m.average_accuracy)}  (weighted by the train split's group counts)`);
-  lines.push(`mean accuracy         ${fmt(m.mean_accuracy)}  (plain mean over groups)`);
+  const accW = Math.max(8, ...m.groups.map((g) => fmt(g.accuracy).length));
+  const head = `${'group'.padEnd(5)}  ${'name'.padEnd(nameW)}  ${'count'.padStart(countW)}  accuracy`;
+  const lines = [groupCi ? `${head.padEnd(head.length + accW - 8)}  ${percent(m.ci!.level)} interval` : head];
+  for (const g of m.groups) {
+    const row = `${String(g.id).padEnd(5)}  ${g.name.padEnd(nameW)}  ${String(g.count).padStart(countW)}  ${fmt(g.accuracy)}`;
+    const ci = groupCi ? fmtCi(g[key!]) : '';
+    lines.push(ci ? `${row.padEnd(head.length + accW - 8)}  ${ci}` : row);
+  }
+  lines.push(`worst-group accuracy  ${fmt(m.worst_group_accuracy)}${aggCi('worst_group_accuracy')}`);
+  lines.push(`average accuracy      ${fmt(m.average_accuracy)}${aggCi('average_accuracy')}  (weighted by the train split's group counts)`);
+  lines.push(`mean accuracy         ${fmt(m.mean_accuracy)}${aggCi('mean_accuracy')}  (plain mean over groups)`);
+  if (m.overall_accuracy !== undefined) lines.push(`overall accuracy      ${fmt(m.overall_accuracy)}${aggCi('overall_accuracy')}  (correct / images of the split)`);
+  if (m.ci && (groupCi || m.ci.bootstrap > 0)) {
+    const parts = [];
+    if (groupCi) parts.push(`groups: ${m.ci.method === 'wilson' ? 'Wilson score' : 'Clopper-Pearson'}`);
+    if (m.ci.bootstrap > 0) parts.push(`summaries: group-stratified bootstrap, ${m.ci.bootstrap} draws`);
+    lines.push(`${percent(m.ci.level)} intervals (${parts.join('; ')})`);
+  }
   if (m.skipped !== undefined) lines.push(`skipped images        ${m.skipped}`);
   for (const f of m.skipped_files ?? []) lines.push(`  skipped ${f}`);
   return lines.join('\n');
@@ -51,6 +79,9 @@ interface EvalFlags extends DatasetFlags {
   threads?: number;
   labelOrder?: LabelOrder;
   head: Head | 'auto';
+  ci: CiMethod;
+  ciLevel: number;
+  bootstrap: number;
   json?: boolean;
   quiet?: boolean;
   perSample?: boolean;
@@ -59,7 +90,7 @@ interface EvalFlags extends DatasetFlags {
 /** The flags of `spurmem eval` in --help order (the option table declares each; --quiet and --json follow). */
 const EVAL_FLAGS: readonly OptionKey[] = [
   'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'skipBadImages', 'split', 'resolution', 'resize', 'batchSize', 'device', 'threads',
-  'vitLnEps', 'labelOrder', 'head', 'perSample',
+  'vitLnEps', 'labelOrder', 'head', 'perSample', 'ci', 'ciLevel', 'bootstrap',
 ];
 
 export function evalCommand(): Command {
@@ -67,7 +98,11 @@ export function evalCommand(): Command {
   addOptions(cmd, 'eval', EVAL_FLAGS);
   return cmd
     .option('--quiet', QUIET_HELP)
-    .option('--json', 'print {"split", "groups": [{"id", "name", "count", "accuracy"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy"} (and "skipped" with --skip-bad-images, "resize": "sharp" with --resize sharp)')
+    .option(
+      '--json',
+      'print {"split", "groups": [{"id", "name", "count", "accuracy", "ci95"}], "worst_group_accuracy", "average_accuracy", "mean_accuracy", "overall_accuracy", ' +
+        '"<each of them>_ci95", "ci": {"method", "level", "bootstrap"}} (the key says the level: ci90 at 0.9; and "skipped" with --skip-bad-images, "resize": "sharp" with --resize sharp)',
+    )
     .action(async (o: EvalFlags) => {
       const { json, quiet, ...opts } = o;
       const bar = progressBar(`eval ${o.split}`);

@@ -9,6 +9,7 @@ import { loadBatches, type ImageCache } from '../data/loader.js';
 import type { ResizeMethod } from '../data/images.js';
 import type { Dataset, Split } from '../data/types.js';
 import { groupMetrics, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import type { IntervalOptions } from '../metrics/intervals.js';
 
 /** Options of {@link evaluateSplit}. */
 export interface EvaluateOptions {
@@ -27,6 +28,8 @@ export interface EvaluateOptions {
   prefetch?: number;
   /** Images decoded at the same time (default: 2 per core, at least 4). */
   concurrency?: number;
+  /** Confidence intervals to add to the metrics (per group and bootstrap for the aggregates); none when left out. */
+  intervals?: IntervalOptions;
 }
 
 /**
@@ -96,6 +99,7 @@ export async function evaluateSplit(
     trainGroupCounts: ds.trainGroupCounts,
     groupNames: ds.groupNames,
     labelOrder: o.labelOrder ?? 'original',
+    intervals: o.intervals,
   });
   if (o.skipBadImages) {
     metrics.skipped = skipped;

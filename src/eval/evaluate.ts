@@ -12,7 +12,8 @@ import { ImageCache } from '../data/loader.js';
 import type { Dataset, Split } from '../data/types.js';
 import { evaluateSplit } from './evaluate-split.js';
 import { writeEvalSamples } from './per-sample.js';
-import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
+import type { GroupMetrics, IntervalsUsed, LabelOrder } from '../metrics/groups.js';
+import { AGGREGATES, ciKey as ciKeyOf, intervalOptions, type Aggregate, type Interval } from '../metrics/intervals.js';
 import { ARCHS, chooseArch, createModel, detectResolution, loadWeights, setThreads } from '../model/index.js';
 import { checkpointLnEps } from '../weights.js';
 import { schemaFields } from '../options/derive.js';
@@ -28,7 +29,7 @@ export const evaluateSchema = z
   .object(
     schemaFields('eval', [
       'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'split', 'resolution', 'resize', 'vitLnEps', 'batchSize', 'device', 'threads',
-      'labelOrder', 'head', 'skipBadImages', 'perSample',
+      'labelOrder', 'head', 'skipBadImages', 'perSample', 'ci', 'ciLevel', 'bootstrap',
     ]),
   )
   .strict();
@@ -38,17 +39,25 @@ export type EvaluateInput = z.input<typeof evaluateSchema>;
 
 /**
  * What {@link evaluate} returns and `spurmem eval --json` prints. Accuracies are fractions in [0, 1],
- * null for a group with no samples in the split.
+ * null for a group with no samples in the split. Intervals (keys named by the level: `ci95` at 0.95,
+ * `ci90` at 0.9) are [lower, upper] fractions: per group (Wilson or Clopper-Pearson, unless --ci none)
+ * and `<aggregate>_ci95` for the four aggregates (the group-stratified bootstrap, unless --bootstrap 0).
  */
 export interface EvaluationResult {
   split: Split;
-  groups: { id: number; name: string; count: number; accuracy: number | null }[];
+  groups: { id: number; name: string; count: number; accuracy: number | null; [ci: `ci${string}`]: Interval | null | undefined }[];
   /** min over the groups that have samples. */
   worst_group_accuracy: number | null;
-  /** Group accuracies weighted by the train split's group counts (§7.2). */
+  /** Group accuracies weighted by the train split's group counts (§7.2; the Waterbirds papers' "average"). */
   average_accuracy: number | null;
-  /** Plain mean of the group accuracies. */
+  /** Plain mean of the group accuracies (SubpopBench's "adjusted"). */
   mean_accuracy: number | null;
+  /** Correct / samples of the split (SubpopBench's "avg"). */
+  overall_accuracy?: number | null;
+  /** `<aggregate>_ci95`: the bootstrap interval of each aggregate (null where the aggregate is undefined). */
+  [aggregateCi: `${Aggregate}_ci${string}`]: Interval | null | undefined;
+  /** How the intervals were made: per-group method, level, bootstrap draws. */
+  ci?: IntervalsUsed;
   /** Present when the images were resized with sharp instead of PIL's algorithm (the default). */
   resize?: 'sharp';
   /** Images left out with skipBadImages (missing files and undecodable images of this split). */
@@ -67,13 +76,17 @@ export interface EvaluateHooks {
 
 /** The JSON form of group metrics (what `spurmem eval --json` prints). */
 export function evaluationResult(m: GroupMetrics): EvaluationResult {
+  const key = m.ci ? ciKeyOf(m.ci.level) : null;
   const out: EvaluationResult = {
     split: m.split,
-    groups: m.groups.map((g) => ({ id: g.id, name: g.name, count: g.count, accuracy: g.accuracy })),
+    groups: m.groups.map((g) => ({ id: g.id, name: g.name, count: g.count, accuracy: g.accuracy, ...(key && key in g ? { [key]: g[key] } : {}) })),
     worst_group_accuracy: m.worst_group_accuracy,
     average_accuracy: m.average_accuracy,
     mean_accuracy: m.mean_accuracy,
   };
+  if (m.overall_accuracy !== undefined) out.overall_accuracy = m.overall_accuracy;
+  for (const name of AGGREGATES) if (key && `${name}_${key}` in m) out[`${name}_${key}`] = m[`${name}_${key}`];
+  if (m.ci) out.ci = m.ci;
   if (m.skipped !== undefined) out.skipped = m.skipped;
   if (m.skipped_files !== undefined) out.skipped_files = m.skipped_files;
   return out;
@@ -144,6 +157,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
     cache: new ImageCache(),
     labelOrder: o.labelOrder,
     skipBadImages: o.skipBadImages,
+    intervals: intervalOptions(o),
     onProgress: hooks.onProgress,
   });
   if (o.skipBadImages) {
@@ -176,7 +190,8 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
  * Per-group accuracy of a checkpoint on one split (`spurmem eval`): one inference pass with the eval
  * transform (resize to round(R·256/224) square, centre-crop R, ImageNet normalisation), accuracy =
  * argmax(output) == target index per group (§7.1), worst-group accuracy, the average weighted by the train
- * split's group counts (§7.2) and the plain mean.
+ * split's group counts (§7.2), the plain mean and the overall accuracy, with their confidence intervals
+ * (per group: Wilson or Clopper-Pearson at --ci-level; aggregates: the seeded group-stratified bootstrap).
  * @returns the object `spurmem eval --json` prints
  * @throws UsageError naming the bad option; SpurmemError for an unreadable checkpoint, a dataset error
  *   (file, line, field), keys that do not fit the architecture, or a device that is not there.

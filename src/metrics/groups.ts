@@ -1,10 +1,13 @@
 /**
  * Group metrics from one inference pass: per-group accuracy with counts, worst-group accuracy, the average
  * accuracy weighted by the training split's group counts (the Waterbirds convention the original uses for
- * every split, reference §7.2) and the plain mean of the group accuracies.
+ * every split, reference §7.2), the plain mean of the group accuracies (SubpopBench's "adjusted") and the
+ * overall accuracy (correct / samples, SubpopBench's "avg"); with intervals asked for, a confidence
+ * interval on each (src/metrics/intervals.ts).
  */
 import { SpurmemError } from '../util/errors.js';
 import type { Sample, Split } from '../data/types.js';
+import { AGGREGATES, bootstrapIntervals, ciKey, proportionInterval, type Aggregate, type CiMethod, type Interval, type IntervalOptions } from './intervals.js';
 
 /**
  * Which output index stands for which class.
@@ -50,13 +53,28 @@ export function predictions(outputs: Float32Array, numClasses: number): Int32Arr
   return out;
 }
 
-/** One group's result; `accuracy` is null when the split has no samples of the group. */
+/**
+ * One group's result; `accuracy` is null when the split has no samples of the group. With intervals asked
+ * for (method other than none), `ci95` (the key says the level: `ci90` at 0.9) holds the interval of
+ * `correct` of `count`, null without samples.
+ */
 export interface GroupResult {
   id: number;
   name: string;
   count: number;
   correct: number;
   accuracy: number | null;
+  [ci: `ci${string}`]: Interval | null | undefined;
+}
+
+/** How the intervals of a metrics object were made (present when intervals were asked for). */
+export interface IntervalsUsed {
+  /** The per-group interval. */
+  method: CiMethod;
+  /** Confidence level of every interval. */
+  level: number;
+  /** Bootstrap draws of the aggregates' intervals (0: none). */
+  bootstrap: number;
 }
 
 /** Metrics of one split; every accuracy is a fraction in [0, 1], null when undefined. */
@@ -67,8 +85,14 @@ export interface GroupMetrics {
   worst_group_accuracy: number | null;
   /** Σ_g n_train[g]·acc[g] / Σ_g n_train[g] over the groups that have samples in this split. */
   average_accuracy: number | null;
-  /** Plain mean of the accuracies of the groups that have samples. */
+  /** Plain mean of the accuracies of the groups that have samples (SubpopBench's "adjusted" accuracy). */
   mean_accuracy: number | null;
+  /** Correct / samples of the split (SubpopBench's "avg" accuracy). */
+  overall_accuracy?: number | null;
+  /** The intervals' method, level and bootstrap draws (present when intervals were asked for). */
+  ci?: IntervalsUsed;
+  /** `<aggregate>_ci95` (the key says the level): the bootstrap interval of each aggregate, null where it is undefined. */
+  [aggregateCi: `${Aggregate}_ci${string}`]: Interval | null | undefined;
   /** Images left out with --skip-bad-images. */
   skipped?: number;
   /** The first images left out: `file (metadata line N): reason` (at most 20). */
@@ -78,7 +102,8 @@ export interface GroupMetrics {
 /**
  * Computes group metrics. `outputs` holds one row of `numClasses` values per sample, in the order of
  * `samples`; a sample is correct when argmax(output) equals `targetIndex(y, labelOrder)` (the original's
- * argmax(pred) == argmax(target), §7.1). Groups are 0..groupNames.length-1.
+ * argmax(pred) == argmax(target), §7.1). Groups are 0..groupNames.length-1. With `intervals`, each group
+ * gets its interval and each aggregate its bootstrap interval ({@link withIntervals}).
  * @throws SpurmemError when the sizes do not match
  */
 export function groupMetrics(o: {
@@ -89,6 +114,7 @@ export function groupMetrics(o: {
   trainGroupCounts: number[];
   groupNames: string[];
   labelOrder: LabelOrder;
+  intervals?: IntervalOptions;
 }): GroupMetrics {
   const nGroups = o.groupNames.length;
   if (o.outputs.length !== o.samples.length * o.numClasses) {
@@ -113,18 +139,53 @@ export function groupMetrics(o: {
     accuracy: count[g] > 0 ? correct[g] / count[g] : null,
   }));
   const present = groups.filter((g) => g.accuracy !== null);
+  let m: GroupMetrics;
   if (present.length === 0) {
-    return { split: o.split, groups, worst_group_accuracy: null, average_accuracy: null, mean_accuracy: null };
+    m = { split: o.split, groups, worst_group_accuracy: null, average_accuracy: null, mean_accuracy: null, overall_accuracy: null };
+  } else {
+    const accs = present.map((g) => g.accuracy as number);
+    const wsum = present.reduce((a, g) => a + o.trainGroupCounts[g.id], 0);
+    const n = present.reduce((a, g) => a + g.count, 0);
+    m = {
+      split: o.split,
+      groups,
+      worst_group_accuracy: Math.min(...accs),
+      average_accuracy: wsum > 0 ? present.reduce((a, g) => a + o.trainGroupCounts[g.id] * (g.accuracy as number), 0) / wsum : null,
+      mean_accuracy: accs.reduce((a, b) => a + b, 0) / accs.length,
+      overall_accuracy: present.reduce((a, g) => a + g.correct, 0) / n,
+    };
   }
-  const accs = present.map((g) => g.accuracy as number);
-  const wsum = present.reduce((a, g) => a + o.trainGroupCounts[g.id], 0);
-  return {
-    split: o.split,
-    groups,
-    worst_group_accuracy: Math.min(...accs),
-    average_accuracy: wsum > 0 ? present.reduce((a, g) => a + o.trainGroupCounts[g.id] * (g.accuracy as number), 0) / wsum : null,
-    mean_accuracy: accs.reduce((a, b) => a + b, 0) / accs.length,
-  };
+  return o.intervals ? withIntervals(m, o.trainGroupCounts, o.intervals) : m;
+}
+
+/**
+ * Group metrics with their intervals added (a new object; the metrics' own fields are kept): per group
+ * `ci95` from {@link proportionInterval} (none with method `none`), per aggregate `<name>_ci95` from the
+ * seeded group-stratified bootstrap (none with bootstrap 0), `overall_accuracy` where missing, and `ci`
+ * saying how. Defaults: Wilson, level 0.95, 2000 draws, seed 0.
+ * @throws SpurmemError for a level outside (0, 1), draws that are not an integer >= 0, or training counts
+ *   that do not match the groups
+ */
+export function withIntervals(m: GroupMetrics, trainGroupCounts: readonly number[], o: IntervalOptions = {}): GroupMetrics {
+  const method = o.method ?? 'wilson';
+  const level = o.level ?? 0.95;
+  const draws = o.bootstrap ?? 2000;
+  if (!Number.isInteger(draws) || draws < 0) throw new SpurmemError(`bootstrap: draws must be an integer >= 0, got ${draws}`);
+  if (trainGroupCounts.length !== m.groups.length) throw new SpurmemError(`withIntervals: ${trainGroupCounts.length} training group counts for ${m.groups.length} groups`);
+  const key = ciKey(level);
+  const groups = method === 'none' ? m.groups : m.groups.map((g) => ({ ...g, [key]: proportionInterval(g.correct, g.count, method, level) }));
+  const n = m.groups.reduce((a, g) => a + g.count, 0);
+  const { skipped, skipped_files, ...rest } = m;
+  const out: GroupMetrics = { ...rest, groups, overall_accuracy: m.overall_accuracy ?? (n > 0 ? m.groups.reduce((a, g) => a + g.correct, 0) / n : null) };
+  if (draws > 0) {
+    const counts = { count: m.groups.map((g) => g.count), correct: m.groups.map((g) => g.correct), trainCount: trainGroupCounts };
+    const iv = bootstrapIntervals(counts, { draws, level, seed: o.seed });
+    for (const name of AGGREGATES) out[`${name}_${key}`] = iv[name];
+  }
+  out.ci = { method, level, bootstrap: draws };
+  if (skipped !== undefined) out.skipped = skipped;
+  if (skipped_files !== undefined) out.skipped_files = skipped_files;
+  return out;
 }
 
 /**

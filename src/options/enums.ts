@@ -6,6 +6,7 @@
 export { DATASET_KINDS, SPLITS, type DatasetKind, type Split } from '../data/types.js';
 export { RESIZE_METHODS, type ResizeMethod } from '../data/images.js';
 export { LABEL_ORDERS, type LabelOrder } from '../metrics/groups.js';
+export { CI_METHODS, type CiMethod } from '../metrics/intervals.js';
 export { ARCHS, type Arch } from '../model/index.js';
 
 /** The head: the original's Linear + Softmax (cross-entropy on its output), or plain logits. */

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import {
-  ACTIVATED_LOSSES, ARCHS, BN_UPDATES, DATASET_KINDS, DISTRIBUTIONS, HEADS, LABEL_ORDERS, MODES, OPTIMIZERS, PRUNE_CRITERIA, RANKINGS,
+  ACTIVATED_LOSSES, ARCHS, BN_UPDATES, CI_METHODS, DATASET_KINDS, DISTRIBUTIONS, HEADS, LABEL_ORDERS, MODES, OPTIMIZERS, PRUNE_CRITERIA, RANKINGS,
   RESIZE_METHODS, SCHEDULERS, SPLITS, isRandomMode, isRewindMode, type DatasetKind, type LabelOrder, type ResizeMethod, type Split,
 } from './enums.js';
 
@@ -85,6 +85,10 @@ const WITH_CK = ' (with --checkpoint)';
 const LN_EPS = "ViT LayerNorm epsilon (default: recorded in spurmem checkpoints, else timm's 1e-6; the original code used 1e-5)";
 const RESIZE =
   "pil: PIL's bilinear resize bit for bit, as the original's torchvision pipeline (default); sharp: libvips' resize, about 0.2/255 per pixel off on photos, and far off for CMYK JPEGs (ICC transform) and 16-bit PNGs (scaled, where PIL clamps) (named in the results)";
+const CI = "per-group accuracy interval: wilson (Wilson score), clopper-pearson (exact, beta quantiles) or none; each group gets ci95 (the key says the level)";
+const CI_LEVEL = 'confidence level of every interval, in (0, 1) (0.9 gives ci90 keys)';
+const BOOTSTRAP =
+  'draws of the seeded group-stratified bootstrap that gives worst-group, average, mean and overall accuracy their interval (<name>_ci95); 0: none';
 const threshold = (s: SettingShape) => s.ranking === 'threshold';
 const random = (s: SettingShape) => isRandomMode(s.mode);
 
@@ -253,6 +257,24 @@ export const OPTIONS = {
   channelsLast: opt({
     value: z.boolean(),
     uses: { train: { help: 'channels-last memory format for weights and inputs (faster convolutions on GPUs)', default: false } },
+  }),
+  // ---- confidence intervals (src/metrics/intervals.ts)
+  ci: opt({
+    arg: '<method>', value: choice(CI_METHODS), choices: CI_METHODS, sweep: 'base',
+    uses: {
+      eval: { help: CI, default: 'wilson' },
+      study: { help: CI, default: 'wilson' },
+      train: { help: CI + ' (metrics.jsonl)', default: 'wilson' },
+      finetune: { help: CI + ' (metrics.jsonl)', default: 'wilson' },
+    },
+  }),
+  ciLevel: opt({
+    arg: '<level>', value: z.number().gt(0).lt(1), cli: 'number', text: 'a number in (0, 1)', sweep: 'base',
+    uses: { eval: { help: CI_LEVEL, default: 0.95 }, study: { help: CI_LEVEL, default: 0.95 }, train: { help: CI_LEVEL, default: 0.95 }, finetune: { help: CI_LEVEL, default: 0.95 } },
+  }),
+  bootstrap: opt({
+    arg: '<n>', value: int.min(0), cli: 'nonNegative', sweep: 'base',
+    uses: { eval: { help: BOOTSTRAP, default: 2000 }, study: { help: BOOTSTRAP, default: 2000 }, train: { help: BOOTSTRAP, default: 2000 }, finetune: { help: BOOTSTRAP, default: 2000 } },
   }),
   // ---- a study setting (what a sweep varies)
   split: opt({
@@ -464,7 +486,7 @@ export type OptionKey = keyof typeof OPTIONS;
 /** The study's base options (a sweep file's `base` keys, in their order). */
 export const STUDY_BASE_KEYS = [
   'run', 'checkpoint', 'rewindCheckpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'labelOrder', 'resolution', 'resize',
-  'vitLnEps', 'batchSize', 'device', 'threads', 'skipBadImages', 'cacheMb',
+  'vitLnEps', 'batchSize', 'device', 'threads', 'skipBadImages', 'cacheMb', 'ci', 'ciLevel', 'bootstrap',
 ] as const satisfies readonly OptionKey[];
 
 /** The options of one study setting, in canonical order (the order of setting names and sweep CSV columns). */
@@ -472,6 +494,9 @@ export const STUDY_SETTING_KEYS = [
   'split', 'ranking', 'mode', 'topK', 'fraction', 'smallest', 'dropoutP', 'faithfulThreshold', 'std', 'distribution', 'rewindEpochs', 'repeats',
   'poorestLimit', 'activatedLoss', 'seed',
 ] as const satisfies readonly OptionKey[];
+
+/** The interval options: per-group method, level, bootstrap draws (eval, study, train, finetune-prune). */
+export const INTERVAL_KEYS = ['ci', 'ciLevel', 'bootstrap'] as const satisfies readonly OptionKey[];
 
 /** The run-folder options of `train` and `finetune-prune`. */
 export const RUN_FOLDER_KEYS = ['out', 'resume', 'force', 'skipBadImages', 'cacheMb', 'keepCheckpoints', 'quiet'] as const satisfies readonly OptionKey[];

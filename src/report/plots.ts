@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { GroupMetrics } from '../metrics/groups.js';
+import { ciKey, type Interval } from '../metrics/intervals.js';
 import { writeFileAtomic } from '../util/files.js';
 
 /** A vega-lite specification (loosely typed: vega-lite validates it). */
@@ -33,13 +34,18 @@ export async function writePlot(stem: string, spec: VlSpec): Promise<{ svg: stri
   return { svg: `${stem}.svg`, png: `${stem}.png` };
 }
 
-/** One point of a line chart: `series` is the line (colour); `column` and `row` name its panel. */
+/**
+ * One point of a line chart: `series` is the line (colour); `column` and `row` name its panel; `lo` and
+ * `hi` (both or neither) an error bar, e.g. a confidence interval of the accuracy.
+ */
 export interface LinePoint {
   x: number;
   y: number | null;
   series: string;
   column?: string;
   row?: string;
+  lo?: number;
+  hi?: number;
 }
 
 /**
@@ -87,7 +93,8 @@ export function mergeCoincidingSeries(rows: LinePoint[]): LinePoint[] {
  * points; each panel titled by its value in full). `xKind` 'measured' (top-k, fractions) puts only the
  * measured x values on the axis, evenly spaced in order, so no line passes over a value never measured;
  * 'integer' (epochs) is a numeric axis with whole-number ticks. Series that coincide in a panel are drawn
- * once ({@link mergeCoincidingSeries}).
+ * once ({@link mergeCoincidingSeries}). Points with `lo` and `hi` get an error bar in their series' colour,
+ * clipped to `yDomain` (say what the bars are in `subtitle`).
  */
 export function lineChart(o: {
   title: string;
@@ -102,7 +109,11 @@ export function lineChart(o: {
   /** Panels with their own y scale (e.g. loss terms of different sizes). */
   independentY?: boolean;
 }): VlSpec {
-  const values = mergeCoincidingSeries(o.rows);
+  const [dlo, dhi] = o.yDomain ?? [-Infinity, Infinity];
+  const clipY = (v: number) => Math.min(dhi, Math.max(dlo, v));
+  const values = mergeCoincidingSeries(o.rows).map((r) => (r.lo !== undefined && r.hi !== undefined ? { ...r, lo: clipY(r.lo), hi: clipY(r.hi) } : r));
+  const bars = values.some((r) => r.lo !== undefined && r.hi !== undefined);
+  const color = { field: 'series', type: 'nominal', title: null, sort: null, legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical', columns: 2 } };
   const columns = [...new Set(values.map((r) => r.column).filter((c): c is string => c !== undefined))];
   const rowsFacet = [...new Set(values.map((r) => r.row).filter((c): c is string => c !== undefined))];
   const faceted = columns.length > 0 || rowsFacet.length > 0;
@@ -117,9 +128,12 @@ export function lineChart(o: {
       encoding: {
         x,
         y: { field: 'y', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) },
-        color: { field: 'series', type: 'nominal', title: null, sort: null, legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical', columns: 2 } },
+        color,
       },
     },
+    ...(bars
+      ? [{ transform: [{ filter: 'isValid(datum.lo) && isValid(datum.hi)' }], mark: { type: 'rule', opacity: 0.6 }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } }]
+      : []),
     ...(o.rule !== undefined ? [{ mark: { type: 'rule', color: 'gray', strokeWidth: 1 }, encoding: { y: { datum: o.rule } } }] : []),
   ];
   const header = { labelLimit: 0, labelFontSize: 12, title: null };
@@ -155,12 +169,13 @@ export function wrapLabel(label: string, width = 14): string[] {
 
 /**
  * Grouped bar chart: one column per category (e.g. group, its label in full on as many lines as it
- * needs), one bar per series (e.g. before / after), with an optional error bar (e.g. the standard
- * deviation over repeats) clipped to `yDomain` (say what the bars are in `subtitle`).
+ * needs), one bar per series (e.g. before / after), with an optional error bar, symmetric (`error`, e.g.
+ * the standard deviation over repeats) or an interval (`interval`, e.g. a confidence interval), clipped
+ * to `yDomain` (say what the bars are in `subtitle`).
  */
 export function groupedBars(o: {
   title: string;
-  rows: { category: string; series: string; value: number | null; error?: number }[];
+  rows: { category: string; series: string; value: number | null; error?: number; interval?: Interval | null }[];
   yTitle: string;
   yDomain?: [number, number];
   subtitle?: string;
@@ -169,7 +184,7 @@ export function groupedBars(o: {
   const clip = (v: number) => Math.min(hi, Math.max(lo, v));
   const values = o.rows
     .filter((r) => r.value !== null && Number.isFinite(r.value))
-    .map((r) => ({ ...r, lo: clip(r.value! - (r.error ?? 0)), hi: clip(r.value! + (r.error ?? 0)) }));
+    .map((r) => (r.interval ? { ...r, lo: clip(r.interval[0]), hi: clip(r.interval[1]) } : { ...r, lo: clip(r.value! - (r.error ?? 0)), hi: clip(r.value! + (r.error ?? 0)) }));
   const y = { field: 'value', type: 'quantitative', title: o.yTitle, ...(o.yDomain ? { scale: { domain: o.yDomain } } : {}) };
   const x = { field: 'series', type: 'nominal', axis: null, sort: null };
   const categories = [...new Set(values.map((v) => v.category))];
@@ -200,19 +215,27 @@ export function groupedBars(o: {
 }
 
 /**
- * Before/after bar chart of per-group accuracy (the study's reports); `afterErr` (the standard deviation
- * over the repeats) is drawn as error bars on the "after" bars, clipped to [0, 1].
+ * Before/after bar chart of per-group accuracy (the study's reports): the "before" bars carry the
+ * per-group confidence interval of `before` (when its metrics have intervals), the "after" bars
+ * `afterErr` (the standard deviation over the repeats); every error bar is clipped to [0, 1].
  */
 export async function writeBeforeAfterPlot(stem: string, title: string, before: GroupMetrics, after: GroupMetrics, afterErr?: (number | null)[]): Promise<void> {
+  const key = before.ci && before.ci.method !== 'none' ? ciKey(before.ci.level) : null;
   const rows = [];
   for (let g = 0; g < before.groups.length; g++) {
     const category = `${before.groups[g].id} ${before.groups[g].name} (${before.groups[g].count} images)`;
-    rows.push({ category, series: 'before', value: before.groups[g].accuracy });
+    rows.push({ category, series: 'before', value: before.groups[g].accuracy, interval: key ? before.groups[g][key] : undefined });
     rows.push({ category, series: 'after', value: after.groups[g].accuracy, error: afterErr?.[g] ?? undefined });
   }
   const bars = afterErr?.some((e) => e !== null && e !== undefined && e > 0);
-  await writePlot(
-    stem,
-    groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1], subtitle: bars ? 'error bars: standard deviation over the repeats, clipped to [0, 1]' : undefined }),
-  );
+  const parts: string[] = [];
+  if (key && before.groups.some((g) => g[key])) parts.push(`before, the ${intervalWords(before)}`);
+  if (bars) parts.push(`${parts.length ? 'after, ' : ''}standard deviation over the repeats`);
+  await writePlot(stem, groupedBars({ title, rows, yTitle: 'accuracy', yDomain: [0, 1], subtitle: parts.length ? `error bars: ${parts.join('; ')}, clipped to [0, 1]` : undefined }));
+}
+
+/** "95% Wilson score interval" / "90% Clopper-Pearson interval" of metrics with intervals. */
+export function intervalWords(m: GroupMetrics): string {
+  const level = `${Number(((m.ci?.level ?? 0.95) * 100).toFixed(10))}%`;
+  return `${level} ${m.ci?.method === 'clopper-pearson' ? 'Clopper-Pearson' : 'Wilson score'} interval`;
 }

@@ -1,8 +1,8 @@
 /**
  * The sweep's outputs, made from the settings' result folders: which settings finished, failed or are
- * missing; `sweep.csv` and `sweep.json` (one row per setting x block x group with the unmodified accuracy,
- * the mean and standard deviation over the repeats and the change, plus worst-group, average, plain-mean,
- * minority and majority rows); plots of the minority and majority change against top-k per mode; and the
+ * missing; `sweep.csv` and `sweep.json` (one row per setting x block x group with the unmodified accuracy
+ * and its confidence interval, the mean and standard deviation over the repeats and the change, plus
+ * worst-group, average, plain-mean, minority and majority rows); plots of the minority and majority change against top-k per mode; and the
  * terminal table.
  *
  * Minority groups: unless the configuration names them (`minority_groups`), within each class y the group
@@ -14,7 +14,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { minorityGroups, pooledAccuracy } from '../metrics/groups.js';
+import { minorityGroups, pooledAccuracy, type GroupMetrics } from '../metrics/groups.js';
+import { ciKey, proportionInterval, type Interval } from '../metrics/intervals.js';
 import { mean, stat } from '../metrics/statistics.js';
 import { toCamel } from '../util/case.js';
 import type { StudyResult } from '../neurons/study.js';
@@ -100,6 +101,14 @@ export type SweepRow = { index: number; key: string } & { [K in SettingKey]: Set
   /** Standard deviation over the repeats (ddof 0). */
   accuracy_std: number | null;
   change: number | null;
+  /**
+   * The confidence interval of `accuracy_unmodified` at `ci_level` (null where the study gave none): per
+   * group and for the minority and majority rows the per-group method on their counts, for worst-group,
+   * average and mean the study's bootstrap interval.
+   */
+  accuracy_unmodified_ci_low: number | null;
+  accuracy_unmodified_ci_high: number | null;
+  ci_level: number | null;
 };
 
 /** What `sweep.json` holds (and `sweep()` returns). */
@@ -147,41 +156,70 @@ function stats(unmodified: number | null, values: (number | null)[]) {
   return { accuracy_unmodified: st.unmodified, accuracy_mean: st.mean, accuracy_std: st.std, change: st.change };
 }
 
+/** The interval columns of a row from an interval (or none). */
+function ciColumns(iv: Interval | null | undefined, level: number | null) {
+  return iv ? { accuracy_unmodified_ci_low: iv[0], accuracy_unmodified_ci_high: iv[1], ci_level: level } : { accuracy_unmodified_ci_low: null, accuracy_unmodified_ci_high: null, ci_level: null };
+}
+
+/** The per-group interval of the samples of a set of groups (minority, majority), as the study's metrics made it. */
+function pooledInterval(m: GroupMetrics, ids: readonly number[]): Interval | null {
+  if (!m.ci || m.ci.method === 'none') return null;
+  const gs = m.groups.filter((g) => ids.includes(g.id));
+  return proportionInterval(gs.reduce((a, g) => a + g.correct, 0), gs.reduce((a, g) => a + g.count, 0), m.ci.method, m.ci.level);
+}
+
 /** The rows of one finished setting (blocks that were skipped, for want of gradients, have none: their result.json says why). */
 export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[]): SweepRow[] {
   const head: Record<string, unknown> = { index: p.index, key: p.key };
   for (const k of SETTING_KEYS) head[k] = p.setting[k] ?? null;
   const rows: SweepRow[] = [];
-  const majority = r.unmodified.groups.map((g) => g.id).filter((g) => !minority.includes(g));
+  const u = r.unmodified;
+  const majority = u.groups.map((g) => g.id).filter((g) => !minority.includes(g));
+  // results written without intervals (--ci none --bootstrap 0, or before intervals existed) give empty columns
+  const level = u.ci?.level ?? null;
+  const key = level !== null ? ciKey(level) : null;
   r.blocks.forEach((b, bi) => {
     if (b.status === 'skipped') return;
-    const base = { ...head, block: bi, source_group: b.source_group } as Omit<SweepRow, 'group' | 'name' | 'count' | 'minority' | 'accuracy_unmodified' | 'accuracy_mean' | 'accuracy_std' | 'change'>;
-    for (const g of b.groups) {
-      rows.push({ ...base, group: g.id, name: g.name, count: g.count, minority: minority.includes(g.id), accuracy_unmodified: g.unmodified, accuracy_mean: g.mean, accuracy_std: g.std, change: g.change });
-    }
-    for (const [group, name, st] of [
-      ['worst_group', 'worst-group accuracy', b.worst_group_accuracy],
-      ['average', 'average accuracy (train-count weighted)', b.average_accuracy],
-      ['mean', 'mean accuracy (plain mean over groups)', b.mean_accuracy],
+    const base = { ...head, block: bi, source_group: b.source_group } as Omit<
+      SweepRow,
+      'group' | 'name' | 'count' | 'minority' | 'accuracy_unmodified' | 'accuracy_mean' | 'accuracy_std' | 'change' | 'accuracy_unmodified_ci_low' | 'accuracy_unmodified_ci_high' | 'ci_level'
+    >;
+    b.groups.forEach((g, gi) => {
+      rows.push({
+        ...base, group: g.id, name: g.name, count: g.count, minority: minority.includes(g.id), accuracy_unmodified: g.unmodified, accuracy_mean: g.mean, accuracy_std: g.std, change: g.change,
+        ...ciColumns(key ? u.groups[gi]?.[key] : null, level),
+      });
+    });
+    for (const [group, name, st, agg] of [
+      ['worst_group', 'worst-group accuracy', b.worst_group_accuracy, 'worst_group_accuracy'],
+      ['average', 'average accuracy (train-count weighted)', b.average_accuracy, 'average_accuracy'],
+      ['mean', 'mean accuracy (plain mean over groups)', b.mean_accuracy, 'mean_accuracy'],
     ] as const) {
-      rows.push({ ...base, group, name, count: null, minority: null, accuracy_unmodified: st.unmodified, accuracy_mean: st.mean, accuracy_std: st.std, change: st.change });
+      rows.push({
+        ...base, group, name, count: null, minority: null, accuracy_unmodified: st.unmodified, accuracy_mean: st.mean, accuracy_std: st.std, change: st.change,
+        ...ciColumns(key ? u[`${agg}_${key}`] : null, level),
+      });
     }
     for (const [group, ids] of [['minority', minority], ['majority', majority]] as const) {
-      const count = r.unmodified.groups.filter((g) => ids.includes(g.id)).reduce((a, g) => a + g.count, 0);
+      const count = u.groups.filter((g) => ids.includes(g.id)).reduce((a, g) => a + g.count, 0);
       rows.push({
         ...base,
         group,
         name: `${group} groups (${ids.join(', ') || 'none'})`,
         count,
         minority: null,
-        ...stats(pooledAccuracy(r.unmodified, ids), b.repeats.map((m) => pooledAccuracy(m, ids))),
+        ...stats(pooledAccuracy(u, ids), b.repeats.map((m) => pooledAccuracy(m, ids))),
+        ...ciColumns(pooledInterval(u, ids), level),
       });
     }
   });
   return rows;
 }
 
-const CSV_COLUMNS = ['index', 'key', ...SETTING_KEYS, 'block', 'source_group', 'group', 'name', 'count', 'minority', 'accuracy_unmodified', 'accuracy_mean', 'accuracy_std', 'change'] as const;
+const CSV_COLUMNS = [
+  'index', 'key', ...SETTING_KEYS, 'block', 'source_group', 'group', 'name', 'count', 'minority', 'accuracy_unmodified', 'accuracy_mean', 'accuracy_std', 'change',
+  'accuracy_unmodified_ci_low', 'accuracy_unmodified_ci_high', 'ci_level',
+] as const;
 
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';

@@ -12,6 +12,7 @@ import { addon } from '../native.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { batchTargets, groupWeights } from './batch-targets.js';
 import { recordInitial } from './evaluate-all.js';
+import { intervalOptions } from '../metrics/intervals.js';
 import { resumeRun, type RunHooks } from './run-start.js';
 import { describePretrained, loadPretrained } from '../weights.js';
 import { runEpochs } from './loop.js';
@@ -105,7 +106,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   model.setLearningRate(scheduler.lr);
 
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
-  const evalOpts = { resolution: cfg.resolution, resize: cfg.resize, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages };
+  const evalOpts = { resolution: cfg.resolution, resize: cfg.resize, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages, intervals: intervalOptions(cfg) };
   if (start === 0 && cfg.evalInitial) await recordInitial(model, ds, run, { ...evalOpts, label: 'initial' }, log);
 
   const weights = cfg.reweight ? groupWeights(ds.samples.train) : undefined;

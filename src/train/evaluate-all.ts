@@ -6,13 +6,15 @@ import type { Dataset, ImageCache, ResizeMethod } from '../data/index.js';
 import type { Split } from '../data/types.js';
 import { evaluateSplit } from '../eval/evaluate-split.js';
 import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
+import type { IntervalOptions } from '../metrics/intervals.js';
 import type { Model } from '../model/index.js';
 import { progress } from '../util/progress.js';
 import type { RunDir } from './run-dir.js';
 
 /**
- * How a run evaluates: image side (px), resize, batch size, the decoded-image cache, label order and the
- * bad-image policy. The training batches use the same resolution, resize, cache and policy.
+ * How a run evaluates: image side (px), resize, batch size, the decoded-image cache, label order, the
+ * bad-image policy and the intervals metrics.jsonl gets (--ci, --ci-level, --bootstrap). The training
+ * batches use the same resolution, resize, cache and policy.
  */
 export interface EvalSettings {
   resolution: number;
@@ -21,6 +23,7 @@ export interface EvalSettings {
   cache: ImageCache;
   labelOrder: LabelOrder;
   skipBadImages?: boolean;
+  intervals?: IntervalOptions;
 }
 
 /** Evaluates train, val and test with the eval transform, in order; `label` names the progress bars. */
@@ -37,6 +40,7 @@ export async function evaluateAll(model: Model, ds: Dataset, o: EvalSettings & {
       cache: o.cache,
       labelOrder: o.labelOrder,
       skipBadImages: o.skipBadImages,
+      intervals: o.intervals,
       onProgress: (done) => {
         bar.tick(done - last);
         last = done;

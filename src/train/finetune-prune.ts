@@ -21,11 +21,12 @@ import type { Model } from '../model/index.js';
 import { ceilCount, poorestSamples, positiveChannels, prunableNames, rankingProblem, softmaxRows, topChannels } from '../neurons/rank.js';
 import { BASE_KEYS, resolveBase } from '../base.js';
 import { schemaFields } from '../options/derive.js';
-import { RUN_FOLDER_KEYS } from '../options/table.js';
+import { INTERVAL_KEYS, RUN_FOLDER_KEYS } from '../options/table.js';
 import { SpurmemError, optionsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
 import { batchTargets } from './batch-targets.js';
 import { recordInitial } from './evaluate-all.js';
+import { intervalOptions } from '../metrics/intervals.js';
 import { resumeRun, type RunHooks } from './run-start.js';
 import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch, versions, withRunOptions, RESUMABLE_FIELDS } from './run-dir.js';
@@ -38,7 +39,7 @@ export const finetuneSchema = z
   .object(
     schemaFields('finetune', [
       ...BASE_KEYS, 'prune', 'pruneFraction', 'pruneChannelFraction', 'pruneTopK', 'poorestLimit', 'temperature', 'ceWeight', 'bnUpdate', 'epochs', 'lr',
-      'weightDecay', 'batchSize', 'evalBatchSize', 'patience', 'scheduler', 'augment', 'seed', 'device', 'threads', ...RUN_FOLDER_KEYS,
+      'weightDecay', 'batchSize', 'evalBatchSize', 'patience', 'scheduler', 'augment', 'seed', 'device', 'threads', ...INTERVAL_KEYS, ...RUN_FOLDER_KEYS,
     ]),
   )
   .strict();
@@ -215,7 +216,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   let schedulerState: SchedulerState | undefined;
   const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
   const evalBatchSize = cfg.evalBatchSize ?? cfg.batchSize;
-  const evalOpts = { resolution: base.resolution, resize: base.resize, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages };
+  const evalOpts = { resolution: base.resolution, resize: base.resize, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages, intervals: intervalOptions(cfg) };
   if (start >= cfg.epochs) {
     // every epoch is done: nothing to load or train, the summary comes from metrics.jsonl
   } else if (start > 0) schedulerState = await resumeRun(model, run, start, log);

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DATASET_KINDS } from '../options/enums.js';
 import { schemaFields } from '../options/derive.js';
-import { RUN_FOLDER_KEYS } from '../options/table.js';
+import { INTERVAL_KEYS, RUN_FOLDER_KEYS } from '../options/table.js';
 import { UsageError, optionsError } from '../util/errors.js';
 
 /** The dataset layouts (the option table's constant). */
@@ -21,7 +21,7 @@ export const trainSchema = z
     schemaFields('train', [
       'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
       'patience', 'augment', 'reweight', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'device', 'threads', 'evalInitial', 'evalBatchSize',
-      'vitLnEps', 'amp', 'channelsLast', ...RUN_FOLDER_KEYS,
+      'vitLnEps', 'amp', 'channelsLast', ...INTERVAL_KEYS, ...RUN_FOLDER_KEYS,
     ]),
   )
   .strict();

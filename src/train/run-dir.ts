@@ -12,13 +12,14 @@ import { runEpochs } from '../base.js';
 import { addon, packageRoot } from '../native.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Split } from '../data/types.js';
-import { lineChart, writePlot, type LinePoint } from '../report/plots.js';
+import { intervalWords, lineChart, writePlot, type LinePoint } from '../report/plots.js';
+import { ciKey, type Interval } from '../metrics/intervals.js';
 import { evolutionText } from '../report/text.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, watchTempFiles, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 
-/** Run-folder options (RUN_FOLDER_KEYS of the option table) and device options that may differ when a run is resumed. */
-export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize', 'quiet'];
+/** Run-folder options (RUN_FOLDER_KEYS of the option table), device options and the interval options that may differ when a run is resumed. */
+export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize', 'quiet', 'ci', 'ciLevel', 'bootstrap'];
 
 /** Versions recorded in every config.json. */
 export function versions(): Record<string, string> {
@@ -213,16 +214,25 @@ export class RunDir {
     for (const split of ['train', 'val', 'test'] as const) {
       // the groups in one panel, worst-group and average in another: the worst-group line would hide the
       // group that is worst
+      // error bars: the intervals metrics.jsonl holds (per group, and the bootstrap's for the summaries)
       const rows: LinePoint[] = [];
+      const bar = (iv: Interval | null | undefined) => (iv ? { lo: iv[0], hi: iv[1] } : {});
+      let withBars: GroupMetrics | undefined;
       for (const r of all) {
         const m = r[split];
-        for (const g of m.groups) rows.push({ x: r.epoch, y: g.accuracy, series: `${g.id} ${g.name}`, column: 'groups' });
-        rows.push({ x: r.epoch, y: m.worst_group_accuracy, series: 'worst group', column: 'worst group and average' });
-        rows.push({ x: r.epoch, y: m.average_accuracy, series: 'average (train-weighted)', column: 'worst group and average' });
+        const key = m.ci ? ciKey(m.ci.level) : null;
+        if (key) withBars = m;
+        for (const g of m.groups) rows.push({ x: r.epoch, y: g.accuracy, series: `${g.id} ${g.name}`, column: 'groups', ...bar(key ? g[key] : null) });
+        rows.push({ x: r.epoch, y: m.worst_group_accuracy, series: 'worst group', column: 'worst group and average', ...bar(key ? m[`worst_group_accuracy_${key}`] : null) });
+        rows.push({ x: r.epoch, y: m.average_accuracy, series: 'average (train-weighted)', column: 'worst group and average', ...bar(key ? m[`average_accuracy_${key}`] : null) });
       }
+      const barParts: string[] = [];
+      if (withBars && withBars.ci!.method !== 'none') barParts.push(`${intervalWords(withBars)} per group`);
+      if (withBars && withBars.ci!.bootstrap > 0) barParts.push(`group-stratified bootstrap ${intervalWords(withBars).replace(/ (Wilson score|Clopper-Pearson)/, '')} for worst group and average`);
+      const barNote = barParts.length && rows.some((p) => p.lo !== undefined) ? `; bars: ${barParts.join(', ')}` : '';
       await writePlot(
         this.path(`group_accuracy_${split}`),
-        lineChart({ title: `Per-group accuracy, ${split} split`, subtitle: epochNote, rows, xTitle: epochTitle, yTitle: 'accuracy', yDomain: [0, 1], xKind: 'integer' }),
+        lineChart({ title: `Per-group accuracy, ${split} split`, subtitle: epochNote + barNote, rows, xTitle: epochTitle, yTitle: 'accuracy', yDomain: [0, 1], xKind: 'integer' }),
       );
     }
     // the total and its terms in separate panels, each with its own scale: the total would hide its largest term

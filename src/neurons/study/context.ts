@@ -9,6 +9,7 @@ import { ImageCache, loadBatches, openDataset, type Dataset, type ResizeMethod }
 import type { Sample, Split } from '../../data/types.js';
 import { evaluateSplit } from '../../eval/evaluate-split.js';
 import type { GroupMetrics, LabelOrder } from '../../metrics/groups.js';
+import { intervalOptions } from '../../metrics/intervals.js';
 import { readCheckpoint, stateDictPath } from '../../checkpoint.js';
 import { createModel, loadWeights, setThreads } from '../../model/index.js';
 import { resolveBase, runEpochs } from '../../base.js';
@@ -88,6 +89,7 @@ export function evaluateOn(ctx: StudyContext, split: Split) {
     cache: ctx.cache,
     labelOrder: ctx.labelOrder,
     skipBadImages: ctx.base.skipBadImages,
+    intervals: intervalOptions(ctx.base),
   });
 }
 
