@@ -138,7 +138,7 @@ describe('spurmem sweep on a trained model', () => {
     const csv = readFileSync(join(out, 'sweep.csv'), 'utf8').trim().split('\n');
     expect(csv.length).toBe(1 + 11 * 9);
     expect(csv[0]).toBe(
-      'index,key,split,ranking,mode,top_k,fraction,smallest,dropout_p,faithful_threshold,std,distribution,rewind_epochs,repeats,poorest_limit,activated_loss,seed,block,source_group,group,name,count,minority,accuracy_unmodified,accuracy_mean,accuracy_std,change,accuracy_unmodified_ci_low,accuracy_unmodified_ci_high,ci_level',
+      'index,key,split,ranking,mode,top_k,fraction,smallest,dropout_p,faithful_threshold,std,distribution,rewind_epochs,repeats,poorest_limit,activated_loss,seed,block,source_group,group,name,count,minority,accuracy_unmodified,accuracy_mean,accuracy_std,change,accuracy_unmodified_ci_low,accuracy_unmodified_ci_high,ci_level,to_wrong,to_right,p_value,p_holm,change_ci_low,change_ci_high',
     );
     expect(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')).rows).toEqual(inProcess.rows);
     expect(inProcess.minority_groups).toEqual([1, 2]);
@@ -164,6 +164,13 @@ describe('spurmem sweep on a trained model', () => {
     const worst = inProcess.rows.find((x) => x.index === 5 && x.group === 'worst_group')!;
     expect([worst.accuracy_unmodified_ci_low, worst.accuracy_unmodified_ci_high]).toEqual(r.unmodified.worst_group_accuracy_ci95);
     expect(r.blocks[0].repeats[0].groups[0].ci95).toHaveLength(2);
+    // the paired columns are the study's own: per group its flips, p-value and t-interval; minority the pooled row's
+    expect([g1.to_wrong, g1.to_right]).toEqual([r.blocks[0].groups[1].flips.to_wrong, r.blocks[0].groups[1].flips.to_right]);
+    expect(g1.p_value).toBe(r.blocks[0].groups[1].p_value);
+    expect([g1.change_ci_low, g1.change_ci_high]).toEqual(r.blocks[0].groups[1].change_ci95);
+    expect(r.blocks[0].minority.groups).toEqual([1, 2]);
+    expect(minority.p_holm).toBe(r.blocks[0].minority.p_holm);
+    expect(worst.p_value).toBeNull();
     // the same setting run on its own by `spurmem study` gives the same numbers
     const alone = await study({ run: base.run, threads: 1, batchSize: 64, mode: 'random_init', topK: 2, std: 0.3, repeats: 2, seed: 1, out: join(base.dir, 'alone') }, () => undefined);
     expect(inProcess.settings[5].key).toBe('train-largest-random_init-top2-std0.3-r2-seed1');

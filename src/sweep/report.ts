@@ -18,7 +18,7 @@ import { minorityGroups, pooledAccuracy, type GroupMetrics } from '../metrics/gr
 import { ciKey, proportionInterval, type Interval } from '../metrics/intervals.js';
 import { mean, stat } from '../metrics/statistics.js';
 import { toCamel } from '../util/case.js';
-import type { StudyResult } from '../neurons/study.js';
+import type { PairedFields, StudyResult } from '../neurons/study.js';
 import { lineChart, writePlot } from '../report/plots.js';
 import { SpurmemError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
@@ -109,6 +109,18 @@ export type SweepRow = { index: number; key: string } & { [K in SettingKey]: Set
   accuracy_unmodified_ci_low: number | null;
   accuracy_unmodified_ci_high: number | null;
   ci_level: number | null;
+  /**
+   * The paired result of the change (groups, and the minority and majority rows when they are the study's own
+   * pooled groups; null elsewhere and in results written without it): images right before and wrong after
+   * (`to_wrong`) and the reverse, the two-sided exact McNemar p-value and its Holm adjustment over the block
+   * (see the study's result.json), and for random changes the 95% t-interval of the change over the repeats.
+   */
+  to_wrong: number | null;
+  to_right: number | null;
+  p_value: number | null;
+  p_holm: number | null;
+  change_ci_low: number | null;
+  change_ci_high: number | null;
 };
 
 /** What `sweep.json` holds (and `sweep()` returns). */
@@ -168,6 +180,20 @@ function pooledInterval(m: GroupMetrics, ids: readonly number[]): Interval | nul
   return proportionInterval(gs.reduce((a, g) => a + g.correct, 0), gs.reduce((a, g) => a + g.count, 0), m.ci.method, m.ci.level);
 }
 
+/** The paired columns of a row from a group's or pooled row's paired fields (or none). */
+function pairedColumns(f: PairedFields | undefined) {
+  return {
+    to_wrong: f?.flips?.to_wrong ?? null,
+    to_right: f?.flips?.to_right ?? null,
+    p_value: f?.p_value ?? null,
+    p_holm: f?.p_holm ?? null,
+    change_ci_low: f?.change_ci95?.[0] ?? null,
+    change_ci_high: f?.change_ci95?.[1] ?? null,
+  };
+}
+
+const sameGroups = (a: readonly number[], b: readonly number[] | undefined) => b !== undefined && a.length === b.length && a.every((g) => b.includes(g));
+
 /** The rows of one finished setting (blocks that were skipped, for want of gradients, have none: their result.json says why). */
 export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[]): SweepRow[] {
   const head: Record<string, unknown> = { index: p.index, key: p.key };
@@ -182,12 +208,13 @@ export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[
     if (b.status === 'skipped') return;
     const base = { ...head, block: bi, source_group: b.source_group } as Omit<
       SweepRow,
-      'group' | 'name' | 'count' | 'minority' | 'accuracy_unmodified' | 'accuracy_mean' | 'accuracy_std' | 'change' | 'accuracy_unmodified_ci_low' | 'accuracy_unmodified_ci_high' | 'ci_level'
+      'group' | 'name' | 'count' | 'minority' | 'accuracy_unmodified' | 'accuracy_mean' | 'accuracy_std' | 'change' | 'accuracy_unmodified_ci_low' | 'accuracy_unmodified_ci_high' | 'ci_level' | keyof ReturnType<typeof pairedColumns>
     >;
     b.groups.forEach((g, gi) => {
       rows.push({
         ...base, group: g.id, name: g.name, count: g.count, minority: minority.includes(g.id), accuracy_unmodified: g.unmodified, accuracy_mean: g.mean, accuracy_std: g.std, change: g.change,
         ...ciColumns(key ? u.groups[gi]?.[key] : null, level),
+        ...pairedColumns(g),
       });
     });
     for (const [group, name, st, agg] of [
@@ -198,6 +225,7 @@ export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[
       rows.push({
         ...base, group, name, count: null, minority: null, accuracy_unmodified: st.unmodified, accuracy_mean: st.mean, accuracy_std: st.std, change: st.change,
         ...ciColumns(key ? u[`${agg}_${key}`] : null, level),
+        ...pairedColumns(undefined),
       });
     }
     for (const [group, ids] of [['minority', minority], ['majority', majority]] as const) {
@@ -210,6 +238,7 @@ export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[
         minority: null,
         ...stats(pooledAccuracy(u, ids), b.repeats.map((m) => pooledAccuracy(m, ids))),
         ...ciColumns(pooledInterval(u, ids), level),
+        ...pairedColumns(sameGroups(ids, b[group]?.groups) ? b[group] : undefined),
       });
     }
   });
@@ -218,7 +247,7 @@ export function settingRows(p: PlannedSetting, r: StudyResult, minority: number[
 
 const CSV_COLUMNS = [
   'index', 'key', ...SETTING_KEYS, 'block', 'source_group', 'group', 'name', 'count', 'minority', 'accuracy_unmodified', 'accuracy_mean', 'accuracy_std', 'change',
-  'accuracy_unmodified_ci_low', 'accuracy_unmodified_ci_high', 'ci_level',
+  'accuracy_unmodified_ci_low', 'accuracy_unmodified_ci_high', 'ci_level', 'to_wrong', 'to_right', 'p_value', 'p_holm', 'change_ci_low', 'change_ci_high',
 ] as const;
 
 function csvField(v: unknown): string {
