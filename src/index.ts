@@ -110,8 +110,9 @@ export {
   type LoadBatchesOptions,
 } from './data/index.js';
 export { evaluateSplit, type EvaluateOptions } from './eval/evaluate-split.js';
-export { groupMetrics, predictions, targetIndex, LABEL_ORDERS, type GroupMetrics, type GroupResult, type LabelOrder } from './metrics/groups.js';
+export { groupMetrics, withIntervals, predictions, targetIndex, LABEL_ORDERS, type GroupMetrics, type GroupResult, type LabelOrder } from './metrics/groups.js';
 export { countFlips, mcnemarExact, tInterval, holm, type Flips } from './metrics/paired.js';
+export { wilsonInterval, clopperPearsonInterval, proportionInterval, bootstrapIntervals, ciKey, CI_METHODS, AGGREGATES, type Interval, type CiMethod, type Aggregate, type IntervalOptions } from './metrics/intervals.js';
 export { blockPaired, studySamplesCsv, type BlockPaired, type PairedFields } from './neurons/study.js';
 export { candidateParams, topChannels, type Channel, type Ranking } from './neurons/rank.js';
 
