@@ -7,6 +7,12 @@ export { DATASET_KINDS, SPLITS, type DatasetKind, type Split } from '../data/typ
 export { RESIZE_METHODS, type ResizeMethod } from '../data/images.js';
 export { LABEL_ORDERS, type LabelOrder } from '../metrics/groups.js';
 export { ARCHS, type Arch } from '../model.js';
+import type { Arch } from '../model.js';
+
+/** The architectures `spurmem demo` trains (small enough for a CPU at the demo's 32 px). */
+export const DEMO_ARCHS = ['resnet18', 'resnet50'] as const satisfies readonly Arch[];
+/** One of {@link DEMO_ARCHS}. */
+export type DemoArch = (typeof DEMO_ARCHS)[number];
 
 /** The head: the original's Linear + Softmax (cross-entropy on its output), or plain logits. */
 export const HEADS = ['softmax', 'linear'] as const;
