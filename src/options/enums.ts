@@ -9,7 +9,7 @@ export { LABEL_ORDERS, type LabelOrder } from '../metrics/groups.js';
 export { ARCHS, type Arch } from '../model.js';
 import type { Arch } from '../model.js';
 
-/** The architectures `spurmem demo` trains (small enough for a CPU at the demo's 32 px). */
+/** The architectures `spurmem demo` offers (--arch). */
 export const DEMO_ARCHS = ['resnet18', 'resnet50'] as const satisfies readonly Arch[];
 /** One of {@link DEMO_ARCHS}. */
 export type DemoArch = (typeof DEMO_ARCHS)[number];

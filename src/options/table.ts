@@ -4,6 +4,11 @@
  * the command-line argument and parser, and per command its help text and default. The commander
  * options, the API schemas, the sweep keys, when a study setting applies and the sweep's value texts are
  * derived from it (src/options/derive.ts, src/options/sweep-keys.ts, src/options/setting-names.ts).
+ * The commands: train, finetune-prune, eval (and data check), study, demo, data make-demo and sweep. The
+ * options are declared by group in src/options/table/: base.ts (what a command works on, the dataset,
+ * the model, where it runs), study.ts (a study's settings), train.ts (training, finetune-prune, the run
+ * folder), commands.ts (what only demo, data make-demo and sweep take); the shape of an entry is
+ * src/options/spec.ts.
  */
 import { BASE_OPTIONS } from './table/base.js';
 import { COMMAND_OPTIONS } from './table/commands.js';
