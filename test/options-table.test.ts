@@ -1,30 +1,50 @@
 import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import type { z } from 'zod';
+import { dataCommand } from '../src/cli/data.js';
+import { demoCommand } from '../src/cli/demo.js';
 import { evalCommand } from '../src/cli/eval.js';
+import { demoSchema } from '../src/demo/run.js';
 import { finetunePruneCommand } from '../src/cli/finetune-prune.js';
 import { studyCommand } from '../src/cli/study.js';
 import { sweepCommand } from '../src/cli/sweep.js';
 import { trainCommand } from '../src/cli/train.js';
 import { evaluateSchema } from '../src/eval/evaluate.js';
 import { folderSuffix, resolveStudySetting, studyBaseSchema, studyOutputSchema, studySettingSchema } from '../src/neurons/study.js';
-import { scopeKeys, settingApplies } from '../src/options/derive.js';
+import { schemaFields, scopeKeys, settingApplies } from '../src/options/derive.js';
+import { SETTING_KEYS, SWEEP_BASE_VALUES } from '../src/options/sweep-keys.js';
 import { OPTIONS, type OptionKey, type OptionSpec, type Scope } from '../src/options/table.js';
 import { expandSweep, gridSchema, normalizeSetting, parseSweepConfig, settingKey, sweepBaseSchema } from '../src/sweep/config.js';
 import { finetuneSchema } from '../src/train/finetune-prune.js';
 import { trainSchema } from '../src/train/options.js';
 import { toSnake } from '../src/util/case.js';
 
-const COMMANDS: Record<Scope, () => Command> = { train: trainCommand, finetune: finetunePruneCommand, eval: evalCommand, study: studyCommand };
+const makeDemoCommand = (): Command => dataCommand().commands.find((c) => c.name() === 'make-demo')!;
+const COMMANDS: Record<Scope, () => Command> = {
+  train: trainCommand, finetune: finetunePruneCommand, eval: evalCommand, study: studyCommand, demo: demoCommand, makeDemo: makeDemoCommand, sweep: sweepCommand,
+};
+/** The API schema of each command; make-demo and sweep have none (their flags are checked against the table's values). */
 const SCHEMAS: Record<Scope, Record<string, z.ZodType>> = {
   train: trainSchema.shape,
   finetune: finetuneSchema.shape,
   eval: evaluateSchema.shape,
   // study() takes the result folder `out` and `perSample` beside its base and setting
   study: { ...studyBaseSchema.shape, ...studySettingSchema.shape, ...studyOutputSchema.shape },
+  demo: demoSchema.shape,
+  makeDemo: schemaFields('makeDemo', scopeKeys('makeDemo')),
+  sweep: schemaFields('sweep', scopeKeys('sweep')),
 };
-/** Flags a command has that are not options of its API (how the command prints). */
-const CLI_ONLY: Record<Scope, string[]> = { train: ['json'], finetune: ['json'], eval: ['json', 'quiet'], study: ['json', 'quiet'] };
+/** Flags a command has that are not options of its API (how the command prints; sweep --list: what it would run). */
+const CLI_ONLY: Record<Scope, string[]> = {
+  train: ['json'], finetune: ['json'], eval: ['json', 'quiet'], study: ['json', 'quiet'], demo: [], makeDemo: ['json'], sweep: ['list', 'json'],
+};
+/** A good and a bad value of the options that have their own command-line parser. */
+const PARSED: Record<string, { good: string; bad: { cli: string; api: unknown } }> = {
+  size: { good: '500x375', bad: { cli: '12x', api: [8, 8] } },
+  classes0: { good: '0,2', bad: { cli: '0,10', api: [] } },
+  classes1: { good: '5', bad: { cli: '1,,2', api: [10] } },
+  devices: { good: 'cuda:0,cuda:1', bad: { cli: 'cuda:0,gpu', api: ['gpu'] } },
+};
 
 /** A command whose parse errors throw instead of exiting, and print nothing. */
 function quietCommand(scope: Scope): Command {
@@ -46,11 +66,13 @@ function cliValue(scope: Scope, key: OptionKey, arg?: string): { value?: unknown
 }
 
 /** A good and a bad value of each option, on the command line and in the API. */
-function samples(key: OptionKey): { good: string | undefined; bad: { cli?: string; api: unknown } } {
+function samples(key: OptionKey, scope: Scope): { good: string | undefined; bad: { cli?: string; api: unknown } } {
   const spec = OPTIONS[key] as OptionSpec;
+  const choices = spec.uses[scope]?.choices ?? spec.choices;
   if (!spec.arg) return { good: undefined, bad: { api: 'yes' } };
-  if (spec.cli === 'list') return { good: spec.choices![0], bad: { cli: 'nope', api: ['nope'] } };
-  if (spec.choices) return { good: spec.choices[0], bad: { cli: 'nope', api: 'nope' } };
+  if (spec.parse) return PARSED[key];
+  if (spec.cli === 'list') return { good: choices![0], bad: { cli: 'nope', api: ['nope'] } };
+  if (choices) return { good: choices[0], bad: { cli: 'nope', api: 'nope' } };
   if (spec.cli === 'positive') return { good: '16', bad: { cli: '0', api: 0 } };
   if (spec.cli === 'nonNegative') return { good: '0', bad: { cli: '-1', api: -1 } };
   if (spec.cli === 'number') return { good: '0.5', bad: spec.value.safeParse(-1).success ? { cli: 'x', api: 'x' } : { cli: '-1', api: -1 } };
@@ -66,7 +88,7 @@ describe('the option table: each option reachable from the command line, the Nod
     const use = spec.uses[scope]!;
     const field = SCHEMAS[scope][key];
     expect(field, `the ${scope} API takes ${key}`).toBeDefined();
-    const { good, bad } = samples(key);
+    const { good, bad } = samples(key, scope);
     // a good value: the command line gives what the API accepts
     const g = cliValue(scope, key, good);
     expect(g.error, `${scope} --${key} ${good}`).toBeUndefined();
@@ -99,6 +121,12 @@ describe('the option table: each option reachable from the command line, the Nod
     const flags = COMMANDS[scope]().options.map((o) => o.attributeName());
     expect(keys.filter((k) => !flags.includes(k))).toEqual([]);
     expect(flags.filter((f) => !keys.includes(f as OptionKey) && !CLI_ONLY[scope].includes(f))).toEqual([]);
+  });
+
+  it('sweep --help names every base key and grid key of a sweep file', () => {
+    let text = '';
+    sweepCommand().configureOutput({ writeOut: (x) => void (text += x), writeErr: (x) => void (text += x) }).outputHelp();
+    for (const k of [...Object.keys(SWEEP_BASE_VALUES), ...SETTING_KEYS]) expect(text, k).toMatch(new RegExp(`\\b${k}\\b`));
   });
 
   it('every base key and grid key of a sweep is a study option', () => {

@@ -1,49 +1,20 @@
 /**
  * `spurmem data make-demo` (the built-in Fashion-Waterbirds dataset) and `spurmem data check`.
  */
-import { Command, Option } from 'commander';
-import { FASHION_MNIST_DIR, makeDemoDataset } from '../data/fashion-waterbirds.js';
+import { Command } from 'commander';
+import { makeDemoDataset } from '../data/fashion-waterbirds.js';
 import { checkDataset, type CheckReport } from '../data/check.js';
 import { SPLITS } from '../data/types.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
-import { UsageError } from '../util/errors.js';
-import { finiteNumber, nonNegativeInt } from './common.js';
+import { addOptions } from '../options/derive.js';
+import { MAKE_DEMO_KEYS } from '../options/table.js';
 import { progressBar } from '../util/progress.js';
 
-/** Parses `--size 96` or `--size 500x375` into width and height. */
-function parseSize(v: string): [number, number] {
-  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--size expects PX or WxH (e.g. 96 or 500x375), got '${v}'`);
-  const w = Number(m[1]);
-  return [w, m[2] ? Number(m[2]) : w];
-}
-
-function classList(flag: string) {
-  return (v: string): number[] => {
-    const parts = v.split(',').map((s) => s.trim());
-    const out = parts.map(Number);
-    if (parts.some((p) => p === '') || out.some((n) => !Number.isInteger(n) || n < 0 || n > 9)) {
-      throw new UsageError(`${flag} expects comma-separated Fashion-MNIST labels 0-9, got '${v}'`);
-    }
-    return out;
-  };
-}
-
 function makeDemoCommand(): Command {
-  return new Command('make-demo')
-    .description(
-      'build Fashion-Waterbirds: Fashion-MNIST items (class y) on land or water backgrounds (place), in the Waterbirds layout',
-    )
-    .requiredOption('--out <dir>', 'output folder (new or empty)')
-    .addOption(new Option('--scale <s>', "Waterbirds' per-group counts times S (each group at least 1)").default(1).argParser(finiteNumber('--scale')))
-    .addOption(new Option('--size <px>', 'image size: PX (square) or WxH').default([96, 96], '96').argParser(parseSize))
-    .addOption(new Option('--seed <n>', 'random seed (same seed, same bytes)').default(0).argParser(nonNegativeInt('--seed')))
-    .addOption(new Option('--fashion-mnist <dir>', 'folder of the Fashion-MNIST IDX .gz files').default(FASHION_MNIST_DIR))
-    .addOption(new Option('--classes0 <list>', 'Fashion-MNIST labels of class y=0').default([0, 2], '0,2 (T-shirt/top, Pullover: "top")').argParser(classList('--classes0')))
-    .addOption(new Option('--classes1 <list>', 'Fashion-MNIST labels of class y=1').default([5, 7, 9], '5,7,9 (Sandal, Sneaker, Ankle boot: "shoe")').argParser(classList('--classes1')))
-    .addOption(new Option('--item-size <f>', "item side as a fraction of the image's shorter side").default(0.5).argParser(finiteNumber('--item-size')))
-    .addOption(new Option('--item-opacity <f>', 'item opacity in (0, 1]').default(1).argParser(finiteNumber('--item-opacity')))
-    .option('--force', 'replace an earlier demo dataset in --out')
+  const cmd = new Command('make-demo').description(
+    'build Fashion-Waterbirds: Fashion-MNIST items (class y) on land or water backgrounds (place), in the Waterbirds layout',
+  );
+  return addOptions(cmd, 'makeDemo', MAKE_DEMO_KEYS)
     .option('--json', 'print {root, images, counts, groupNames} as JSON')
     .action(
       async (o: {

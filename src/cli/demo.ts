@@ -1,24 +1,20 @@
 /**
  * `spurmem demo`: the whole study on the built-in dataset, with a report.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { demo } from '../demo/run.js';
 import { SMOKE_TEST_NOTICE, drop, testOf, verdict } from '../demo/report.js';
-import { deviceOption, nonNegativeInt, threadsOption } from './common.js';
+import { addOptions } from '../options/derive.js';
+import { DEMO_KEYS } from '../options/table.js';
+import type { DemoArch } from '../options/enums.js';
 
 export function demoCommand(): Command {
-  return new Command('demo')
-    .description(
-      'run the whole study on the built-in Fashion-Waterbirds dataset (made from Debian\'s Fashion-MNIST): ERM, ' +
-        'critical neurons (largest zero / random_noise, activated zero), finetune-prune, and a report (report.md, report.html)',
-    )
-    .option('--out <dir>', 'demo folder', 'experiments/demo')
-    .option('--quick', 'a smoke test: a smaller dataset, fewer epochs and repeats; its report says its numbers are not to be read (56 s to 1 min 43 s measured on 2 CPU cores shared with other work)')
-    .addOption(new Option('--arch <arch>', 'architecture').choices(['resnet18', 'resnet50']).default('resnet18'))
-    .addOption(deviceOption())
-    .addOption(threadsOption())
-    .option('--seed <n>', 'seed of the data, the initialisation, shuffling and the studies', nonNegativeInt('--seed'), 0)
-    .action(async (o: { out: string; quick?: boolean; arch: 'resnet18' | 'resnet50'; device: string; threads?: number; seed: number }) => {
+  const cmd = new Command('demo').description(
+    'run the whole study on the built-in Fashion-Waterbirds dataset (made from Debian\'s Fashion-MNIST): ERM, ' +
+      'critical neurons (largest zero / random_noise, activated zero), finetune-prune, and a report (report.md, report.html)',
+  );
+  return addOptions(cmd, 'demo', DEMO_KEYS)
+    .action(async (o: { out: string; quick?: boolean; arch: DemoArch; device: string; threads?: number; seed: number }) => {
       const r = await demo(o);
       const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
       const lines = [

@@ -4,23 +4,40 @@
 import { Command } from 'commander';
 import { collectSweep, loadSweepConfigFile, planSweep, runSweepIndex, settingLabel, sweep, sweepTable, type SweepSummary } from '../sweep/index.js';
 import { UsageError } from '../util/errors.js';
-import { cliOption } from '../options/derive.js';
-import { DEVICE_PATTERN } from '../options/table.js';
-import { nonNegativeInt, positiveInt } from './common.js';
+import { addOptions } from '../options/derive.js';
+import { SWEEP_KEYS } from '../options/table.js';
+import { SETTING_KEYS, SWEEP_BASE_VALUES } from '../options/sweep-keys.js';
+
+/** The base keys and grid keys the example configuration of --help shows. */
+const BASE_SHOWN = ['run', 'epoch', 'checkpoint', 'dataset', 'root', 'rewind_checkpoint'];
+const GRID_SHOWN = ['ranking', 'mode', 'top_k', 'std', 'repeats'];
+
+/** The keys besides `shown`, in the table's order, as comment lines of at most 100 characters. */
+function keyLines(shown: readonly string[], keys: readonly string[], first: string, next: string): string {
+  const items = keys.filter((k) => !shown.includes(k)).map((k, i, all) => (i < all.length - 1 ? `${k},` : k));
+  const lines: string[] = [];
+  let line = first + items[0];
+  for (const item of items.slice(1)) {
+    if (line.length + 1 + item.length > 100) {
+      lines.push(line);
+      line = next + item;
+    } else line += ' ' + item;
+  }
+  return [...lines, line].join('\n');
+}
 
 const HELP = `
 Configuration (.json or .yaml; relative paths are relative to the file):
   base:                      # what every setting studies
     run: experiments/resnet50_waterbirds_erm   # a spurmem train folder (last epoch unless epoch: E)
     # or: checkpoint: FILE, dataset: waterbirds|celeba|folder, root: DIR [, rewind_checkpoint: FILE]
-    # also: arch, head, label_order, resolution, resize, batch_size, device, threads, cache_mb, skip_bad_images
+${keyLines(BASE_SHOWN, Object.keys(SWEEP_BASE_VALUES), '    # also: ', '    #       ')}
   grid:                      # lists (or single values), crossed; first key outermost
     ranking: [largest]
     mode: [random_init, random_noise]
     top_k: [1, 2, 3]
     std: [0.02, 0.1]
-    repeats: 10              # also: split, rewind_epochs, fraction, seed, smallest, dropout_p,
-                             # faithful_threshold, distribution, poorest_limit, activated_loss
+${keyLines(GRID_SHOWN, SETTING_KEYS, '    repeats: 10              # also: ', '                             # ')}
   exclude:                   # grid settings matching an entry are dropped
     - {mode: random_noise, std: 0.1}
   include:                   # extra settings; missing keys take the grid's lists
@@ -46,15 +63,6 @@ Backends: in one process (default; the base is loaded once); --workers N or --de
 (one process per worker, a shared queue); --slurm (a job array, task i = --index i; then
 spurmem sweep collect OUT).`;
 
-function deviceList(v: string): string[] {
-  const xs = v.split(',').map((x) => x.trim()).filter(Boolean);
-  if (xs.length === 0 || !xs.every((x) => DEVICE_PATTERN.test(x))) throw new UsageError(`--devices expects a comma-separated list such as cuda:0,cuda:1, got '${v}'`);
-  return xs;
-}
-
-/** The base's --device, checked as every command checks it. */
-const parseDevice = (v: string): string => cliOption('device', 'study').parseArg!(v, undefined as unknown as string) as string;
-
 function report(s: SweepSummary, json: boolean | undefined): void {
   process.stdout.write(json ? JSON.stringify(s) + '\n' : sweepTable(s));
   for (const st of s.settings) {
@@ -68,16 +76,8 @@ function report(s: SweepSummary, json: boolean | undefined): void {
 export function sweepCommand(): Command {
   const cmd = new Command('sweep')
     .description('run a grid of study settings on one trained model: in one process, on worker processes or devices, or as a Slurm job array')
-    .argument('<config>', 'sweep configuration (.json, .yaml or .yml)')
-    .option('--out <dir>', "output folder (default: the configuration's out, else next to the file, named after it)")
-    .option('--workers <n>', 'worker processes on the base device (CPU: cores / n threads each)', positiveInt('--workers'))
-    .option('--devices <list>', 'one worker process per device, e.g. cuda:0,cuda:1', deviceList)
-    .option('--slurm', 'submit a Slurm job array (one task per unfinished setting) with sbatch')
-    .option('--sbatch-args <args>', 'extra sbatch options, e.g. "--time=2:00:00 --partition=gpu --gres=gpu:1"')
-    .option('--index <i>', 'run setting i only (what a Slurm task runs)', nonNegativeInt('--index'))
-    .option('--device <device>', "override the base's device", parseDevice)
-    .option('--threads <n>', "override the base's libtorch CPU threads", positiveInt('--threads'))
-    .option('--force', 'run finished settings again')
+    .argument('<config>', 'sweep configuration (.json, .yaml or .yml)');
+  addOptions(cmd, 'sweep', SWEEP_KEYS)
     .option('--list', 'print the expanded settings and exit')
     .option('--json', 'print sweep.json instead of the table')
     .addHelpText('after', HELP)

@@ -46,6 +46,14 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 /** Fashion-MNIST's class names, by label. */
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
+/**
+ * The defaults of {@link makeDemoDataset} (and of `spurmem data make-demo`): Waterbirds' counts, 96 x 96
+ * images, items half the image's side, opaque, JPEG quality 90.
+ */
+export const DEMO_DATASET_DEFAULTS = { scale: 1, size: 96, seed: 0, itemSize: 0.5, itemOpacity: 1, quality: 90 } as const;
+/** The smallest and largest image side of the demo dataset (pixels). */
+export const DEMO_SIZE_RANGE = [16, 4096] as const;
+
 /** Options of {@link makeDemoDataset}. */
 export interface DemoOptions {
   /** Output folder (created; must be empty or an earlier demo dataset with `force`). */
@@ -58,7 +66,7 @@ export interface DemoOptions {
   seed?: number;
   /** Folder of the Fashion-MNIST IDX files (default Debian's). */
   fashionMnistDir?: string;
-  /** Fashion-MNIST labels of class y = 0 and y = 1 (defaults [0, 2, 6] and [3, 4]). */
+  /** Fashion-MNIST labels of class y = 0 and y = 1 (defaults {@link DEMO_CLASSES0} [0, 2] and {@link DEMO_CLASSES1} [5, 7, 9]). */
   classes0?: number[];
   classes1?: number[];
   /** Item side as a fraction of the image's shorter side (default 0.5). */
@@ -200,16 +208,18 @@ function folderName(cls: number): string {
 }
 
 function checkOptions(o: DemoOptions): Required<Omit<DemoOptions, 'onProgress'>> {
-  const scale = o.scale ?? 1;
-  const width = o.width ?? 96;
+  const D = DEMO_DATASET_DEFAULTS;
+  const scale = o.scale ?? D.scale;
+  const width = o.width ?? D.size;
   const height = o.height ?? width;
-  const seed = o.seed ?? 0;
-  const itemSize = o.itemSize ?? 0.5;
-  const itemOpacity = o.itemOpacity ?? 1;
-  const quality = o.quality ?? 90;
+  const seed = o.seed ?? D.seed;
+  const itemSize = o.itemSize ?? D.itemSize;
+  const itemOpacity = o.itemOpacity ?? D.itemOpacity;
+  const quality = o.quality ?? D.quality;
   if (!(scale > 0) || !Number.isFinite(scale)) throw new UsageError(`--scale expects a number > 0, got ${o.scale}`);
   for (const [flag, v] of [['--size (width)', width], ['--size (height)', height]] as const) {
-    if (!Number.isInteger(v) || v < 16 || v > 4096) throw new UsageError(`${flag} expects an integer from 16 to 4096, got ${v}`);
+    const [lo, hi] = DEMO_SIZE_RANGE;
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`${flag} expects an integer from ${lo} to ${hi}, got ${v}`);
   }
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed expects a non-negative integer, got ${o.seed}`);
   if (!(itemSize > 0 && itemSize <= 1)) throw new UsageError(`--item-size expects a fraction in (0, 1], got ${o.itemSize}`);

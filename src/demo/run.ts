@@ -21,15 +21,30 @@ import { train, type TrainSummary } from '../train/erm.js';
 import { finetunePrune, type FinetuneSummary } from '../train/finetune-prune.js';
 import type { TrainInput } from '../train/options.js';
 import type { FinetuneInput } from '../train/finetune-prune.js';
+import { z } from 'zod';
+import { schemaFields } from '../options/derive.js';
+import type { DemoArch } from '../options/enums.js';
+import { DEMO_KEYS } from '../options/table.js';
+
+/**
+ * The options of {@link demo} with their defaults (those of `spurmem demo`), derived from the option
+ * table; demo() takes its defaults from it.
+ */
+export const demoSchema = z.object(schemaFields('demo', DEMO_KEYS));
+const DEMO_DEFAULTS = demoSchema.parse({});
 
 export interface DemoOptions {
   /** Demo folder (default experiments/demo). */
   out?: string;
   /** A smaller dataset and fewer epochs and repeats: a smoke test whose report says its numbers are not to be read. */
   quick?: boolean;
-  arch?: 'resnet18' | 'resnet50';
+  /** Architecture (default resnet18). */
+  arch?: DemoArch;
+  /** cpu, cuda or cuda:N (default cpu). */
   device?: string;
+  /** Seed of the data, the initialisation, shuffling and the studies (default 0). */
   seed?: number;
+  /** CPU threads for libtorch (default: all cores). */
   threads?: number;
   log?: (line: string) => void;
 }
@@ -72,11 +87,11 @@ function commandLine(words: (string | number)[]): string {
 export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const t0 = Date.now();
-  const out = resolve(o.out ?? 'experiments/demo');
-  const plan = demoPlan(Boolean(o.quick));
-  const arch = o.arch ?? 'resnet18';
-  const seed = o.seed ?? 0;
-  const device = o.device ?? 'cpu';
+  const out = resolve(o.out ?? DEMO_DEFAULTS.out);
+  const plan = demoPlan(Boolean(o.quick ?? DEMO_DEFAULTS.quick));
+  const arch = o.arch ?? DEMO_DEFAULTS.arch;
+  const seed = o.seed ?? DEMO_DEFAULTS.seed;
+  const device = o.device ?? DEMO_DEFAULTS.device;
   const dataDir = join(out, 'data');
   const ermDir = join(out, 'erm');
   const ftDir = join(out, 'finetune-prune');
@@ -180,5 +195,5 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   timings.finetune = (Date.now() - t) / 1000;
 
   timings.total = (Date.now() - t0) / 1000;
-  return writeDemoReport({ out, quick: Boolean(o.quick), arch, plan, erm, ermDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: ctx.ds.groupNames, trainCounts: ctx.ds.trainGroupCounts });
+  return writeDemoReport({ out, quick: Boolean(o.quick ?? DEMO_DEFAULTS.quick), arch, plan, erm, ermDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: ctx.ds.groupNames, trainCounts: ctx.ds.trainGroupCounts });
 }

@@ -94,7 +94,8 @@ export function cliOption(key: OptionKey, scope: Scope): Option {
   const flag = spec.negate ? `--no-${toKebab(key)}` : flagOf(key);
   const o = new Option(spec.arg ? `${flag} ${spec.arg}` : flag, use.help);
   const choices = use.choices ?? spec.choices;
-  if (spec.cli === 'list') o.argParser(choiceListParser(flag, choices ?? []));
+  if (spec.parse) o.argParser(spec.parse(flag));
+  else if (spec.cli === 'list') o.argParser(choiceListParser(flag, choices ?? []));
   else if (spec.cli) o.argParser(numberParser(flag, spec.cli));
   else if (choices && spec.arg) o.choices([...choices]);
   else if (spec.arg && valueOf(key, scope) instanceof z.ZodString && (valueOf(key, scope) as z.ZodString).format === 'regex') {

@@ -8,6 +8,12 @@ export { RESIZE_METHODS, type ResizeMethod } from '../data/images.js';
 export { LABEL_ORDERS, type LabelOrder } from '../metrics/groups.js';
 export { CI_METHODS, type CiMethod } from '../metrics/intervals.js';
 export { ARCHS, type Arch } from '../model/index.js';
+import type { Arch } from '../model/index.js';
+
+/** The architectures `spurmem demo` offers (--arch). */
+export const DEMO_ARCHS = ['resnet18', 'resnet50'] as const satisfies readonly Arch[];
+/** One of {@link DEMO_ARCHS}. */
+export type DemoArch = (typeof DEMO_ARCHS)[number];
 
 /** The head: the original's Linear + Softmax (cross-entropy on its output), or plain logits. */
 export const HEADS = ['softmax', 'linear'] as const;
