@@ -1,15 +1,8 @@
 /**
- * Options and helpers shared by every command.
+ * Helpers shared by the run commands (train, finetune-prune); every flag itself comes from the option table.
  */
-import type { Command, Option } from 'commander';
-import { addOptions, cliOption, numberParser } from '../options/derive.js';
-
-/** Parses a positive integer flag value. */
-export const positiveInt = (flag: string) => numberParser(flag, 'positive');
-/** Parses a non-negative integer flag value. */
-export const nonNegativeInt = (flag: string) => numberParser(flag, 'nonNegative');
-/** Parses a finite number flag value. */
-export const finiteNumber = (flag: string) => numberParser(flag, 'number');
+import type { Command } from 'commander';
+import { addOptions } from '../options/derive.js';
 
 /** Help of every command's --quiet. */
 export const QUIET_HELP = "leave out the dataset's counts table (warnings, each said once, results and errors are still printed)";
@@ -29,16 +22,6 @@ export function addRunFolderOptions(cmd: Command, scope: 'train' | 'finetune'): 
 export function givenOptions(o: Record<string, unknown>, cmd: Command): Record<string, unknown> {
   if (!o.resume) return o;
   return Object.fromEntries(Object.entries(o).filter(([k]) => cmd.getOptionValueSource(k) !== 'default'));
-}
-
-/** --device (cpu, cuda or cuda:N; default cpu). */
-export function deviceOption(): Option {
-  return cliOption('device', 'train');
-}
-
-/** --threads (libtorch CPU threads; default: all cores). */
-export function threadsOption(): Option {
-  return cliOption('threads', 'train');
 }
 
 /**
