@@ -14,7 +14,7 @@ export function demoCommand(): Command {
         'finetune-prune, and a report (report.md, report.html) with the change-against-top-k figure',
     )
     .option('--out <dir>', 'demo folder', 'experiments/demo')
-    .option('--quick', 'a smoke test: a smaller dataset, fewer epochs and repeats; its report says its numbers are not to be read (56 s to 1 min 43 s measured on 2 CPU cores shared with other work)')
+    .option('--quick', 'a smoke test: a smaller dataset, fewer epochs and repeats; its report says its numbers are not to be read (1 min 7 s to 1 min 33 s measured on 2 CPU cores shared with other work)')
     .addOption(new Option('--arch <arch>', 'architecture').choices(['resnet18', 'resnet50']).default('resnet18'))
     .addOption(deviceOption())
     .addOption(threadsOption())
