@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import sharp from 'sharp';
 import { repoDir } from './helpers/python.js';
+import { pairedChangeInterval } from '../src/demo/intervals.js';
 
 const cli = join(repoDir, 'bin', 'spurmem.js');
 
@@ -38,7 +39,38 @@ describe('spurmem demo --quick', () => {
         if (b.minority_p_holm >= 0.05 && b.majority_p_holm >= 0.05) expect(md).toContain('no measurable change');
       }
     }
+    // every change of the study carries its 95% interval (t over repeats, or Newcombe's paired interval) holding the change, and its test
+    for (const s of rep.studies) {
+      for (const b of s.blocks) {
+        expect(b.interval).toBe(s.mode === 'random_init' ? 't_over_repeats' : 'newcombe_paired');
+        for (const w of ['minority', 'majority']) {
+          const ci = b[`${w}_change_ci95_points`];
+          const x = b[`${w}_change_points`];
+          expect(ci, `${s.title} ${w}`).not.toBeNull();
+          expect(ci[0]).toBeLessThanOrEqual(x + 1e-9);
+          expect(ci[1]).toBeGreaterThanOrEqual(x - 1e-9);
+          expect(ci[0]).toBeGreaterThanOrEqual(-100);
+          expect(ci[1]).toBeLessThanOrEqual(100);
+          expect(b[`${w}_p_value`]).toBeGreaterThanOrEqual(0);
+          expect(b[`${w}_p_holm`]).toBeLessThanOrEqual(1);
+          expect(md).toContain(`${x >= 0 ? '+' : ''}${x.toFixed(1)} [${ci[0] >= 0 ? '+' : ''}${ci[0].toFixed(1)}, ${ci[1] >= 0 ? '+' : ''}${ci[1].toFixed(1)}]`);
+        }
+      }
+    }
+    // the paper-style figure: change against top-k, SVG and PNG
+    expect(rep.figure).not.toBeNull();
+    expect((await sharp(rep.figure.png).metadata()).format).toBe('png');
+    expect(readFileSync(rep.figure.svg, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    expect((await sharp(rep.figure.svg).metadata()).format).toBe('svg');
+    expect(md).toContain(`](${relative(out, rep.figure.png)})`);
+    expect(rep.plots).toContain(rep.figure.png);
+    // Part II: finetune-prune against ERM on test worst-group and average accuracy; the baselines are said to be missing
+    expect(rep.part2.map((m: { method: string }) => m.method.split(' ')[0])).toEqual(['ERM', 'finetune-prune']);
+    expect(md).toContain('GroupDRO and DFR are not in spurmem yet');
     if (rep.contact_sheet) {
+      // the flipped-image sheet decodes to pixels
+      const { info } = await sharp(rep.contact_sheet.file).raw().toBuffer({ resolveWithObject: true });
+      expect(info.width * info.height).toBeGreaterThan(0);
       expect((await sharp(rep.contact_sheet.file).metadata()).format).toBe('png');
       expect(md).toContain(`](${relative(out, rep.contact_sheet.file)})`);
     } else {
@@ -61,8 +93,12 @@ describe('spurmem demo --quick', () => {
       }
       expect(m.worst_group_accuracy).toBeLessThanOrEqual(m.average_accuracy);
     }
-    expect(rep.studies).toHaveLength(3);
-    expect(rep.studies[2].blocks).toHaveLength(4); // activated: one block per source group
+    // the study sweep: largest and activated x zero and random_init x top-k {1, 3} (--quick)
+    expect(rep.studies).toHaveLength(8);
+    expect(rep.studies.map((s: { ranking: string; mode: string; top_k: number }) => `${s.ranking} ${s.mode} ${s.top_k}`).sort()).toEqual(
+      ['activated random_init 1', 'activated random_init 3', 'activated zero 1', 'activated zero 3', 'largest random_init 1', 'largest random_init 3', 'largest zero 1', 'largest zero 3'],
+    );
+    for (const s of rep.studies) if (s.ranking === 'activated') expect(s.blocks.length, s.title).toBeLessThanOrEqual(4); // one block per source group (a skipped one has none)
     for (const s of rep.studies) {
       for (const b of s.blocks) {
         for (const a of [...b.before, ...b.after]) {
@@ -71,7 +107,7 @@ describe('spurmem demo --quick', () => {
         }
       }
     }
-    expect(rep.plots.length).toBeGreaterThanOrEqual(8);
+    expect(rep.plots.length).toBeGreaterThanOrEqual(5);
     for (const p of rep.plots as string[]) {
       expect(isAbsolute(p)).toBe(true);
       expect((await sharp(p).metadata()).format, p).toBe('png');
@@ -80,7 +116,7 @@ describe('spurmem demo --quick', () => {
       expect((await sharp(svg).metadata()).format, svg).toBe('svg');
     }
     expect(md).toMatch(/!\[[^\]]+\]\(erm\/group_accuracy_test\.png\)/);
-    expect(rep.commands.length).toBeGreaterThanOrEqual(6);
+    expect(rep.commands.map((c: { step: string }) => c.step)).toEqual(['data', 'erm', 'critical neurons (a sweep)', 'finetune-prune']);
     for (const c of rep.commands as { command: string }[]) {
       // printed the way it runs from any folder: `spurmem` when that is this package on PATH, else node + launcher
       const all = parse(c.command) as string[];
@@ -97,5 +133,25 @@ describe('spurmem demo --quick', () => {
       for (const flag of words.filter((w) => w.startsWith('--'))) expect(h.stdout, `${c.command}: ${flag}`).toContain(flag);
     }
     console.log(`demo --quick: ${JSON.stringify(rep.timings)}; ERM test gap ${rep.erm.gap_points?.toFixed(1)} points`);
+  });
+});
+
+describe("Newcombe's paired interval of a change", () => {
+  it('matches the published value and holds the change', () => {
+    // Cavo et al.'s paired table (59, 6, 16, 80): -0.0621, 95% CI -0.1186 to -0.0046 (R contingencytables)
+    const iv = pairedChangeInterval({ n: 161, correctBefore: 65, toWrong: 6, toRight: 16 })!;
+    expect(iv[0]).toBeCloseTo(-0.1186, 4);
+    expect(iv[1]).toBeCloseTo(-0.0046, 4);
+    // nothing flipped: symmetric around 0; the interval of the reverse change is the mirror image
+    const z = pairedChangeInterval({ n: 300, correctBefore: 300, toWrong: 0, toRight: 0 })!;
+    expect(z[0]).toBeCloseTo(-z[1], 12);
+    const a = pairedChangeInterval({ n: 50, correctBefore: 40, toWrong: 7, toRight: 2 })!;
+    const b = pairedChangeInterval({ n: 50, correctBefore: 35, toWrong: 2, toRight: 7 })!;
+    expect(a[0]).toBeCloseTo(-b[1], 12);
+    expect(a[1]).toBeCloseTo(-b[0], 12);
+    expect(a[0]).toBeLessThan(0.1);
+    expect(a[1]).toBeGreaterThan(0.1);
+    expect(pairedChangeInterval({ n: 0, correctBefore: 0, toWrong: 0, toRight: 0 })).toBeNull();
+    expect(() => pairedChangeInterval({ n: 10, correctBefore: 5, toWrong: 6, toRight: 0 })).toThrow(/do not fit/);
   });
 });

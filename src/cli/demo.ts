@@ -3,7 +3,7 @@
  */
 import { Command } from 'commander';
 import { demo } from '../demo/run.js';
-import { SMOKE_TEST_NOTICE, drop, testOf, verdict } from '../demo/report.js';
+import { BASELINES_NOTICE, SMOKE_TEST_NOTICE, findingLines } from '../demo/report.js';
 import { addOptions } from '../options/derive.js';
 import { DEMO_KEYS } from '../options/table.js';
 import type { DemoArch } from '../options/enums.js';
@@ -11,7 +11,8 @@ import type { DemoArch } from '../options/enums.js';
 export function demoCommand(): Command {
   const cmd = new Command('demo').description(
     'run the whole study on the built-in Fashion-Waterbirds dataset (made from Debian\'s Fashion-MNIST): ERM, ' +
-      'critical neurons (largest zero / random_noise, activated zero), finetune-prune, and a report (report.md, report.html)',
+      'critical neurons (a sweep on the training split: largest and activated x zero and random_init std 0.15 x top-k 1, 2, 3, 5, 10), ' +
+        'finetune-prune, and a report (report.md, report.html) with the change-against-top-k figure',
   );
   return addOptions(cmd, 'demo', DEMO_KEYS)
     .action(async (o: { out: string; quick?: boolean; arch: DemoArch; device: string; threads?: number; seed: number }) => {
@@ -22,11 +23,10 @@ export function demoCommand(): Command {
         ...(r.smoke_test ? [SMOKE_TEST_NOTICE] : []),
         `ERM (epoch ${r.erm.epoch}): test worst-group ${pct(r.erm.test.worst_group_accuracy)}, average ${pct(r.erm.test.average_accuracy)}; ` +
           `training accuracy of the minority groups ${r.groups.filter((g) => g.minority).map((g) => pct(r.erm.train.groups[g.id].accuracy)).join(', ')}`,
-        ...r.studies.map(
-          (s) =>
-            `${s.title}: ${s.blocks.map((b) => `${b.source_group !== null ? `group ${b.source_group}'s gradients: ` : ''}minority groups ${drop(b.minority_change_points, b.minority_samples, testOf(b, 'minority'))}, majority groups ${drop(b.majority_change_points, b.majority_samples, testOf(b, 'majority'))} (${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples }, { minority: testOf(b, 'minority'), majority: testOf(b, 'majority') })})`).join('; ')}`,
-        ),
-        `finetune-prune: test worst-group ${pct(r.finetune.start_test.worst_group_accuracy)} -> ${pct(r.finetune.selected_test.worst_group_accuracy)}`,
+        ...findingLines(r),
+        `finetune-prune: test worst-group ${pct(r.finetune.start_test.worst_group_accuracy)} -> ${pct(r.finetune.selected_test.worst_group_accuracy)}, ` +
+          `average ${pct(r.finetune.start_test.average_accuracy)} -> ${pct(r.finetune.selected_test.average_accuracy)} (${BASELINES_NOTICE})`,
+        ...(r.figure ? [`figure: ${r.figure.png}`] : []),
         `report: ${r.report} (and ${r.html.split('/').pop()})`,
         '',
       ];

@@ -7,6 +7,9 @@ import { join, relative } from 'node:path';
 import { marked } from 'marked';
 import { minorityGroups, pooledAccuracy, type GroupMetrics } from '../metrics/groups.js';
 import type { Flips, PooledRow, StudyResult } from '../neurons/study.js';
+import { writeChangeCurves, type ChangePoint } from '../report/plots.js';
+import type { Setting } from '../sweep/index.js';
+import { pairedChangeInterval } from './intervals.js';
 import type { TrainSummary } from '../train/erm.js';
 import type { FinetuneSummary } from '../train/finetune-prune.js';
 import type { EpochRecord } from '../train/run-dir.js';
@@ -18,10 +21,15 @@ export interface DemoReportInput {
   /** `--quick`: the report is marked as a smoke test whose numbers are not to be read. */
   quick?: boolean;
   arch: string;
-  plan: { scale: number; size: number; resolution: number; epochs: number; batchSize: number; repeats: number; finetuneEpochs: number };
+  plan: { scale: number; size: number; resolution: number; epochs: number; batchSize: number; repeats: number; finetuneEpochs: number; topK: number[]; std: number };
   erm: TrainSummary;
   ermDir: string;
-  studies: { title: string; result: StudyResult }[];
+  /** The study sweep's folder. */
+  sweepDir: string;
+  /** The sweep's finished settings, in the sweep's order. */
+  studies: { title: string; setting: Setting; result: StudyResult }[];
+  /** Settings of the sweep that failed or are missing (their folders say why). */
+  failedSettings?: number;
   ft: FinetuneSummary;
   ftDir: string;
   dataDir: string;
@@ -39,15 +47,19 @@ export interface DemoReport {
   groups: { id: number; name: string; minority: boolean; train_count: number }[];
   erm: { epoch: number; train: GroupMetrics; val: GroupMetrics; test: GroupMetrics; gap_points: number | null };
   /**
-   * Per study and block: group accuracies before and after (mean over repeats); minority/majority change
-   * = accuracy before - after in points (positive: accuracy lost), pooled over the groups' samples, as
-   * sweep.csv's `change`; the pooled rows' paired test (flips in images, exact McNemar p-value, Holm-adjusted
-   * over the setting's groups; for a random change the flips of each image's outcome in most repeats and the
-   * 95% t-interval of the change in points); the images flipped and their contact sheet.
+   * Per setting of the study sweep and block: group accuracies before and after (mean over repeats);
+   * minority/majority change = accuracy before - after in points (positive: accuracy lost), pooled over the
+   * groups' samples, as sweep.csv's `change`, with its 95% interval (see {@link DemoPaired}); the pooled
+   * rows' paired test (flips in images, exact McNemar p-value, Holm-adjusted over the setting's groups; for
+   * a random change the flips of each image's outcome in most repeats); the images flipped and their
+   * contact sheet.
    */
   studies: {
     title: string;
     folder: string;
+    ranking: string;
+    mode: string;
+    top_k: number;
     setting: StudyResult['setting'];
     blocks: ({
       source_group: number | null;
@@ -66,7 +78,13 @@ export interface DemoReport {
   }[];
   /** The contact sheet shown: of the block with the largest minority change that flipped any image (null: none flipped). */
   contact_sheet: { study: string; source_group: number | null; file: string } | null;
+  /** The paper-style figure: minority and majority change against top-k, one panel per ranking and mode (null when no setting finished). */
+  figure: { svg: string; png: string } | null;
+  /** The study sweep's folder (sweep.csv, sweep.json, settings/<setting>/). */
+  sweep: string;
   finetune: { epoch: number; start_test: GroupMetrics; selected_test: GroupMetrics };
+  /** Part II: test worst-group and average accuracy per method (ERM, finetune-prune; the baselines are not in spurmem yet). */
+  part2: { method: string; worst_group_accuracy: number | null; average_accuracy: number | null }[];
   plots: string[];
   commands: { step: string; command: string }[];
   timings: Record<string, number>;
@@ -82,9 +100,16 @@ export interface DemoPaired {
   majority_p_value: number | null;
   minority_p_holm: number | null;
   majority_p_holm: number | null;
-  /** Random changes: the 95% t-interval of the change over the repeats, in points; null otherwise. */
+  /**
+   * The 95% interval of the change, in points: for a random change the t-interval over the repeats
+   * (clipped to [-100, 100]; it measures the spread of the random draws on these images, not the sampling of
+   * the images, which the McNemar test answers), for a deterministic one Newcombe's paired interval of the difference of the accuracies before and after
+   * (src/demo/intervals.ts); null where it is undefined (fewer than two repeats, no samples).
+   */
   minority_change_ci95_points: [number, number] | null;
   majority_change_ci95_points: [number, number] | null;
+  /** Which interval `*_change_ci95_points` is. */
+  interval: 't_over_repeats' | 'newcombe_paired';
   /** Random changes: the repeats behind `*_flips` (each image's outcome in most of them); null for a deterministic change. */
   repeats: number | null;
 }
@@ -152,16 +177,11 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   md.push(`Machine: ${availableParallelism()} CPU core(s) (${cpus()[0]?.model ?? 'unknown'}); spurmem ${versions().spurmem}, libtorch ${versions().libtorch}. ` +
     `Wall time: ${Object.entries(o.timings).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}.`, '');
 
-  // ---- findings
-  md.push(o.quick ? '## What it shows (smoke test: not to be read)' : '## What it shows', '');
-  const trainMin = minority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ');
-  md.push(
-    `- **Spurious reliance.** ERM test worst-group accuracy is ${pct(last.test.worst_group_accuracy)} against an average ` +
-      `accuracy of ${pct(last.test.average_accuracy)}: ${gap === null ? 'n/a' : gap.toFixed(1)} points lower.`,
-  );
-  md.push(`- **Memorization.** Training accuracy on the minority groups: ${trainMin} (majority: ${majority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ')}); on the test split the minority groups reach ${minority.map((g) => pct(last.test.groups[g].accuracy)).join(' and ')}.`);
+  // ---- the study sweep's blocks, with their paired intervals
   const studySummaries: DemoReport['studies'] = [];
+  const skipped: string[] = [];
   for (const s of o.studies) {
+    for (const b of s.result.blocks) if (b.status === 'skipped') skipped.push(`${s.title}${b.source_group !== null ? `, gradients of group ${b.source_group}` : ''}: ${b.reason}`);
     const blocks = s.result.blocks.filter((b) => b.status !== 'skipped').map((b) => ({
       source_group: b.source_group,
       channels: b.channels.map((c) => `${c.name}[${c.index}]`),
@@ -174,22 +194,32 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
       majority_samples: samplesOf(s.result.unmodified, majority),
       flipped_images: b.flipped_images ?? 0,
       flipped_sheet: b.flipped_sheet ? join(s.result.out, b.flipped_sheet) : null,
-      ...demoPaired(b.minority, b.majority, b.paired_test === 'mcnemar_exact_most_repeats' ? s.result.setting.repeats : null),
+      ...demoPaired(b.minority, b.majority, b.paired_test === 'mcnemar_exact_most_repeats' ? s.result.setting.repeats : null, s.result.unmodified),
     }));
-    studySummaries.push({ title: s.title, folder: rel(s.result.out), setting: s.result.setting, blocks });
-    const lines = blocks.map(
-      (b) =>
-        `${b.source_group !== null ? `gradients of group ${b.source_group}: ` : ''}minority groups ${drop(b.minority_change_points, b.minority_samples, testOf(b, 'minority'))}, ` +
-        `majority groups ${drop(b.majority_change_points, b.majority_samples, testOf(b, 'majority'))} ` +
-        `(${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples }, { minority: testOf(b, 'minority'), majority: testOf(b, 'majority') })})`,
-    );
-    md.push(`- **Critical neurons, ${s.title}** (training split; accuracy of all minority / majority samples): ${lines.join('; ')}.`);
+    studySummaries.push({ title: s.title, folder: rel(s.result.out), ranking: String(s.setting.ranking), mode: String(s.setting.mode), top_k: Number(s.setting.top_k), setting: s.result.setting, blocks });
   }
   const sheet = largestMinoritySheet(studySummaries);
+  const figureStem = join(o.out, 'critical_neurons_change');
+  const figure = studySummaries.length > 0 ? await writeChangeCurves(figureStem, curvePoints(studySummaries, minority, majority), { split: 'training', ks: o.plan.topK }) : null;
+  if (figure) plots.push(figure.png);
+  const part2: DemoReport['part2'] = [
+    { method: 'ERM', worst_group_accuracy: o.ft.start.test.worst_group_accuracy, average_accuracy: o.ft.start.test.average_accuracy },
+    { method: `finetune-prune (epoch ${o.ft.selected.epoch})`, worst_group_accuracy: o.ft.selected.test.worst_group_accuracy, average_accuracy: o.ft.selected.test.average_accuracy },
+  ];
+
+  // ---- findings
+  md.push(o.quick ? '## What it shows (smoke test: not to be read)' : '## What it shows', '');
+  const trainMin = minority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ');
   md.push(
-    `- **Finetune-prune.** Test worst-group accuracy ${pct(o.ft.start.test.worst_group_accuracy)} for the ERM model, ` +
+    `- **Spurious reliance.** ERM test worst-group accuracy is ${pct(last.test.worst_group_accuracy)} against an average ` +
+      `accuracy of ${pct(last.test.average_accuracy)}: ${gap === null ? 'n/a' : gap.toFixed(1)} points lower.`,
+  );
+  md.push(`- **Memorization.** Training accuracy on the minority groups: ${trainMin} (majority: ${majority.map((g) => `${o.groupNames[g]} ${pct(last.train.groups[g].accuracy)}`).join(', ')}); on the test split the minority groups reach ${minority.map((g) => pct(last.test.groups[g].accuracy)).join(' and ')}.`);
+  md.push(...findings(studySummaries).map((l) => `- ${l}`));
+  md.push(
+    `- **Finetune-prune (Part II).** Test worst-group accuracy ${pct(o.ft.start.test.worst_group_accuracy)} for the ERM model, ` +
       `${pct(o.ft.selected.test.worst_group_accuracy)} after finetuning (epoch ${o.ft.selected.epoch}, selected by ${o.ft.selected.criterion}); ` +
-      `average accuracy ${pct(o.ft.start.test.average_accuracy)} -> ${pct(o.ft.selected.test.average_accuracy)}.`,
+      `average accuracy ${pct(o.ft.start.test.average_accuracy)} -> ${pct(o.ft.selected.test.average_accuracy)}. ${BASELINES_NOTICE}`,
     '',
   );
 
@@ -211,29 +241,28 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   }
 
   // ---- studies
-  md.push('## 2. Critical neurons', '', 'The ERM model of the last epoch, evaluated on the training split before and after the change; the weights are restored between repeats.', '');
-  for (const s of o.studies) {
-    md.push(`### ${s.title}`, '', `Results: \`${rel(s.result.out)}\` (the original-compatible \`${s.result.file.split('/').pop()}\`, result.json, result.csv).`, '');
-    for (let bi = 0; bi < s.result.blocks.length; bi++) {
-      const b = s.result.blocks[bi];
-      if (b.source_group !== null) md.push(`Gradients from group ${b.source_group} (${o.groupNames[b.source_group]}):`, '');
-      if (b.status === 'skipped') {
-        md.push(`Skipped, nothing modified: ${b.reason}.`, '');
-        continue;
-      }
-      md.push(`Channels: ${b.channels.map((c) => `\`${c.name}[${c.index}]\``).join(', ')}`, '');
-      md.push('| group | n | before | after | std | change = before - after (points; positive: lost) |', '|---|---:|---:|---:|---:|---:|');
-      for (const g of b.groups) {
-        md.push(`| ${groupCell(g.id, g.name, minority, g.count)} | ${g.count} | ${pct(g.unmodified)} | ${pct(g.mean)} | ${g.std === null ? 'n/a' : (100 * g.std).toFixed(1)} | ${pts(g.change === null ? null : 100 * g.change)} |`);
-      }
-      md.push(`| worst-group | | ${pct(b.worst_group_accuracy.unmodified)} | ${pct(b.worst_group_accuracy.mean)} | | ${pts(b.worst_group_accuracy.change === null ? null : 100 * b.worst_group_accuracy.change)} |`);
-      md.push(`| average | | ${pct(b.average_accuracy.unmodified)} | ${pct(b.average_accuracy.mean)} | | ${pts(b.average_accuracy.change === null ? null : 100 * b.average_accuracy.change)} |`, '');
-      md.push(...pairedTable(b, o.groupNames, minority), '');
-      const plot = join(s.result.out, s.result.blocks.length > 1 ? `groups_before_after_block${bi}.png` : 'groups_before_after.png');
-      plots.push(plot);
-      md.push(`![${s.title}: per-group accuracy before and after](${rel(plot)})`, '');
-    }
-  }
+  md.push(
+    '## 2. Critical neurons',
+    '',
+    `The ERM model of the last epoch, evaluated on the training split before and after changing its top-k critical neurons (channels), ` +
+      `the weights restored between settings and repeats: a sweep of ${o.studies.length} settings in one process (\`${rel(o.sweepDir)}\`: sweep.csv, and per setting ` +
+      `\`settings/<setting>/\` with the original-compatible text file, result.json, the per-group table and before/after plot). ` +
+      `Rankings \`largest\` (the channels of largest weight norm) and \`activated\` (the channels whose gradients are largest on the poorest 200 samples of one source group; one block per source group) ` +
+      `x modes \`zero\` and \`random_init\` (std ${o.plan.std}, the original's value; ${o.plan.repeats} repeats) x top-k ${o.plan.topK.join(', ')}. These settings were fixed before the run.`,
+    '',
+    `Change = accuracy before - accuracy after, in points (positive: accuracy lost), over all the minority (majority) groups' samples. ` +
+      `Its 95% interval: for \`random_init\` the t-interval of the change over the ${o.plan.repeats} repeats; for \`zero\`, which changes the same images the same way each time, ` +
+      `Newcombe's hybrid score interval for a paired difference of proportions (the Wilson intervals of the accuracy before and after, combined with their correlation; ` +
+      `a Wilson interval alone is one of a proportion, not of a change). The t-interval says how much the random draws move the change on these images (clipped to -100 to +100 points), ` +
+      `not how it would vary with other images; whether a change is more than chance is the exact McNemar test of the images it flips ` +
+      `(for \`random_init\`, of each image's outcome in most repeats), Holm-corrected over the setting's groups, and only that test calls a change: ` +
+      `an interval can exclude 0 where the test, on few images, does not.`,
+    '',
+  );
+  if (figure) md.push(`![Minority and majority change against top-k, one panel per ranking and mode](${rel(figure.png)})`, '');
+  if (o.failedSettings) md.push(`${o.failedSettings} setting(s) of the sweep did not finish; their folders under \`${rel(o.sweepDir)}/settings/\` say why.`, '');
+  if (skipped.length) md.push(`Skipped blocks (nothing modified): ${skipped.join('; ')}.`, '');
+  md.push(...changeTable(studySummaries), '');
   md.push('### The images the change flips', '');
   if (sheet) {
     md.push(
@@ -250,6 +279,9 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   // ---- finetune-prune
   md.push('## 3. Finetune-prune', '', `${o.plan.finetuneEpochs} epoch(s) from the ERM model: 1% smallest-magnitude conv weights masked (refreshed each epoch), NT-Xent between the dense and the masked outputs plus 0.2 x cross-entropy, Adam lr 2e-4 (the original's settings; no augmentation, as for ERM here). Test accuracy:`, '');
   md.push(metricsTable([['ERM (start)', o.ft.start.test], [`finetuned, epoch ${o.ft.selected.epoch}`, o.ft.selected.test]], o.groupNames, minority));
+  md.push('Compared on the test split:', '', '| method | worst-group | average (train-weighted) |', '|---|---:|---:|');
+  for (const m of part2) md.push(`| ${m.method} | ${pct(m.worst_group_accuracy)} | ${pct(m.average_accuracy)} |`);
+  md.push('', BASELINES_NOTICE, '');
   const ftPlot = join(o.ftDir, 'group_accuracy_test.png');
   plots.push(ftPlot);
   md.push(`![Finetune-prune: per-group test accuracy over epochs](${rel(ftPlot)})`, '');
@@ -276,7 +308,10 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
     erm: { epoch: last.epoch, train: last.train, val: last.val, test: last.test, gap_points: gap },
     studies: studySummaries,
     contact_sheet: sheet,
+    figure,
+    sweep: o.sweepDir,
     finetune: { epoch: o.ft.selected.epoch, start_test: o.ft.start.test, selected_test: o.ft.selected.test },
+    part2,
     plots,
     commands: o.commands,
     timings: o.timings,
@@ -294,9 +329,22 @@ export interface ChangeTest {
   repeats?: number | null;
 }
 
-/** The paired fields of a block's minority and majority rows (all null for a block without them). */
-function demoPaired(min: PooledRow | undefined, maj: PooledRow | undefined, repeats: number | null): DemoPaired {
-  const ci = (r: PooledRow | undefined) => (r?.change_ci95 ? ([100 * r.change_ci95[0], 100 * r.change_ci95[1]] as [number, number]) : null);
+/**
+ * The paired fields of a block's minority and majority rows (all null for a block without them), with the
+ * change's 95% interval in points: the t-interval over the repeats for a random change (`repeats` set),
+ * else Newcombe's paired interval from the flips and the images right before (`unmodified`).
+ */
+function demoPaired(min: PooledRow | undefined, maj: PooledRow | undefined, repeats: number | null, unmodified: GroupMetrics): DemoPaired {
+  const ci = (r: PooledRow | undefined): [number, number] | null => {
+    if (!r) return null;
+    // a change lies in [-100, 100] points; a t-interval of few repeats can reach beyond: it stops there
+    const clip = (v: number) => Math.min(100, Math.max(-100, 100 * v));
+    if (repeats !== null) return r.change_ci95 ? [clip(r.change_ci95[0]), clip(r.change_ci95[1])] : null;
+    if (!r.flips) return null;
+    const gs = unmodified.groups.filter((g) => r.groups.includes(g.id));
+    const iv = pairedChangeInterval({ n: gs.reduce((a, g) => a + g.count, 0), correctBefore: gs.reduce((a, g) => a + g.correct, 0), toWrong: r.flips.to_wrong, toRight: r.flips.to_right });
+    return iv ? [100 * iv[0], 100 * iv[1]] : null;
+  };
   return {
     minority_flips: min?.flips ?? null,
     majority_flips: maj?.flips ?? null,
@@ -306,6 +354,7 @@ function demoPaired(min: PooledRow | undefined, maj: PooledRow | undefined, repe
     majority_p_holm: maj?.p_holm ?? null,
     minority_change_ci95_points: ci(min),
     majority_change_ci95_points: ci(maj),
+    interval: repeats !== null ? 't_over_repeats' : 'newcombe_paired',
     repeats,
   };
 }
@@ -398,35 +447,128 @@ function largestMinoritySheet(studies: DemoReport['studies']): DemoReport['conta
   return best;
 }
 
+/** Part II's note while the baselines are not in spurmem. */
+export const BASELINES_NOTICE = 'GroupDRO and DFR are not in spurmem yet, so Part II compares finetune-prune with ERM only.';
+
+type SummaryBlock = DemoReport['studies'][number]['blocks'][number];
+
+/** The panel of a block in the figure and the findings: ranking and mode, and an activated block's source group. */
+function panelOf(s: DemoReport['studies'][number], b: SummaryBlock): { ranking: string; mode: string; label: string } {
+  const ranking = b.source_group !== null ? `${s.ranking}, gradients of group ${b.source_group}` : s.ranking;
+  return { ranking, mode: s.mode, label: `${ranking}, ${s.mode}` };
+}
+
+/** The figure's points: minority and majority change (points) with their 95% intervals, per panel and top-k. */
+function curvePoints(studies: DemoReport['studies'], minority: number[], majority: number[]): ChangePoint[] {
+  const out: ChangePoint[] = [];
+  for (const s of studies) {
+    for (const b of s.blocks) {
+      const p = panelOf(s, b);
+      for (const [which, ids, y, ci] of [
+        ['minority', minority, b.minority_change_points, b.minority_change_ci95_points],
+        ['majority', majority, b.majority_change_points, b.majority_change_ci95_points],
+      ] as const) {
+        if (y === null) continue;
+        out.push({ k: s.top_k, change: y, ...(ci ? { lo: ci[0], hi: ci[1] } : {}), series: `${which} groups (${ids.join(', ')})`, ranking: p.ranking, mode: p.mode });
+      }
+    }
+  }
+  return out;
+}
+
+const signedPts = (x: number | null) => (x === null ? 'n/a' : `${x >= 0 ? '+' : ''}${x.toFixed(1)}`);
+const ciText = (ci: [number, number] | null) => (ci ? `[${signedPts(ci[0])}, ${signedPts(ci[1])}]` : '(no interval)');
+
 /**
- * The paired lines under a block's table: images flipped per group and for the pooled minority and
- * majority groups, with the exact McNemar p-value and its Holm adjustment (and, for a random change, the
- * 95% t-interval of the change over the repeats).
+ * "What it shows" for the study sweep, from its tests alone: per panel the minority and majority change
+ * against top-k and the top-k where each is measurable; the block with the largest minority change;
+ * where the majority groups move measurably too; how many blocks show the paper's pattern.
  */
-function pairedTable(b: StudyResult['blocks'][number], names: string[], minority: number[]): string[] {
-  if (!b.minority || !b.majority) return [];
-  const random = b.paired_test === 'mcnemar_exact_most_repeats';
-  const rows: string[] = [
-    random
-      ? '| paired (images; outcome in most repeats) | right -> wrong | wrong -> right | p | Holm p | change, 95% t-interval over repeats (points) |'
-      : '| paired (images) | right -> wrong | wrong -> right | p | Holm p |',
-    random ? '|---|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|',
+export function findings(studies: DemoReport['studies']): string[] {
+  const lines: string[] = [];
+  const panels = new Map<string, { k: number; b: SummaryBlock }[]>();
+  const all: { title: string; b: SummaryBlock }[] = [];
+  for (const s of studies) {
+    for (const b of s.blocks) {
+      const p = panelOf(s, b);
+      if (!panels.has(p.label)) panels.set(p.label, []);
+      panels.get(p.label)!.push({ k: s.top_k, b });
+      all.push({ title: `${s.title}${b.source_group !== null ? `, gradients of group ${b.source_group}` : ''}`, b });
+    }
+  }
+  if (all.length === 0) return ['**Critical neurons.** No setting of the study finished.'];
+  for (const [label, pts] of panels) {
+    pts.sort((x, y) => x.k - y.k);
+    const at = (which: 'minority' | 'majority') => {
+      const ks = pts.filter((p) => significant(testOf(p.b, which))).map((p) => p.k);
+      return ks.length ? `at top-k ${ks.join(', ')}` : 'at no top-k';
+    };
+    lines.push(
+      `**Critical neurons, ${label}** (training split; change in points by top-k ${pts.map((p) => p.k).join(', ')}): ` +
+        `minority ${pts.map((p) => signedPts(p.b.minority_change_points)).join(', ')}; majority ${pts.map((p) => signedPts(p.b.majority_change_points)).join(', ')}. ` +
+        `Measurable: minority ${at('minority')}, majority ${at('majority')}.`,
+    );
+  }
+  let best = all[0];
+  for (const x of all) if ((x.b.minority_change_points ?? -Infinity) > (best.b.minority_change_points ?? -Infinity)) best = x;
+  const b = best.b;
+  lines.push(
+    `**Largest minority change: ${best.title}.** Minority groups ${drop(b.minority_change_points, b.minority_samples, testOf(b, 'minority'))}, ` +
+      `majority groups ${drop(b.majority_change_points, b.majority_samples, testOf(b, 'majority'))} ` +
+      `(${verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples }, { minority: testOf(b, 'minority'), majority: testOf(b, 'majority') })}).`,
+  );
+  const majMoves = all.filter((x) => significant(testOf(x.b, 'majority')));
+  let top = majMoves[0];
+  for (const x of majMoves) if ((x.b.majority_change_points ?? -Infinity) > (top.b.majority_change_points ?? -Infinity)) top = x;
+  lines.push(
+    majMoves.length
+      ? `**The majority groups move too:** measurably in ${majMoves.length} of ${all.length} settings and blocks (each panel above says at which top-k), ` +
+          `most in ${top.title} (majority ${signedPts(top.b.majority_change_points)} points, minority ${signedPts(top.b.minority_change_points)}).`
+      : `**The majority groups** show no measurable change in any of the ${all.length} settings and blocks.`,
+  );
+  const pattern = all.filter((x) => verdictOf(x.b) === "the minority groups lose more: the paper's pattern");
+  const none = all.filter((x) => !significant(testOf(x.b, 'minority')) && !significant(testOf(x.b, 'majority')));
+  lines.push(
+    `**Counted over the ${all.length} settings and blocks:** the minority groups lose measurably more than the majority groups (the paper's pattern) in ${pattern.length}; ` +
+      `neither changes measurably in ${none.length}; the rest show another pattern (the table below gives each).`,
+  );
+  return lines;
+}
+
+/** A block's verdict from its tests. */
+function verdictOf(b: SummaryBlock): string {
+  return verdict(b.minority_change_points, b.majority_change_points, { minority: b.minority_samples, majority: b.majority_samples }, { minority: testOf(b, 'minority'), majority: testOf(b, 'majority') });
+}
+
+/**
+ * The table of every change: per setting and block the minority and majority change in points with its
+ * 95% interval, the images it flips with the Holm-adjusted exact McNemar p-value, and the verdict.
+ */
+function changeTable(studies: DemoReport['studies']): string[] {
+  const rows = [
+    '| setting | gradients of | minority change (points) [95% interval] | minority images | majority change (points) [95% interval] | majority images | reading |',
+    '|---|---|---:|---|---:|---|---|',
   ];
-  const cell = (p: number | null | undefined) => (p === null || p === undefined ? 'n/a' : pFmt(p));
-  const line = (label: string, r: PooledRow | StudyResult['blocks'][number]['groups'][number]) => {
-    const ci = r.change_ci95 ? `[${pts(100 * r.change_ci95[0])}, ${pts(100 * r.change_ci95[1])}]` : 'n/a';
-    rows.push(`| ${label} | ${r.flips?.to_wrong ?? 'n/a'} | ${r.flips?.to_right ?? 'n/a'} | ${cell(r.p_value)} | ${cell(r.p_holm)} |${random ? ` ${ci} |` : ''}`);
+  const images = (b: SummaryBlock, which: 'minority' | 'majority') => {
+    const f = b[`${which}_flips`];
+    const p = b[`${which}_p_holm`];
+    if (!f || p === null) return 'n/a';
+    return `${f.to_wrong} right -> wrong and ${f.to_right} wrong -> right of ${b[`${which}_samples`]} images${b.repeats ? `, in most of ${b.repeats} repeats` : ''}, Holm p = ${pFmt(p)}`;
   };
-  for (const g of b.groups) line(`${g.id} ${names[g.id] ?? g.name}${minority.includes(g.id) ? ' (minority)' : ''}`, g);
-  line(`minority groups (${b.minority.groups.join(', ')})`, b.minority);
-  line(`majority groups (${b.majority.groups.join(', ')})`, b.majority);
+  for (const s of studies) {
+    for (const b of s.blocks) {
+      rows.push(
+        `| ${s.title} | ${b.source_group ?? ''} | ${signedPts(b.minority_change_points)} ${ciText(b.minority_change_ci95_points)} | ${images(b, 'minority')} | ` +
+          `${signedPts(b.majority_change_points)} ${ciText(b.majority_change_ci95_points)} | ${images(b, 'majority')} | ${verdictOf(b)} |`,
+      );
+    }
+  }
   return rows;
 }
 
-/** A study table's group cell: id, name, "(minority)", and a warning when the group has too few images to read. */
-function groupCell(id: number, name: string, minority: number[], count: number): string {
-  const small = count < SMALL_GROUP ? ' — too few images to read' : '';
-  return `${id} ${name}${minority.includes(id) ? ' (minority)' : ''}${small}`;
+/** The lines `spurmem demo` prints for the study: the findings without Markdown. */
+export function findingLines(r: Pick<DemoReport, 'studies'>): string[] {
+  return findings(r.studies).map((l) => l.replace(/\*\*/g, ''));
 }
 
 function metricsTable(cols: [string, GroupMetrics][], names: string[], minority: number[]): string {

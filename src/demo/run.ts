@@ -3,19 +3,22 @@
  *
  * 1. build Fashion-Waterbirds from Debian's Fashion-MNIST (unless it is there);
  * 2. ERM training of a torchvision ResNet at a small resolution;
- * 3. the critical-neuron study on the ERM model: largest top-3 with zero and with random_noise
- *    (10 repeats), activated top-3 with zero;
+ * 3. the critical-neuron study on the ERM model, on the training split: a sweep (one process, the split
+ *    decoded once) of largest and activated x zero and random_init (std 0.15, the original's value;
+ *    10 repeats) x top-k in {1, 2, 3, 5, 10} (`--quick`: top-k in {1, 3}, 3 repeats);
  * 4. finetune-prune from the ERM model;
  * 5. report.md / report.html / report.json in the demo folder.
  * Every step calls the same functions as the standalone commands with options the demo chooses, keeps
  * its own folder, and the report lists the equivalent commands. Running the demo again resumes (the
  * steps already done are read back, not redone).
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { packageRoot } from '../native.js';
 import { makeDemoDataset } from '../data/index.js';
-import { prepareStudy, runStudySetting, type StudyResult, type StudySettingInput } from '../neurons/study.js';
+import type { StudyResult } from '../neurons/study.js';
+import { settingLabel, sweep, type Setting, type SweepConfigInput, type SweepSummary } from '../sweep/index.js';
+import { writeJsonAtomic } from '../util/files.js';
 import { writeDemoReport, type DemoReport } from './report.js';
 import { train, type TrainSummary } from '../train/erm.js';
 import { finetunePrune, type FinetuneSummary } from '../train/finetune-prune.js';
@@ -52,8 +55,38 @@ export interface DemoOptions {
 /** The sizes the demo runs at; `quick` for tests. */
 export function demoPlan(quick: boolean) {
   return quick
-    ? { scale: 0.06, size: 32, resolution: 32, epochs: 4, batchSize: 32, repeats: 3, finetuneEpochs: 1 }
-    : { scale: 0.25, size: 32, resolution: 32, epochs: 12, batchSize: 32, repeats: 10, finetuneEpochs: 3 };
+    ? { scale: 0.06, size: 32, resolution: 32, epochs: 4, batchSize: 32, repeats: 3, finetuneEpochs: 1, topK: [1, 3], std: 0.15 }
+    : { scale: 0.25, size: 32, resolution: 32, epochs: 12, batchSize: 32, repeats: 10, finetuneEpochs: 3, topK: [1, 2, 3, 5, 10], std: 0.15 };
+}
+
+/** The rankings and modes of the demo's study sweep (the panels of its figure), in their order. */
+export const DEMO_RANKINGS = ['largest', 'activated'] as const;
+export const DEMO_MODES = ['zero', 'random_init'] as const;
+
+/**
+ * The demo's study sweep: largest and activated x zero and random_init x top-k on the training split of
+ * the ERM run `ermDir` (snake_case keys, as a sweep file; `out` the sweep folder).
+ */
+export function demoSweepConfig(o: { ermDir: string; out: string; plan: ReturnType<typeof demoPlan>; seed: number; device: string; threads?: number }): SweepConfigInput {
+  return {
+    base: { run: o.ermDir, device: o.device, ...(o.threads !== undefined ? { threads: o.threads } : {}), batch_size: 200 },
+    grid: {
+      split: 'train',
+      ranking: [...DEMO_RANKINGS],
+      mode: [...DEMO_MODES],
+      top_k: o.plan.topK,
+      std: o.plan.std,
+      repeats: o.plan.repeats,
+      seed: o.seed,
+    },
+    out: o.out,
+  };
+}
+
+/** A setting's title in the report: `largest, random_init std 0.15 (10 repeats), top-3`. */
+export function settingTitle(s: Setting): string {
+  const random = s.mode === 'random_init' || s.mode === 'random_noise';
+  return `${s.ranking}, ${s.mode}${random ? ` std ${s.std} (${s.repeats} repeats)` : ''}, top-${s.top_k}`;
 }
 
 /**
@@ -148,28 +181,24 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const erm: TrainSummary = await train(trainIn, { log: (l) => log(`  ${l}`) });
   timings.erm = (Date.now() - t) / 1000;
 
-  // 3. studies on the final ERM epoch, training split (where memorisation lives; the original's default)
+  // 3. the study sweep on the final ERM epoch, training split (where memorisation lives; the original's
+  // default); the settings are fixed before the run (the original's std, the paper's top-k range)
   t = Date.now();
-  log('3/4 critical neurons (training split)');
-  const ctx = await prepareStudy({ run: ermDir, device, threads: o.threads, batchSize: 200 });
-  const settings: { title: string; setting: StudySettingInput }[] = [
-    { title: 'largest top-3, zero', setting: { split: 'train', ranking: 'largest', mode: 'zero', topK: 3 } },
-    { title: `largest top-3, random_noise std 0.02 (${plan.repeats} repeats)`, setting: { split: 'train', ranking: 'largest', mode: 'random_noise', std: 0.02, repeats: plan.repeats, topK: 3, seed } },
-    { title: 'activated top-3, zero', setting: { split: 'train', ranking: 'activated', mode: 'zero', topK: 3 } },
-  ];
-  const studies: { title: string; result: StudyResult }[] = [];
-  for (const s of settings) {
-    const result = await runStudySetting(ctx, { ...s.setting, quiet: true }, log);
-    studies.push({ title: s.title, result });
-    const st = s.setting;
-    commands.push({
-      step: `study: ${s.title}`,
-      command: commandLine([
-        ...cli, 'study', '--run', ermDir, '--split', st.split!, '--ranking', st.ranking!, '--mode', st.mode!, '--top-k', st.topK!,
-        ...(st.std ? ['--std', st.std] : []), ...(st.repeats && st.mode === 'random_noise' ? ['--repeats', st.repeats, '--seed', seed] : []), '--device', device,
-      ]),
-    });
-    log(`  ${s.title}: results in ${result.out}`);
+  const sweepDir = join(out, 'study');
+  const sweepFile = join(out, 'study-sweep.json');
+  const cfg = demoSweepConfig({ ermDir, out: sweepDir, plan, seed, device, threads: o.threads });
+  writeJsonAtomic(sweepFile, cfg);
+  commands.push({ step: 'critical neurons (a sweep)', command: commandLine([...cli, 'sweep', sweepFile]) });
+  log(`3/4 critical neurons (training split): ${DEMO_RANKINGS.join(', ')} x ${DEMO_MODES.join(', ')} x top-k ${plan.topK.join(', ')} -> ${sweepDir}`);
+  const summary: SweepSummary = await sweep(sweepFile, { log: (l) => log(`  ${l}`) });
+  const studies: { title: string; setting: Setting; result: StudyResult }[] = [];
+  for (const st of summary.settings) {
+    if (st.status !== 'finished') {
+      log(`  ${settingLabel(st.setting)}: ${st.status}${st.message ? `: ${st.message}` : ''}`);
+      continue;
+    }
+    const result = JSON.parse(readFileSync(join(st.folder, 'result.json'), 'utf8')) as StudyResult;
+    studies.push({ title: settingTitle(st.setting), setting: st.setting, result });
   }
   timings.study = (Date.now() - t) / 1000;
 
@@ -195,5 +224,5 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   timings.finetune = (Date.now() - t) / 1000;
 
   timings.total = (Date.now() - t0) / 1000;
-  return writeDemoReport({ out, quick: Boolean(o.quick ?? DEMO_DEFAULTS.quick), arch, plan, erm, ermDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: ctx.ds.groupNames, trainCounts: ctx.ds.trainGroupCounts });
+  return writeDemoReport({ out, quick: Boolean(o.quick ?? DEMO_DEFAULTS.quick), arch, plan, erm, ermDir, sweepDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: summary.group_names, trainCounts: summary.train_group_counts, failedSettings: summary.failed.length + summary.missing.length });
 }

@@ -239,3 +239,42 @@ export function intervalWords(m: GroupMetrics): string {
   const level = `${Number(((m.ci?.level ?? 0.95) * 100).toFixed(10))}%`;
   return `${level} ${m.ci?.method === 'clopper-pearson' ? 'Clopper-Pearson' : 'Wilson score'} interval`;
 }
+
+/**
+ * One point of the critical-neuron figure: the change (points, accuracy before - after; positive: lost)
+ * of a set of groups (`series`, e.g. "minority groups (1, 2)") at top-k `k`, with its 95% interval
+ * (`lo`, `hi`, both or neither), in the panel of `ranking` (row) and `mode` (column).
+ */
+export interface ChangePoint {
+  k: number;
+  change: number;
+  lo?: number;
+  hi?: number;
+  series: string;
+  ranking: string;
+  mode: string;
+}
+
+/**
+ * The paper-style figure of a critical-neuron study: minority and majority change against top-k, one
+ * panel per ranking (row; an activated ranking one row per source group) and mode (column), with error
+ * bars for the 95% intervals (clipped to the possible changes, -100 to 100 points) and a rule at 0; the x axis holds only the measured top-k values `ks`.
+ * Writes `<stem>.svg` and `<stem>.png`.
+ */
+export async function writeChangeCurves(stem: string, points: ChangePoint[], o: { split: string; ks: number[] }): Promise<{ svg: string; png: string }> {
+  // a change of accuracy lies in [-100, 100] points: a t-interval of few repeats can reach beyond, the bars stop there
+  const clip = (v: number) => Math.min(100, Math.max(-100, v));
+  const rows: LinePoint[] = points.map((p) => ({ x: p.k, y: p.change, series: p.series, column: p.mode, row: p.ranking, ...(p.lo !== undefined && p.hi !== undefined ? { lo: clip(p.lo), hi: clip(p.hi) } : {}) }));
+  return writePlot(
+    stem,
+    lineChart({
+      title: `Changing the top-k critical neurons: accuracy change on the ${o.split} split (top-k ${o.ks.join(', ')})`,
+      subtitle: 'change = accuracy before - after, percentage points (positive: accuracy lost); bars: 95% intervals',
+      rows,
+      xTitle: 'top-k channels (measured values)',
+      yTitle: 'change (points)',
+      xKind: 'measured',
+      rule: 0,
+    }),
+  );
+}

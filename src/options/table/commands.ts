@@ -58,7 +58,7 @@ export const COMMAND_OPTIONS = {
     value: z.boolean(),
     uses: {
       demo: {
-        help: 'a smoke test: a smaller dataset, fewer epochs and repeats; its report says its numbers are not to be read (56 s to 1 min 43 s measured on 2 CPU cores shared with other work)',
+        help: 'a smoke test: a smaller dataset, fewer epochs and repeats; its report says its numbers are not to be read (1 min 7 s to 1 min 33 s measured on 2 CPU cores shared with other work; the full demo took 19 min 23 s there)',
         default: false,
       },
     },
