@@ -17,9 +17,8 @@
  */
 import { readCheckpoint, stateDictInfo } from './checkpoint.js';
 import { readCheckpointMeta } from './checkpoint-meta.js';
-import { isVit, loadHints } from './model/index.js';
+import { isVit, loadHints, type Model } from './model/index.js';
 import type { LoadReport, NativeCheckpoint } from './native.js';
-import type { Model } from './model/index.js';
 import { SpurmemError, messageOf } from './util/errors.js';
 
 /** How a weights file was read. */

@@ -6,10 +6,9 @@
  * The right values come from PyTorch following the original's procedure (test/fixtures/original_eval.py).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDemoDataset } from '../src/data/fashion-waterbirds.js';
-import { loadBatches, openDataset, type Dataset } from '../src/data/index.js';
+import { openDataset, type Dataset } from '../src/data/index.js';
 import { chooseLabelOrder, headInFile } from '../src/base.js';
 import { readCheckpoint } from '../src/checkpoint.js';
 import { evaluateDetailed } from '../src/eval/evaluate.js';
@@ -17,7 +16,8 @@ import { createModel } from '../src/model/index.js';
 import { loadPretrained } from '../src/weights.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';
-import { fixturesDir, pythonCode, runPython, testDir } from './helpers/python.js';
+import { originalEval, type OriginalEval } from './helpers/original-eval.js';
+import { fixturesDir, pythonCode } from './helpers/python.js';
 
 const R = 32;
 let root: string;
@@ -26,12 +26,7 @@ let files: string;
 const evalnet = (f: string) => join(fixturesDir, 'evalnet', f);
 const made = (f: string) => join(files, f);
 
-interface Reference {
-  groups: { id: number; count: number; accuracy: number | null }[];
-  average_accuracy: number;
-  worst_group_accuracy: number;
-  mean_accuracy: number;
-}
+type Reference = OriginalEval;
 
 const refs = new Map<string, Reference>();
 
@@ -39,16 +34,7 @@ const refs = new Map<string, Reference>();
 async function reference(checkpoint: string, head: string, labelOrder: string): Promise<Reference> {
   const key = `${checkpoint} ${head} ${labelOrder}`;
   if (refs.has(key)) return refs.get(key)!;
-  const dir = tempDir();
-  const samples = ds.samples.test;
-  const parts: Uint8Array[] = [];
-  for await (const b of loadBatches(samples, { resolution: R, batchSize: 64 })) parts.push(b.images);
-  writeFileSync(join(dir, 'inputs.u8'), Buffer.concat(parts));
-  writeFileSync(join(dir, 'meta.json'), JSON.stringify({
-    n: samples.length, resolution: R, y: samples.map((s) => s.y), group: samples.map((s) => s.group), place: samples.map((s) => s.a),
-    train_group_counts: ds.trainGroupCounts, batch_size: 16, checkpoint, head, label_order: labelOrder,
-  }));
-  const r = JSON.parse(runPython(join(testDir, 'fixtures', 'original_eval.py'), [dir])) as Reference;
+  const r = await originalEval(ds, { checkpoint, head, labelOrder, resolution: R, batchSize: 16 });
   refs.set(key, r);
   return r;
 }

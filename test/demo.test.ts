@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import sharp from 'sharp';
 import { repoDir } from './helpers/python.js';
-import { pairedChangeInterval } from '../src/demo/intervals.js';
+import { pairedChangeInterval } from '../src/metrics/paired.js';
 
 const cli = join(repoDir, 'bin', 'spurmem.js');
 

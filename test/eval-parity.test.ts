@@ -2,13 +2,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDemoDataset } from '../src/data/fashion-waterbirds.js';
-import { loadBatches, openDataset, type Dataset } from '../src/data/index.js';
+import { openDataset, type Dataset } from '../src/data/index.js';
 import { createModel, loadWeights } from '../src/model/index.js';
 import { readCheckpoint } from '../src/checkpoint.js';
 import { evaluateSplit } from '../src/eval/evaluate-split.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';
-import { fixturesDir, runPython, testDir } from './helpers/python.js';
+import { originalEval, type OriginalEval } from './helpers/original-eval.js';
+import { fixturesDir } from './helpers/python.js';
 import { maxAbsDiff } from './helpers/native.js';
 
 const R = 32;
@@ -16,13 +17,7 @@ let root: string;
 let ds: Dataset;
 const evalnet = (f: string) => join(fixturesDir, 'evalnet', f);
 
-interface Reference {
-  groups: { id: number; count: number; accuracy: number | null }[];
-  average_accuracy: number;
-  worst_group_accuracy: number;
-  mean_accuracy: number;
-  outputs: number[];
-}
+type Reference = OriginalEval;
 
 beforeAll(async () => {
   root = join(tempDir(), 'demo');
@@ -32,18 +27,8 @@ beforeAll(async () => {
 });
 
 /** PyTorch, following the original's procedure, on the uint8 images spurmem decoded. */
-async function reference(checkpoint: string, head: string, labelOrder: string, batchSize: number): Promise<Reference> {
-  const dir = tempDir();
-  const samples = ds.samples.test;
-  const parts: Uint8Array[] = [];
-  for await (const b of loadBatches(samples, { resolution: R, batchSize: 64 })) parts.push(b.images);
-  writeFileSync(join(dir, 'inputs.u8'), Buffer.concat(parts));
-  writeFileSync(join(dir, 'meta.json'), JSON.stringify({
-    n: samples.length, resolution: R, y: samples.map((s) => s.y), group: samples.map((s) => s.group), place: samples.map((s) => s.a),
-    train_group_counts: ds.trainGroupCounts, batch_size: batchSize, checkpoint, head, label_order: labelOrder,
-  }));
-  return JSON.parse(runPython(join(testDir, 'fixtures', 'original_eval.py'), [dir])) as Reference;
-}
+const reference = (checkpoint: string, head: string, labelOrder: string, batchSize: number): Promise<Reference> =>
+  originalEval(ds, { checkpoint, head, labelOrder, resolution: R, batchSize });
 
 describe('spurmem eval vs PyTorch following the original procedure', () => {
   for (const [what, file, head, order] of [

@@ -9,7 +9,7 @@ import { minorityGroups, pooledAccuracy, type GroupMetrics } from '../metrics/gr
 import type { Flips, PooledRow, StudyResult } from '../neurons/study.js';
 import { writeChangeCurves, type ChangePoint } from '../report/plots.js';
 import type { Setting } from '../sweep/index.js';
-import { pairedChangeInterval } from './intervals.js';
+import { pairedChangeInterval } from '../metrics/paired.js';
 import type { TrainSummary } from '../train/erm.js';
 import type { FinetuneSummary } from '../train/finetune-prune.js';
 import type { EpochRecord } from '../train/run-dir.js';
@@ -104,7 +104,7 @@ export interface DemoPaired {
    * The 95% interval of the change, in points: for a random change the t-interval over the repeats
    * (clipped to [-100, 100]; it measures the spread of the random draws on these images, not the sampling of
    * the images, which the McNemar test answers), for a deterministic one Newcombe's paired interval of the difference of the accuracies before and after
-   * (src/demo/intervals.ts); null where it is undefined (fewer than two repeats, no samples).
+   * (src/metrics/paired.ts); null where it is undefined (fewer than two repeats, no samples).
    */
   minority_change_ci95_points: [number, number] | null;
   majority_change_ci95_points: [number, number] | null;

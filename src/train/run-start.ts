@@ -4,8 +4,7 @@
  */
 import { readCheckpoint } from '../checkpoint.js';
 import { readCheckpointMeta } from '../checkpoint-meta.js';
-import { loadWeights } from '../model/index.js';
-import type { Model } from '../model/index.js';
+import { loadWeights, type Model } from '../model/index.js';
 import type { RunDir } from './run-dir.js';
 import type { SchedulerState } from './schedule.js';
 
