@@ -33,10 +33,11 @@ a.checkDevice(device);
 const v = a.versions();
 const sizes = quick
   ? { parityBatch: 2, batch: 8, iters: 2, warmup: 1, scale: 0.02, width: 500, height: 375, studyBatch: 16 }
-  : { parityBatch: 8, batch: 128, iters: 20, warmup: 5, scale: 1, width: 500, height: 375, studyBatch: 128 };
+  : { parityBatch: 8, batch: 128, iters: 20, warmup: 5, scale: 0.25, width: 500, height: 375, studyBatch: 128 };
 const rows = [];
 const summary = { device, libtorch: v.libtorch, cuda: v.cuda, cudaDevices: v.cudaDevices, quick, threads };
 const log = (s) => process.stderr.write(`gpu-check: ${s}\n`);
+const pushRow = (r) => { rows.push(r); log(`  ${r.filter((c) => c !== "").join("  ")}`); };
 
 function py(args) {
   const r = spawnSync(python, [join('scripts', 'gpu_check.py'), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -69,7 +70,7 @@ let maxDiff = 0;
 for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[i] - want[i]));
 const parityOk = maxDiff < 1e-4;
 summary.parity = { maxAbsDiff: maxDiff, tolerance: 1e-4, ok: parityOk };
-rows.push(['parity: ResNet-50 outputs, max |spurmem - PyTorch|', maxDiff.toExponential(2), '< 1e-4', parityOk ? 'ok' : 'FAILED']);
+pushRow(['parity: ResNet-50 outputs, max |spurmem - PyTorch|', maxDiff.toExponential(2), '< 1e-4', parityOk ? 'ok' : 'FAILED']);
 a.setTf32(true);
 
 // ---- 2. throughput ------------------------------------------------------------------------------
@@ -91,14 +92,14 @@ for (const [name, amp, cl] of [['fp32', false, false], ['bf16_channels_last', tr
     const rate = (sizes.batch * sizes.iters) / ((performance.now() - t) / 1000);
     const theirs = torchRates[`${kind}_${name}`];
     summary.throughput[`${kind}_${name}`] = { spurmem: rate, pytorch: theirs, ratio: rate / theirs };
-    rows.push([`${kind} ${name} images/s (spurmem / PyTorch)`, `${rate.toFixed(1)} / ${theirs.toFixed(1)}`, '', `ratio ${(rate / theirs).toFixed(2)}`]);
+    pushRow([`${kind} ${name} images/s (spurmem / PyTorch)`, `${rate.toFixed(1)} / ${theirs.toFixed(1)}`, '', `ratio ${(rate / theirs).toFixed(2)}`]);
   }
 }
 
 // ---- 3. study on a Waterbirds-sized dataset -----------------------------------------------------
 const dataDir = join(work, `waterbirds-sized-${sizes.scale}`);
 if (!existsSync(join(dataDir, 'metadata.csv'))) {
-  log(`3/3 study: generating ${sizes.scale === 1 ? '11,788' : 'a few'} ${sizes.width}x${sizes.height} JPEGs in ${dataDir}`);
+  log(`3/3 study: generating ${sizes.scale === 0.25 ? 'a quarter of Waterbirds (2,947)' : 'a few'} ${sizes.width}x${sizes.height} JPEGs in ${dataDir}`);
   await makeDemoDataset({ out: dataDir, scale: sizes.scale, width: sizes.width, height: sizes.height, seed: 0, force: true });
 }
 log('3/3 study: largest top-3, random_noise std 0.02, 10 repeats, train split');
@@ -108,8 +109,8 @@ const r = await runStudySetting(ctx, { split: 'train', ranking: 'largest', mode:
 const total = (performance.now() - t0) / 1000;
 const n = ctx.ds.samples.train.length;
 summary.study = { images: n, evaluations: r.timing.evaluations, seconds: total, data_seconds: r.timing.data_seconds, compute_seconds: r.timing.compute_seconds };
-rows.push([`study: ${r.timing.evaluations} passes over ${n} images, total s`, total.toFixed(1), '', `${((n * r.timing.evaluations) / total).toFixed(0)} img/s`]);
-rows.push(['study: waiting for data / in the model, s', `${r.timing.data_seconds.toFixed(1)} / ${r.timing.compute_seconds.toFixed(1)}`, '', '']);
+pushRow([`study: ${r.timing.evaluations} passes over ${n} images, total s`, total.toFixed(1), '', `${((n * r.timing.evaluations) / total).toFixed(0)} img/s`]);
+pushRow(['study: waiting for data / in the model, s', `${r.timing.data_seconds.toFixed(1)} / ${r.timing.compute_seconds.toFixed(1)}`, '', '']);
 
 // ---- summary ------------------------------------------------------------------------------------
 writeFileSync(join(work, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

@@ -3,8 +3,8 @@
 #   1. ResNet-50 parity with PyTorch (same weights and inputs, same GPU, TF32 off on both sides);
 #   2. ResNet-50 eval and training images/s at 224 px, batch 128: fp32, and bf16 autocast + channels-last,
 #      spurmem next to PyTorch (Python) in the same run;
-#   3. a `spurmem study` (largest, random_noise, 10 repeats) on a generated Waterbirds-sized dataset
-#      (11,788 JPEGs of 500x375), with the time split into data and compute.
+#   3. a `spurmem study` (largest, random_noise, 10 repeats) on a generated dataset in Waterbirds' layout and
+#      image size (a quarter of its count: 2,947 JPEGs of 500x375), with the time split into data and compute.
 # It prints one summary table and exits non-zero if parity fails. It needs no network.
 #
 # Usage: scripts/gpu-check.sh [--device cuda|cuda:N|cpu] [--quick] [--no-build] [--out DIR]
