@@ -15,6 +15,8 @@ import { evalCommand } from './eval.js';
 import { studyCommand } from './study.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
+import { jttCommand } from './jtt.js';
+import { dfrCommand } from './dfr.js';
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(studyCommand());
   program.addCommand(finetunePruneCommand());
+  program.addCommand(jttCommand());
+  program.addCommand(dfrCommand());
   program.addCommand(sweepCommand());
   // usage errors of sub-commands (a bad choice, a missing option) come back here too: exit status 2
   const override = (c: Command) => {
