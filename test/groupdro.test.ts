@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModel } from '../src/model/index.js';
-import { GroupDro, groupDroStep, perSampleCrossEntropy } from '../src/train/groupdro.js';
+import { GroupDro, groupDroStep, perSampleCrossEntropy, type GroupDroSaved } from '../src/train/groupdro.js';
+import { train } from '../src/train/erm.js';
+import { readCheckpoint } from '../src/checkpoint.js';
+import { readCheckpointMeta } from '../src/checkpoint-meta.js';
+import { smallDemo } from './helpers/demo-data.js';
 import { Rng } from '../src/util/random.js';
 import { tempDir } from './helpers/datasets.js';
 import { maxAbsDiff, numbers, relErr } from './helpers/native.js';
@@ -99,6 +103,30 @@ describe('GroupDRO matches a PyTorch port of Algorithm 1 (Sagawa et al. 2020)', 
       expect(Math.max(...dro.q) - Math.min(...dro.q)).toBeGreaterThan(1e-3);
     });
   }
+
+  it('train --algorithm groupdro: a run resumed after epoch 0 ends with the group weights and model of an uninterrupted run', async () => {
+    const root = await smallDemo();
+    const base = tempDir('spurmem-groupdro-resume-');
+    const opts = {
+      dataset: 'folder' as const, root, arch: 'resnet18' as const, resolution: 32, batchSize: 64, optimizer: 'adam' as const, lr: 1e-3, scheduler: 'none' as const,
+      augment: false, head: 'linear' as const, labelOrder: 'natural' as const, algorithm: 'groupdro' as const, droEta: 0.2, droAdjustment: 1, evalInitial: false,
+      ci: 'none' as const, bootstrap: 0, threads: 1, quiet: true,
+    };
+    const quiet = { log: () => {} };
+    await train({ ...opts, epochs: 2, out: join(base, 'straight') }, quiet);
+    await train({ ...opts, epochs: 1, out: join(base, 'resumed') }, quiet);
+    const logs: string[] = [];
+    await train({ ...opts, epochs: 2, out: join(base, 'resumed'), resume: true }, { log: (l) => logs.push(l) });
+    expect(logs.join('\n')).toMatch(/groupdro: resuming the group weights/);
+    const read = async (dir: string) => readCheckpoint(join(base, dir, 'epoch_1_checkpoints.pth.tar'));
+    const [a, b] = [await read('straight'), await read('resumed')];
+    const qa = (readCheckpointMeta(a).groupdro as GroupDroSaved).q;
+    const qb = (readCheckpointMeta(b).groupdro as GroupDroSaved).q;
+    expect(qa.length).toBe(4);
+    expect(Math.max(...qa) - Math.min(...qa)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(qb, qa)).toBeLessThan(1e-9);
+    expect(maxAbsDiff(numbers(b.tensor(['model_state_dict', 'fc.weight'])), numbers(a.tensor(['model_state_dict', 'fc.weight'])))).toBeLessThan(1e-6);
+  });
 
   it('restores saved group weights, and refuses ones of the wrong length', () => {
     const a = new GroupDro([5, 5, 5, 5], 0.01, 0);
