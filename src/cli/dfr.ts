@@ -8,10 +8,10 @@ import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
 import { runFolderAction } from './common.js';
 
-/** The flags dfr shares with finetune-prune (what it works on, the dataset, where it runs), in --help order. */
-const BASE_FLAGS: readonly OptionKey[] = [
+/** The flags dfr shares with finetune-prune (what it works on, the dataset, where it runs, the folder), in --help order. */
+export const DFR_FINETUNE_FLAGS: readonly OptionKey[] = [
   'run', 'checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'labelOrder', 'resolution', 'resize', 'vitLnEps', 'batchSize',
-  'seed', 'device', 'threads', 'ci', 'ciLevel', 'bootstrap',
+  'seed', 'device', 'threads', 'ci', 'ciLevel', 'bootstrap', 'force', 'skipBadImages', 'cacheMb', 'quiet',
 ];
 
 export function dfrCommand(): Command {
@@ -20,9 +20,8 @@ export function dfrCommand(): Command {
       'then L1 logistic regression on --subsamples group-balanced subsets (weights averaged) written into the head; writes a run folder with ' +
       'epoch_0_checkpoints.pth.tar (the reweighted model), metrics.jsonl (epoch -1: the ERM model) and dfr.json',
   );
-  addOptions(cmd, 'finetune', BASE_FLAGS);
+  addOptions(cmd, 'finetune', DFR_FINETUNE_FLAGS);
   addOptions(cmd, 'dfr', ['subsamples', 'out']);
-  addOptions(cmd, 'finetune', ['force', 'skipBadImages', 'cacheMb', 'quiet']);
   return runFolderAction(cmd, 'print the summary as JSON', (o) => dfr(o as Parameters<typeof dfr>[0]), (s) => {
     const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
     return (

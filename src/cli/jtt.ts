@@ -6,13 +6,16 @@ import { Command } from 'commander';
 import { jtt } from '../train/jtt.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
-import { addRunFolderOptions, runFolderAction } from './common.js';
+import { runFolderAction } from './common.js';
 
 /** train's flags that both stages take, in --help order (the option table declares each). */
-const STAGE_FLAGS: readonly OptionKey[] = [
+export const STAGE_FLAGS: readonly OptionKey[] = [
   'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
   'patience', 'augment', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'vitLnEps', 'device', 'amp', 'channelsLast', 'threads', 'ci', 'ciLevel', 'bootstrap',
 ];
+
+/** train's run-folder and evaluation flags that both stages take. */
+export const STAGE_RUN_FLAGS: readonly OptionKey[] = ['resume', 'force', 'skipBadImages', 'keepCheckpoints', 'cacheMb', 'quiet', 'evalInitial', 'evalBatchSize'];
 
 export function jttCommand(): Command {
   const cmd = new Command('jtt').description(
@@ -21,8 +24,7 @@ export function jttCommand(): Command {
   );
   addOptions(cmd, 'train', STAGE_FLAGS);
   addOptions(cmd, 'jtt', ['identificationEpochs', 'upweight', 'out']);
-  addRunFolderOptions(cmd, 'train');
-  addOptions(cmd, 'train', ['evalInitial', 'evalBatchSize']);
+  addOptions(cmd, 'train', STAGE_RUN_FLAGS);
   return runFolderAction(cmd, 'print the summary as JSON', (o) => jtt(o as Parameters<typeof jtt>[0]), (s) => {
     const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
     return (

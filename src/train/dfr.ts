@@ -53,6 +53,7 @@ export const dfrSchema = z
   })
   .strict();
 
+/** Input of `dfr()`: `run` or `checkpoint` (with the dataset when the checkpoint does not record it) and the options of {@link dfrSchema}. */
 export type DfrInput = z.input<typeof dfrSchema>;
 
 /** What `dfr()` returns (`--json`). */

@@ -25,11 +25,11 @@ import { resolveTrainOptions, trainSchema, type TrainInput } from './options.js'
 import type { RunHooks } from './run-start.js';
 import { upsampleErrorSet } from './sampling.js';
 
-/** JTT's own options (the two stages take `spurmem train`'s). */
-export const jttSchema = z.object(schemaFields('jtt', ['identificationEpochs', 'upweight'])).strict();
+/** JTT's own options and its folder (the two stages take `spurmem train`'s options). */
+export const jttSchema = z.object(schemaFields('jtt', ['identificationEpochs', 'upweight', 'out'])).strict();
 
 /** Input of `jtt()`: train()'s options (the final model's; `epochs` is the final model's) and JTT's. */
-export type JttInput = Omit<TrainInput, 'algorithm' | 'droEta' | 'droAdjustment' | 'subsampleRedraw' | 'reweight'> & z.input<typeof jttSchema>;
+export type JttInput = Omit<TrainInput, 'algorithm' | 'droEta' | 'droAdjustment' | 'subsampleRedraw' | 'reweight' | 'out'> & z.input<typeof jttSchema>;
 
 /** The error set as `error_set.json` records it. */
 export interface ErrorSet {
@@ -91,7 +91,7 @@ export async function jtt(input: JttInput, hooks: RunHooks = {}): Promise<JttSum
   for (const k of ['algorithm', 'droEta', 'droAdjustment', 'subsampleRedraw', 'reweight']) {
     if (k in rest && rest[k] !== undefined) throw new UsageError(`jtt trains both stages by plain ERM: '${k}' is not one of its options`);
   }
-  const j = jttSchema.safeParse({ identificationEpochs, upweight });
+  const j = jttSchema.safeParse({ identificationEpochs, upweight, out: outGiven });
   if (!j.success) throw optionsError(j.error.issues);
   let trainRest = rest as TrainInput;
   if (rest.resume && outGiven && existsSync(join(resolve(String(outGiven)), 'stage2', 'config.json'))) {
