@@ -4,6 +4,10 @@
  * of the per-sample cross-entropy times the sample weights, one optimizer step per batch), the scheduler
  * stepped with the epoch's summed loss, then train/val/test evaluated with the eval transform, in order,
  * all after the same epoch (Q19, Q20), a checkpoint `epoch_<e>_checkpoints.pth.tar` and one metrics line.
+ *
+ * `algorithm` picks the baseline: erm; groupdro (src/train/groupdro.ts: the group weights live across
+ * batches and in each checkpoint's `spurmem.groupdro`, and resume from there); reweight (N/(G*n_g) per
+ * sample); subsample (SubpopBench's SUBG draw, src/train/sampling.ts).
  */
 import { openDataset, countsTable, groupCounts, ImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
@@ -134,7 +138,7 @@ export async function trainWith(input: TrainInput, hooks: RunHooks, extras: Trai
   if (start === 0 && cfg.evalInitial) await recordInitial(model, ds, run, { ...evalOpts, label: 'initial' }, log);
 
   const train = extras.trainSamples ?? ds.samples.train;
-  const algorithm = cfg.reweight && cfg.algorithm === 'erm' ? 'erm' : cfg.algorithm;
+  const algorithm = cfg.algorithm;
   // --reweight: the original's N/n_g; --algorithm reweight: N/(G*n_g), mean weight 1 over the split
   const weights = cfg.reweight || algorithm === 'reweight' ? groupWeights(train) : undefined;
   const scale = algorithm === 'reweight' ? 1 / new Set(train.map((s) => s.group)).size : 1;
