@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fitL1LogReg, predictLogReg } from '../src/train/logreg.js';
+import { DFR_C_GRID, dfrFit, scalerOf } from '../src/train/dfr.js';
 import { Rng } from '../src/util/random.js';
 import { tempDir } from './helpers/datasets.js';
 import { runPython, testDir } from './helpers/python.js';
@@ -64,5 +65,45 @@ describe("L1 logistic regression matches scikit-learn's liblinear", () => {
   it('refuses labels other than 0/1 and C <= 0', () => {
     expect(() => fitL1LogReg(new Float64Array(2), [0, 2], 2, 1, 1)).toThrow(/label 2 of row 1/);
     expect(() => fitL1LogReg(new Float64Array(2), [0, 1], 2, 1, 0)).toThrow(/C must be > 0/);
+  });
+});
+
+describe('DFR on fixed embeddings matches the same procedure in scikit-learn', () => {
+  it('tuning accuracies, C, averaged coefficients and test predictions on embeddings with a core and a spurious direction', () => {
+    // validation groups of Waterbirds' shape: class y in feature 0 (weak), the spurious attribute in feature 1 (strong)
+    const rng = new Rng(7);
+    const d = 48;
+    const make = (counts: number[]) => {
+      const g: number[] = [];
+      counts.forEach((c, k) => {
+        for (let i = 0; i < c; i++) g.push(k);
+      });
+      const x = new Float32Array(g.length * d);
+      g.forEach((gi, i) => {
+        for (let j = 0; j < d; j++) x[i * d + j] = rng.normal() + 0.5;
+        x[i * d] += 1.2 * ((gi >> 1) * 2 - 1);
+        x[i * d + 1] += 2.5 * ((gi & 1) * 2 - 1);
+      });
+      return { x, n: g.length, d, y: g.map((k) => k >> 1), g };
+    };
+    const val = make([90, 30, 30, 90]);
+    const test = make([50, 50, 50, 50]);
+    const fit = dfrFit(val, { seed: 3, subsamples: 4 });
+    const dir = tempDir('spurmem-dfr-emb-');
+    const rows = (e: typeof val) => Array.from({ length: e.n }, (_, i) => Array.from(e.x.subarray(i * d, (i + 1) * d)));
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify({
+      x_val: rows(val), x_test: rows(test), val: { y: val.y, g: val.g }, grid: DFR_C_GRID, tune_fit: fit.rows.tuneFit, tune_check: fit.rows.tuneCheck, subsets: fit.rows.subsets,
+    }));
+    const want = JSON.parse(runPython(join(testDir, 'fixtures', 'baselines_reference.py'), ['dfr-embeddings', dir])) as { tuning: number[]; c: number; coef: number[]; intercept: number; pred_test: number[] };
+    console.log(`DFR tuning: ${fit.tuning.map((t) => `C ${t.c}: ${t.val_worst_group_accuracy.toFixed(3)}`).join(', ')} -> C ${fit.c}`);
+    expect(new Set(want.tuning).size).toBeGreaterThan(1);
+    expect(fit.tuning.map((t) => t.val_worst_group_accuracy)).toEqual(want.tuning);
+    expect(fit.c).toBe(want.c);
+    const sc = scalerOf(Float64Array.from(val.x), val.n, d);
+    let diff = Math.abs(fit.model.intercept + Array.from(fit.model.coef).reduce((a, v, j) => a + v * sc.mean[j], 0) - want.intercept);
+    fit.model.coef.forEach((v, j) => (diff = Math.max(diff, Math.abs(v * sc.scale[j] - want.coef[j]))));
+    expect(diff / Math.max(...want.coef.map(Math.abs))).toBeLessThan(1e-4);
+    const pred = Array.from(predictLogReg(fit.model, Float64Array.from(test.x), test.n, d));
+    expect(pred).toEqual(want.pred_test);
   });
 });
