@@ -23,7 +23,7 @@ export function buildProgram(): Command {
   const program = new Command('spurmem')
     .description(
       'Spurious memorization studies on PyTorch checkpoints: ERM training, critical-neuron studies and ' +
-        'finetuning with a pruned sub-network (arXiv 2501.00961), with a libtorch addon.',
+        'finetuning with a pruned sub-network (arXiv 2501.00961), the baselines GroupDRO, reweighting, subsampling, JTT and DFR, with a libtorch addon.',
     )
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()

@@ -16,7 +16,7 @@ const TRAIN_FLAGS: readonly OptionKey[] = [
 export function trainCommand(): Command {
   const cmd = new Command('train')
     .description(
-      'train a classifier by ERM (the original SpuriousCorrelationPretrainingErm.py, fixed) and write a run folder: ' +
+      'train a classifier by ERM (the original SpuriousCorrelationPretrainingErm.py, fixed), or by --algorithm groupdro | reweight | subsample, and write a run folder: ' +
         'config.json, epoch_<e>_checkpoints.pth.tar, metrics.jsonl, group_accuracy_evolution_in_*_set.txt, plots, best.json',
     );
   addOptions(cmd, 'train', TRAIN_FLAGS);
