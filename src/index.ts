@@ -1,5 +1,5 @@
 /**
- * The spurmem Node API: `import { evaluate, train, study, finetunePrune, sweep, readCheckpoint } from 'spurmem'`.
+ * The spurmem Node API: `import { evaluate, train, jtt, dfr, study, finetunePrune, sweep, readCheckpoint } from 'spurmem'`.
  *
  * Every function takes one options object, validated by the same zod schema as the matching CLI command
  * (exported too, as `*Schema`), and resolves to the object that command prints with `--json`. Accuracies
@@ -17,6 +17,11 @@
 // ---- commands
 export { evaluate, evaluateDetailed, evaluateSchema, evaluationResult, detectHead, type EvaluateInput, type EvaluationResult, type EvaluationDetails, type EvaluateHooks } from './eval/evaluate.js';
 export { train, type TrainSummary } from './train/erm.js';
+export { jtt, jttSchema, errorSet, type JttInput, type JttSummary, type ErrorSet } from './train/jtt.js';
+export { dfr, dfrSchema, dfrFit, embeddings, DFR_C_GRID, type DfrInput, type DfrSummary, type Embeddings } from './train/dfr.js';
+export { fitL1LogReg, predictLogReg, type LogReg } from './train/logreg.js';
+export { GroupDro, groupDroStep, type GroupDroSaved, type GroupDroUpdate } from './train/groupdro.js';
+export { subsampleGroups, upsampleErrorSet } from './train/sampling.js';
 export { trainSchema, resolveTrainOptions, type TrainInput, type TrainConfig } from './train/options.js';
 export type { RunHooks } from './train/run-start.js';
 export {

@@ -15,7 +15,7 @@ describe('the Node API', () => {
   it("import 'spurmem' gives the commands, the schemas and the data and metric functions", async () => {
     // the package's own name resolves through package.json "exports" to dist/src/index.js
     const api = (await import('spurmem' as string)) as Record<string, unknown>;
-    for (const name of ['evaluate', 'train', 'study', 'finetunePrune', 'sweep', 'readCheckpoint', 'inspectCheckpoint', 'makeDemoDataset', 'openDataset', 'groupMetrics', 'collectSweep', 'prepareStudy', 'runStudySetting']) {
+    for (const name of ['evaluate', 'train', 'jtt', 'dfr', 'study', 'finetunePrune', 'sweep', 'readCheckpoint', 'inspectCheckpoint', 'makeDemoDataset', 'openDataset', 'groupMetrics', 'collectSweep', 'prepareStudy', 'runStudySetting']) {
       expect(typeof api[name], name).toBe('function');
     }
     for (const name of ['evaluateSchema', 'trainSchema', 'studyBaseSchema', 'studySettingSchema', 'finetuneSchema', 'sweepConfigSchema']) {

@@ -15,13 +15,15 @@ import { evalCommand } from './eval.js';
 import { studyCommand } from './study.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
+import { jttCommand } from './jtt.js';
+import { dfrCommand } from './dfr.js';
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   const program = new Command('spurmem')
     .description(
       'Spurious memorization studies on PyTorch checkpoints: ERM training, critical-neuron studies and ' +
-        'finetuning with a pruned sub-network (arXiv 2501.00961), with a libtorch addon.',
+        'finetuning with a pruned sub-network (arXiv 2501.00961), the baselines GroupDRO, reweighting, subsampling, JTT and DFR, with a libtorch addon.',
     )
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(studyCommand());
   program.addCommand(finetunePruneCommand());
+  program.addCommand(jttCommand());
+  program.addCommand(dfrCommand());
   program.addCommand(sweepCommand());
   // usage errors of sub-commands (a bad choice, a missing option) come back here too: exit status 2
   const override = (c: Command) => {

@@ -10,13 +10,13 @@ import { addRunFolderOptions, runFolderAction } from './common.js';
 /** The flags of `spurmem train` before the run-folder ones, in --help order (the option table declares each). */
 const TRAIN_FLAGS: readonly OptionKey[] = [
   'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
-  'patience', 'augment', 'reweight', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'vitLnEps', 'device', 'amp', 'channelsLast', 'threads', 'ci', 'ciLevel', 'bootstrap', 'out',
+  'patience', 'augment', 'reweight', 'algorithm', 'droEta', 'droAdjustment', 'subsampleRedraw', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'vitLnEps', 'device', 'amp', 'channelsLast', 'threads', 'ci', 'ciLevel', 'bootstrap', 'out',
 ];
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
     .description(
-      'train a classifier by ERM (the original SpuriousCorrelationPretrainingErm.py, fixed) and write a run folder: ' +
+      'train a classifier by ERM (the original SpuriousCorrelationPretrainingErm.py, fixed), or by --algorithm groupdro | reweight | subsample, and write a run folder: ' +
         'config.json, epoch_<e>_checkpoints.pth.tar, metrics.jsonl, group_accuracy_evolution_in_*_set.txt, plots, best.json',
     );
   addOptions(cmd, 'train', TRAIN_FLAGS);

@@ -62,6 +62,12 @@ export const OPTIMIZERS = ['adam', 'sgd'] as const;
 export const SCHEDULERS = ['plateau', 'none', 'cosine'] as const;
 /** Which forward passes of finetune-prune update BatchNorm's running statistics. */
 export const BN_UPDATES = ['all', 'dense-only'] as const;
+/**
+ * How `spurmem train` weighs the training split: erm (plain), groupdro (online GroupDRO, Sagawa et al. 2020),
+ * reweight (each sample N/(G*n_g)), subsample (every group cut to the smallest, SubpopBench's SUBG).
+ */
+export const ALGORITHMS = ['erm', 'groupdro', 'reweight', 'subsample'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
 /** What the finetune-prune mask removes (refreshed every epoch; several are AND-ed, Q13). */
 export const PRUNE_CRITERIA = ['magnitude-smallest', 'magnitude-largest', 'activated', 'largest-channels'] as const;
 /** One of {@link PRUNE_CRITERIA}. */

@@ -4,9 +4,18 @@
  * of the per-sample cross-entropy times the sample weights, one optimizer step per batch), the scheduler
  * stepped with the epoch's summed loss, then train/val/test evaluated with the eval transform, in order,
  * all after the same epoch (Q19, Q20), a checkpoint `epoch_<e>_checkpoints.pth.tar` and one metrics line.
+ *
+ * `algorithm` picks the baseline: erm; groupdro (src/train/groupdro.ts: the group weights live across
+ * batches and in each checkpoint's `spurmem.groupdro`, and resume from there); reweight (N/(G*n_g) per
+ * sample); subsample (SubpopBench's SUBG draw, src/train/sampling.ts).
  */
 import { openDataset, countsTable, groupCounts, ImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
+import type { Sample } from '../data/types.js';
+import { readCheckpoint } from '../checkpoint.js';
+import { readCheckpointMeta } from '../checkpoint-meta.js';
+import { GroupDro, groupDroStep, type GroupDroSaved } from './groupdro.js';
+import { subsampleGroups } from './sampling.js';
 import { createModel, setThreads } from '../model/index.js';
 import { addon } from '../native.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
@@ -19,6 +28,17 @@ import { runEpochs } from './loop.js';
 import { RunDir, bestEpoch, versions, withRunOptions, RESUMABLE_FIELDS } from './run-dir.js';
 import { makeScheduler, type SchedulerState } from './schedule.js';
 import { resolveTrainOptions, type TrainConfig, type TrainInput } from './options.js';
+
+/**
+ * What a caller inside the package (JTT) adds to a training run: its own training list, and entries of
+ * config.json that say where it came from.
+ */
+export interface TrainExtras {
+  /** The samples of each epoch in place of the training split. */
+  trainSamples?: readonly Sample[];
+  /** Recorded under config.json's `resolved`. */
+  resolved?: Record<string, unknown>;
+}
 
 /** What train() returns (and `spurmem train --json` prints). */
 export interface TrainSummary {
@@ -55,6 +75,14 @@ export function scratchWarning(cfg: Pick<TrainConfig, 'pretrained' | 'optimizer'
  *   NaN/infinite loss (naming the epoch and batch; the last good checkpoint stays).
  */
 export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<TrainSummary> {
+  return trainWith(input, hooks, {});
+}
+
+/**
+ * {@link train} with a training list of the caller's (JTT's final model).
+ * @throws as train()
+ */
+export async function trainWith(input: TrainInput, hooks: RunHooks, extras: TrainExtras): Promise<TrainSummary> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cfg: TrainConfig = resolveTrainOptions(withRunOptions(input, 'train'));
   const t0 = Date.now();
@@ -76,7 +104,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   run.writeConfig({
     command: 'train',
     options,
-    resolved: { threads, label_order: cfg.labelOrder, root: ds.root, metadata: ds.metadataFile, group_names: ds.groupNames },
+    resolved: { threads, label_order: cfg.labelOrder, root: ds.root, metadata: ds.metadataFile, group_names: ds.groupNames, ...(extras.resolved ?? {}) },
     dataset: { kind: ds.kind, counts: Object.fromEntries((['train', 'val', 'test'] as const).map((s) => [s, groupCounts(ds.samples[s])])) },
     versions: versions(),
     device: cfg.device,
@@ -109,15 +137,47 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   const evalOpts = { resolution: cfg.resolution, resize: cfg.resize, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages, intervals: intervalOptions(cfg) };
   if (start === 0 && cfg.evalInitial) await recordInitial(model, ds, run, { ...evalOpts, label: 'initial' }, log);
 
-  const weights = cfg.reweight ? groupWeights(ds.samples.train) : undefined;
+  const train = extras.trainSamples ?? ds.samples.train;
+  const algorithm = cfg.algorithm;
+  // --reweight: the original's N/n_g; --algorithm reweight: N/(G*n_g), mean weight 1 over the split
+  const weights = cfg.reweight || algorithm === 'reweight' ? groupWeights(train) : undefined;
+  const scale = algorithm === 'reweight' ? 1 / new Set(train.map((s) => s.group)).size : 1;
+  let dro: GroupDro | undefined;
+  if (algorithm === 'groupdro') {
+    const counts = groupCounts(train);
+    if (cfg.droAdjustment > 0 && counts.some((c) => c === 0)) {
+      throw new SpurmemError(`--dro-adjustment ${cfg.droAdjustment}: the training split has no sample of group ${counts.findIndex((c) => c === 0)} (C/sqrt(0))`);
+    }
+    let saved: GroupDroSaved | undefined;
+    if (start > 0 && start < cfg.epochs) {
+      const meta = readCheckpointMeta(await readCheckpoint(run.checkpoint(start - 1)));
+      saved = meta.groupdro as GroupDroSaved | undefined;
+      if (!saved) throw new SpurmemError(`${run.checkpoint(start - 1)}: no groupdro entry in its spurmem metadata, so the group weights cannot be resumed`);
+    }
+    dro = new GroupDro(counts, cfg.droEta, cfg.droAdjustment, saved);
+    if (saved) log(`groupdro: resuming the group weights q = [${Array.from(dro.q, (v) => v.toFixed(4)).join(', ')}]`);
+  }
+  let drawn: readonly Sample[] | undefined;
+  const epochSamples =
+    algorithm === 'subsample'
+      ? (epoch: number) => {
+          if (!drawn || cfg.subsampleRedraw) drawn = subsampleGroups(train, cfg.seed, cfg.subsampleRedraw ? epoch : 0);
+          return drawn;
+        }
+      : extras.trainSamples
+        ? () => train
+        : undefined;
   await runEpochs({
     model, ds, run, scheduler, start, log,
     training: cfg,
     eval: evalOpts,
     recorded: cfg,
+    trainSamples: epochSamples,
+    checkpointExtra: dro ? () => ({ groupdro: dro.saved() }) : undefined,
     step: async (b) => {
       const targets = batchTargets(b.samples, cfg.labelOrder);
-      const w = weights ? Float32Array.from(b.samples, (s) => weights.get(s.group) ?? 1) : undefined;
+      if (dro) return groupDroStep(model, dro, b, targets, Int32Array.from(b.samples, (s) => s.group));
+      const w = weights ? Float32Array.from(b.samples, (s) => (weights.get(s.group) ?? 1) * scale) : undefined;
       return model.trainStep({ images: b.images, shape: b.shape }, { targets, weights: w });
     },
   });

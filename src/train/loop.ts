@@ -5,6 +5,7 @@
  */
 import { newCheckpointMeta, type CheckpointModel } from '../checkpoint-meta.js';
 import type { Dataset, ImageBatch } from '../data/index.js';
+import type { Sample } from '../data/types.js';
 import type { Model } from '../model/index.js';
 import { SpurmemError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
@@ -48,6 +49,13 @@ export interface LoopOptions {
   recorded: CheckpointModel;
   /** One optimisation step on a batch. */
   step: (b: ImageBatch) => Promise<StepResult>;
+  /**
+   * The training samples of an epoch, in place of the whole training split (subsample: a group-balanced
+   * draw; JTT: the split with its error set repeated). They are shuffled as the split would be.
+   */
+  trainSamples?: (epoch: number) => readonly Sample[];
+  /** Entries added to each checkpoint's `spurmem` entry after the epoch (GroupDRO: its group weights). */
+  checkpointExtra?: () => Record<string, unknown>;
   /** Runs before each epoch's training pass (finetune-prune refreshes its mask here). */
   beforeEpoch?: (epoch: number) => Promise<void>;
   extraLossLists?: Record<string, string>;
@@ -60,7 +68,6 @@ export interface LoopOptions {
  *   checkpoint stays.
  */
 export async function runEpochs(o: LoopOptions): Promise<void> {
-  const n = o.ds.samples.train.length;
   const { epochs, batchSize, augment, seed, keepCheckpoints } = o.training;
   // A ResNet's layer4 maps are 1x1 at R <= 32: BatchNorm in training mode cannot estimate a variance from
   // one image there (0/0 puts NaN in its running statistics; PyTorch refuses such a batch). Such a batch
@@ -72,13 +79,15 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     const lr = o.scheduler.lr;
     o.model.setLearningRate(lr);
     if (o.beforeEpoch) await o.beforeEpoch(epoch);
+    const samples = o.trainSamples ? o.trainSamples(epoch) : o.ds.samples.train;
+    const n = samples.length;
     const te = Date.now();
     let lossSum = 0;
     const extra: Record<string, number> = {};
     let batchNo = 0;
     const bar = progress(`epoch ${epoch} (${epoch + 1} of ${epochs})`, n);
     try {
-      for await (const b of loadBatches(o.ds.samples.train, {
+      for await (const b of loadBatches(samples, {
         resolution,
         resize,
         batchSize,
@@ -122,7 +131,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     const seconds = (Date.now() - te) / 1000;
     o.scheduler.step(lossSum);
     const m = await evaluateAll(o.model, o.ds, o.eval);
-    await o.model.save(o.run.checkpoint(epoch), { epoch, loss: lossSum, extra: newCheckpointMeta(o.recorded, o.scheduler.state(), o.model) });
+    await o.model.save(o.run.checkpoint(epoch), { epoch, loss: lossSum, extra: { ...newCheckpointMeta(o.recorded, o.scheduler.state(), o.model), ...(o.checkpointExtra ? o.checkpointExtra() : {}) } });
     o.run.append({
       epoch,
       loss: lossSum,

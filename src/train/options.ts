@@ -20,7 +20,7 @@ export const trainSchema = z
   .object(
     schemaFields('train', [
       'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
-      'patience', 'augment', 'reweight', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'device', 'threads', 'evalInitial', 'evalBatchSize',
+      'patience', 'augment', 'reweight', 'algorithm', 'droEta', 'droAdjustment', 'subsampleRedraw', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'device', 'threads', 'evalInitial', 'evalBatchSize',
       'vitLnEps', 'amp', 'channelsLast', ...INTERVAL_KEYS, ...RUN_FOLDER_KEYS,
     ]),
   )
@@ -47,6 +47,13 @@ export function resolveTrainOptions(input: TrainInput): TrainConfig {
   if (!r.success) throw optionsError(r.error.issues);
   if (r.data.optimizer === 'adam' && r.data.momentum !== undefined && r.data.momentum !== 0) throw new UsageError('--momentum is an SGD option; with --optimizer adam it would be ignored');
   const o = r.data;
+  if (o.reweight && o.algorithm !== 'erm' && o.algorithm !== 'reweight') throw new UsageError(`--reweight weights the samples of ERM; it does not combine with --algorithm ${o.algorithm}`);
+  if (o.algorithm !== 'groupdro') {
+    for (const k of ['droEta', 'droAdjustment'] as const) {
+      if (input[k] !== undefined && input[k] !== trainSchema.shape[k].parse(undefined)) throw new UsageError(`${k === 'droEta' ? '--dro-eta' : '--dro-adjustment'} is a groupdro option; with --algorithm ${o.algorithm} it would be ignored`);
+    }
+  }
+  if (o.subsampleRedraw && o.algorithm !== 'subsample') throw new UsageError(`--subsample-redraw is a subsample option; with --algorithm ${o.algorithm} it would be ignored`);
   const sgd = o.optimizer === 'sgd';
   return {
     ...o,

@@ -2,7 +2,7 @@
  * The options of the option table for training (train, finetune-prune) and the run folder.
  */
 import { z } from 'zod';
-import { BN_UPDATES, OPTIMIZERS, PRUNE_CRITERIA, SCHEDULERS } from '../enums.js';
+import { ALGORITHMS, BN_UPDATES, OPTIMIZERS, PRUNE_CRITERIA, SCHEDULERS } from '../enums.js';
 import { choice, int, opt, type Use } from '../spec.js';
 
 /** The same use in train and finetune-prune (the run-folder options). */
@@ -41,7 +41,38 @@ export const TRAINING_OPTIONS = {
     negate: true, value: z.boolean(),
     uses: { train: { help: 'no RandomResizedCrop/flip on the training split', default: true }, finetune: { help: 'no RandomResizedCrop/flip on the training split', default: true } },
   }),
-  reweight: opt({ value: z.boolean(), uses: { train: { help: "weight each sample by N/|group| (the original's reweight=True)", default: false } } }),
+  reweight: opt({ value: z.boolean(), uses: { train: { help: "weight each sample by N/|group| (the original's reweight=True; --algorithm reweight normalises it to N/(G*|group|))", default: false } } }),
+  // ---- baselines (train --algorithm, jtt, dfr)
+  algorithm: opt({
+    arg: '<name>', value: choice(ALGORITHMS), choices: ALGORITHMS,
+    uses: {
+      train: {
+        help: 'erm; groupdro: online GroupDRO (Sagawa et al. 2020; per-group mean losses, exponentiated-gradient group weights kept across batches and in checkpoints); reweight: each sample weighted N/(G*n_g); subsample: every group cut to the smallest group\'s count (SubpopBench\'s SUBG, seeded)',
+        default: 'erm',
+      },
+    },
+  }),
+  droEta: opt({ arg: '<x>', value: z.number().positive(), cli: 'number', uses: { train: { help: 'groupdro: step size of the group weights', default: 0.01 } } }),
+  droAdjustment: opt({
+    arg: '<C>', value: z.number().min(0), cli: 'number',
+    uses: { train: { help: "groupdro: generalization adjustment, C/sqrt(n_g) added to each group's loss in the weight update (0: none)", default: 0 } },
+  }),
+  subsampleRedraw: opt({
+    value: z.boolean(),
+    uses: { train: { help: 'subsample: draw the groups anew every epoch (seeded by seed and epoch) instead of once for the run as SUBG does', default: false } },
+  }),
+  identificationEpochs: opt({
+    arg: '<T>', value: int.positive(), cli: 'positive',
+    uses: { jtt: { help: 'epochs of the identification model (stage 1, ERM; JTT on Waterbirds: 60)', default: 60 } },
+  }),
+  upweight: opt({
+    arg: '<L>', value: int.positive(), cli: 'positive',
+    uses: { jtt: { help: 'each sample of the error set appears L times in the final model\'s training split (JTT on Waterbirds: 100)', default: 100 } },
+  }),
+  subsamples: opt({
+    arg: '<n>', value: int.positive(), cli: 'positive',
+    uses: { dfr: { help: 'group-balanced subsets of the validation split whose logistic-regression weights are averaged', default: 10 } },
+  }),
   evalInitial: opt({ negate: true, value: z.boolean(), uses: { train: { help: 'do not evaluate the model before the first epoch', default: true } } }),
   // ---- finetune-prune
   prune: opt({
@@ -76,6 +107,8 @@ export const TRAINING_OPTIONS = {
       demo: { help: 'demo folder', default: 'experiments/demo' },
       makeDemo: { help: 'output folder (new or empty)', required: true, mandatory: true },
       sweep: { help: "output folder (default: the configuration's out, else next to the file, named after it)" },
+      jtt: { help: 'folder of both stages: stage1/ (identification), error_set.json, stage2/ (final model) (default experiments/<arch>_<dataset>_jtt)' },
+      dfr: { help: 'result folder (default: <run>/dfr/epoch<e>_seed<s>; with --checkpoint: experiments/dfr/<checkpoint name>_seed<s>)' },
     },
   }),
   resume: opt({
