@@ -18,6 +18,7 @@ import {
   type TensorData,
 } from '../native.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
+import { cpuBudget } from '../util/cpu-budget.js';
 import { ARCHS, VITS, VIT_LN_EPS, archShape, isArch, isVit, type Arch } from './architectures.js';
 import { ceilCount } from './counts.js';
 
@@ -53,15 +54,27 @@ let threadsSet: number | undefined;
 
 /**
  * Sets how many CPU threads libtorch uses for each operation (convolutions, matrix products), for every
- * native call from now on; the default is os.availableParallelism(), every core this process may use.
- * (libtorch's own default is the number of physical cores, often half of them; PyTorch's equivalent is
- * torch.set_num_threads.) Returns the count set.
+ * native call from now on (PyTorch's torch.set_num_threads). Without `n`, every core this process may
+ * use (os.availableParallelism(); libtorch's own default is the physical cores, often half of them) to
+ * start with, after which the process's CPU budget may choose half of them by trial
+ * (src/util/cpu-budget.ts). Model calls on the CPU and image decoding share the cores through that
+ * budget; `decodeThreads` caps the images decoded at once (`--decode-threads`). Returns the count set now.
  * @throws UsageError when n is not a positive integer.
  */
-export function setThreads(n: number = availableParallelism()): number {
+export function setThreads(n?: number, o: { decodeThreads?: number } = {}): number {
+  if (o.decodeThreads !== undefined) cpuBudget().setDecodeThreads(o.decodeThreads);
+  if (n === undefined) {
+    // not given: every core to start with, then the CPU budget's trial may choose fewer
+    cpuBudget().adaptTorchThreads((k) => {
+      addon().setNumThreads(k);
+      threadsSet = k;
+    });
+    return threadsSet ?? availableParallelism();
+  }
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
   addon().setNumThreads(n);
   threadsSet = n;
+  cpuBudget().setTorchThreads(n);
   return n;
 }
 
@@ -97,6 +110,7 @@ function countOf(fraction: number, n: number): number {
 export class Model {
   readonly #h: NativeModelHandle;
   #sizes: Map<string, number> | undefined;
+  #onCpu: boolean | undefined;
 
   /** Wraps an addon handle; use {@link createModel}. */
   constructor(handle: NativeModelHandle) {
@@ -111,9 +125,12 @@ export class Model {
     }
   }
 
-  async #async<T>(op: string, f: () => Promise<T>): Promise<T> {
+  /** Runs a native call within the process's CPU budget: libtorch's threads on the CPU, none on a GPU. */
+  async #async<T>(op: string, f: () => Promise<T>, batch?: Batch): Promise<T> {
+    this.#onCpu ??= this.info().device === 'cpu';
+    const budget = cpuBudget();
     try {
-      return await f();
+      return await budget.compute(this.#onCpu ? budget.torchThreads : 0, f, batch ? batch.shape[0] : 0);
     } catch (e) {
       throw nativeError(op, e);
     }
@@ -146,7 +163,7 @@ export class Model {
 
   /** Outputs [n * numClasses]; `train` (BatchNorm batch statistics, default false), `masked` (finetune-prune masks, default false). */
   forward(batch: Batch, o: { train?: boolean; masked?: boolean } = {}): Promise<Float32Array> {
-    return this.#async('forward pass', () => this.#h.forward(batch, { train: o.train ?? false, masked: o.masked ?? false }));
+    return this.#async('forward pass', () => this.#h.forward(batch, { train: o.train ?? false, masked: o.masked ?? false }), batch);
   }
 
   /**
@@ -155,7 +172,7 @@ export class Model {
    * (no step was taken).
    */
   trainStep(batch: Batch, o: { targets: Int32Array; weights?: Float32Array }): Promise<{ loss: number; outputs?: Float32Array }> {
-    return this.#async('training step', () => this.#h.trainStep(batch, o));
+    return this.#async('training step', () => this.#h.trainStep(batch, o), batch);
   }
 
   /**
@@ -167,6 +184,7 @@ export class Model {
   gradients(batch: Batch, o: { targets: Int32Array; names?: string[]; train?: boolean; raw?: boolean; loss?: ActivatedLoss }): Promise<{ loss: number; scaleLog2: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }> {
     return this.#async('gradients', () =>
       this.#h.gradients(batch, { targets: o.targets, names: o.names ?? [], train: o.train ?? false, raw: o.raw ?? false, loss: o.loss ?? 'probabilities' }),
+      batch,
     );
   }
 
@@ -299,7 +317,7 @@ export class Model {
    * dense output, f2 the masked one; one optimizer step when L is finite.
    */
   finetuneStep(batch: Batch, o: { targets: Int32Array; temperature: number; ceWeight: number; bnUpdate: 'all' | 'dense-only' }): Promise<{ total: number; ntxent: number; ce: number }> {
-    return this.#async('finetune step', () => this.#h.finetuneStep(batch, o));
+    return this.#async('finetune step', () => this.#h.finetuneStep(batch, o), batch);
   }
 
   /**

@@ -5,7 +5,7 @@
  * stepped with the epoch's summed loss, then train/val/test evaluated with the eval transform, in order,
  * all after the same epoch (Q19, Q20), a checkpoint `epoch_<e>_checkpoints.pth.tar` and one metrics line.
  */
-import { openDataset, countsTable, groupCounts, ImageCache } from '../data/index.js';
+import { openDataset, countsTable, groupCounts, sharedImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import { createModel, setThreads } from '../model/index.js';
 import { addon } from '../native.js';
@@ -58,7 +58,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cfg: TrainConfig = resolveTrainOptions(withRunOptions(input, 'train'));
   const t0 = Date.now();
-  const threads = setThreads(cfg.threads);
+  const threads = setThreads(cfg.threads, { decodeThreads: cfg.decodeThreads });
   addon().checkDevice(cfg.device);
   if (cfg.amp && !cfg.device.startsWith('cuda')) throw new UsageError('--amp (bf16 autocast) needs --device cuda');
   // a folder holding another run is refused before the dataset is read
@@ -105,7 +105,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
   const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
   model.setLearningRate(scheduler.lr);
 
-  const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
+  const cache = sharedImageCache(cfg.cacheMb * 1024 * 1024);
   const evalOpts = { resolution: cfg.resolution, resize: cfg.resize, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages, intervals: intervalOptions(cfg) };
   if (start === 0 && cfg.evalInitial) await recordInitial(model, ds, run, { ...evalOpts, label: 'initial' }, log);
 
