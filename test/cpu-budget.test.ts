@@ -57,7 +57,11 @@ describe('the CPU budget', () => {
       const applied: number[] = [];
       b.adaptTorchThreads((n) => applied.push(n));
       expect(b.torchThreads).toBe(2);
-      for (let i = 0; i < 12; i++) await b.compute(b.torchThreads, () => sleep(b.torchThreads === fastWith ? 4 : 25), 10);
+      for (let i = 0; i < 12; i++) {
+        const k = b.threadsFor(true);
+        await b.compute(k, () => sleep(k === fastWith ? 4 : 25), { apply: true, images: 10 });
+        expect(b.threadsFor(false)).toBe(2); // training calls keep the fixed count
+      }
       expect(b.chosen?.threads).toBe(want);
       expect(b.torchThreads).toBe(want);
       expect(applied[0]).toBe(2);
@@ -67,7 +71,7 @@ describe('the CPU budget', () => {
     // a count that is given is kept: no trial
     const b = new CpuBudget(2);
     b.setTorchThreads(1);
-    for (let i = 0; i < 12; i++) await b.compute(b.torchThreads, () => sleep(1), 10);
+    for (let i = 0; i < 12; i++) await b.compute(b.threadsFor(true), () => sleep(1), { apply: true, images: 10 });
     expect(b.chosen).toBeUndefined();
     expect(b.torchThreads).toBe(1);
   });

@@ -259,7 +259,7 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
     if (todo.length > 0) {
       const items = todo.map((k) => results[k] as { image: DecodedImage; plan: TransformPlan });
       // the plans fit their images by construction: a failure here is not a bad image, so it always stops
-      const px = await budget.compute(budget.torchThreads, () => pilTransformImages(items));
+      const px = await budget.compute(budget.appliedThreads, () => pilTransformImages(items));
       todo.forEach((k, n) => {
         const s = samples[idx[k]];
         const one = px.slice(n * per, (n + 1) * per);

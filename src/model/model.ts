@@ -63,18 +63,17 @@ let threadsSet: number | undefined;
  */
 export function setThreads(n?: number, o: { decodeThreads?: number } = {}): number {
   if (o.decodeThreads !== undefined) cpuBudget().setDecodeThreads(o.decodeThreads);
+  const apply = (k: number) => {
+    addon().setNumThreads(k);
+    threadsSet = k;
+  };
   if (n === undefined) {
-    // not given: every core to start with, then the CPU budget's trial may choose fewer
-    cpuBudget().adaptTorchThreads((k) => {
-      addon().setNumThreads(k);
-      threadsSet = k;
-    });
+    // not given: every core, of which the CPU budget's trial may leave some to decoding in evaluation passes
+    cpuBudget().adaptTorchThreads(apply);
     return threadsSet ?? availableParallelism();
   }
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
-  addon().setNumThreads(n);
-  threadsSet = n;
-  cpuBudget().setTorchThreads(n);
+  cpuBudget().setTorchThreads(n, apply);
   return n;
 }
 
@@ -126,11 +125,12 @@ export class Model {
   }
 
   /** Runs a native call within the process's CPU budget: libtorch's threads on the CPU, none on a GPU. */
-  async #async<T>(op: string, f: () => Promise<T>, batch?: Batch): Promise<T> {
+  async #async<T>(op: string, f: () => Promise<T>, evalBatch?: Batch): Promise<T> {
     this.#onCpu ??= this.info().device === 'cpu';
     const budget = cpuBudget();
     try {
-      return await budget.compute(this.#onCpu ? budget.torchThreads : 0, f, batch ? batch.shape[0] : 0);
+      if (!this.#onCpu) return await budget.compute(0, f);
+      return await budget.compute(budget.threadsFor(evalBatch !== undefined), f, { apply: true, images: evalBatch ? evalBatch.shape[0] : 0 });
     } catch (e) {
       throw nativeError(op, e);
     }
@@ -163,7 +163,8 @@ export class Model {
 
   /** Outputs [n * numClasses]; `train` (BatchNorm batch statistics, default false), `masked` (finetune-prune masks, default false). */
   forward(batch: Batch, o: { train?: boolean; masked?: boolean } = {}): Promise<Float32Array> {
-    return this.#async('forward pass', () => this.#h.forward(batch, { train: o.train ?? false, masked: o.masked ?? false }), batch);
+    const train = o.train ?? false;
+    return this.#async('forward pass', () => this.#h.forward(batch, { train, masked: o.masked ?? false }), train ? undefined : batch);
   }
 
   /**
@@ -172,7 +173,7 @@ export class Model {
    * (no step was taken).
    */
   trainStep(batch: Batch, o: { targets: Int32Array; weights?: Float32Array }): Promise<{ loss: number; outputs?: Float32Array }> {
-    return this.#async('training step', () => this.#h.trainStep(batch, o), batch);
+    return this.#async('training step', () => this.#h.trainStep(batch, o));
   }
 
   /**
@@ -184,7 +185,6 @@ export class Model {
   gradients(batch: Batch, o: { targets: Int32Array; names?: string[]; train?: boolean; raw?: boolean; loss?: ActivatedLoss }): Promise<{ loss: number; scaleLog2: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }> {
     return this.#async('gradients', () =>
       this.#h.gradients(batch, { targets: o.targets, names: o.names ?? [], train: o.train ?? false, raw: o.raw ?? false, loss: o.loss ?? 'probabilities' }),
-      batch,
     );
   }
 
@@ -317,7 +317,7 @@ export class Model {
    * dense output, f2 the masked one; one optimizer step when L is finite.
    */
   finetuneStep(batch: Batch, o: { targets: Int32Array; temperature: number; ceWeight: number; bnUpdate: 'all' | 'dense-only' }): Promise<{ total: number; ntxent: number; ce: number }> {
-    return this.#async('finetune step', () => this.#h.finetuneStep(batch, o), batch);
+    return this.#async('finetune step', () => this.#h.finetuneStep(batch, o));
   }
 
   /**

@@ -15,12 +15,14 @@
  * `decodeThreads` (the flag `--decode-threads`) caps the decode tasks that run at once; by default they
  * may take every core the model is not using.
  *
- * When libtorch's thread count is not given (`--threads`), the budget chooses it on a CPU by trial: the
- * first model calls run with every core, the next with half of them (the rest left to decoding, side by
- * side), each for a few calls after one to settle; the count whose time per image from one call's end to
- * the next (waiting for data included) is lower is kept for the rest of the process. Fewer model threads
- * win where decoding is a large share and the model scales poorly across cores, or where other processes
- * take cores.
+ * When libtorch's thread count is not given (`--threads`), the budget chooses it for evaluation passes
+ * (eval-mode forward calls) on a CPU by trial: the first such calls run with every core, the next with
+ * half of them (the rest left to decoding, side by side), each for a few calls after one to settle; the
+ * count whose time per image from one call's end to the next (waiting for data included) is lower is kept
+ * for the rest of the process. Fewer model threads win where decoding is a large share and the model
+ * scales poorly across cores, or where other processes take cores. Training steps and gradients always
+ * run with the fixed count (every core, or `--threads`): their reductions (batch statistics, the loss)
+ * could round differently with another count, and a run's numbers must not depend on the machine's load.
  */
 import { availableParallelism } from 'node:os';
 import { UsageError } from './errors.js';
@@ -37,6 +39,8 @@ export class CpuBudget {
   #decoding = 0;
   #decodeCap: number;
   #torchThreads: number;
+  #fixed: number;
+  #applied: number | undefined;
   #apply: ((n: number) => void) | undefined;
   #trial: { candidates: number[]; at: number; seen: number; perImage: number[][]; lastEnd: number | undefined } | undefined;
   /** The thread count the trial chose, with the seconds per image it measured for each candidate. */
@@ -57,30 +61,60 @@ export class CpuBudget {
     this.#free = cores;
     this.#decodeCap = this.#checkDecode(decodeThreads ?? cores);
     this.#torchThreads = cores;
+    this.#fixed = cores;
   }
 
-  /** libtorch's intra-op threads: the tokens a CPU model call holds (at most `cores`). */
+  /** libtorch's intra-op threads for evaluation passes now (the trial's current or chosen count). */
   get torchThreads(): number {
     return this.#torchThreads;
   }
 
-  /** Records libtorch's thread count as fixed (the model layer's setThreads with a count): no trial. */
-  setTorchThreads(n: number): void {
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
-    this.#torchThreads = n;
-    this.#trial = undefined;
+  /** libtorch's threads for a model call: an eval-mode forward may use the trial's count, anything else the fixed one. */
+  threadsFor(evalForward: boolean): number {
+    return evalForward ? this.#torchThreads : this.#fixed;
+  }
+
+  /** libtorch's thread count as set last through the budget (what a batch resize runs with). */
+  get appliedThreads(): number {
+    return this.#applied ?? this.#fixed;
+  }
+
+  /** Sets libtorch's count to n (through the model layer's setter) when it is not n already. */
+  applyThreads(n: number): void {
+    if (n > 0 && n !== this.#applied) {
+      this.#apply?.(n);
+      this.#applied = n;
+    }
   }
 
   /**
-   * Lets the budget choose libtorch's thread count by trial (see the module comment), starting with every
-   * core; `apply(n)` sets libtorch's count. A trial already under way or done is kept.
+   * Fixes libtorch's thread count (the model layer's setThreads with a count): every call uses n, no trial.
+   * `apply(n)` sets libtorch's count.
+   * @throws UsageError when n is not a positive integer
+   */
+  setTorchThreads(n: number, apply?: (n: number) => void): void {
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
+    if (apply) this.#apply = apply;
+    this.#torchThreads = n;
+    this.#fixed = n;
+    this.#trial = undefined;
+    this.chosen = undefined;
+    this.#applied = undefined;
+    this.applyThreads(n);
+  }
+
+  /**
+   * Lets the budget choose libtorch's thread count for evaluation passes by trial (see the module
+   * comment), starting with every core; other calls use every core. `apply(n)` sets libtorch's count. A
+   * trial already under way or done is kept.
    */
   adaptTorchThreads(apply: (n: number) => void): void {
     this.#apply = apply;
+    this.#fixed = this.cores;
     if (this.#trial || this.chosen) return;
     const candidates = [...new Set([this.cores, Math.ceil(this.cores / 2)])];
     this.#torchThreads = candidates[0];
-    apply(candidates[0]);
+    this.applyThreads(this.cores);
     if (candidates.length > 1) this.#trial = { candidates, at: 0, seen: 0, perImage: candidates.map(() => []), lastEnd: undefined };
   }
 
@@ -100,7 +134,6 @@ export class CpuBudget {
     t.seen = 0;
     if (t.at < t.candidates.length) {
       this.#torchThreads = t.candidates[t.at];
-      this.#apply?.(this.#torchThreads);
       return;
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -113,7 +146,6 @@ export class CpuBudget {
     this.chosen = { threads: t.candidates[best], secondsPerImage };
     this.#trial = undefined;
     this.#torchThreads = t.candidates[best];
-    this.#apply?.(this.#torchThreads);
   }
 
   #checkDecode(n: number): number {
@@ -189,18 +221,20 @@ export class CpuBudget {
 
   /**
    * Runs one model call (or a batch resize on libtorch's threads) holding `threads` tokens (0 for a GPU
-   * call); `images`, the batch size of a CPU model call, feeds the thread trial.
+   * call). `o.apply`: set libtorch's count to `threads` when the call starts (CPU model calls);
+   * `o.images`: the batch size of an eval-mode forward, which feeds the thread trial.
    */
-  async compute<T>(threads: number, f: () => Promise<T>, images = 0): Promise<T> {
+  async compute<T>(threads: number, f: () => Promise<T>, o: { apply?: boolean; images?: number } = {}): Promise<T> {
     const k = await this.#acquire(threads, false);
     const t0 = performance.now();
     try {
+      if (o.apply) this.applyThreads(threads);
       return await f();
     } finally {
       this.spent.modelSeconds += (performance.now() - t0) / 1000;
       this.spent.modelCalls += 1;
       this.#release(k, false);
-      if (threads > 0) this.#noteCall(images);
+      if (threads > 0) this.#noteCall(o.images ?? 0);
     }
   }
 
