@@ -36,7 +36,7 @@ const ATTRS = (
 
 /** The CelebA-sized folder (made once per test size). */
 async function celebaFolder() {
-  const root = join(workDir, `celeba-sized-${nTest}`);
+  const root = join(workDir, `celeba-sized-v2-${nTest}`);
   if (existsSync(join(root, 'list_eval_partition.txt'))) return root;
   const sharp = (await import('sharp')).default;
   rmSync(root, { recursive: true, force: true });
@@ -66,7 +66,7 @@ async function celebaFolder() {
     const name = String(i).padStart(6, '0') + '.jpg';
     names.push(name);
     linkSync(join(src, `${i % 256}.jpg`), join(imgs, name));
-    const vals = ATTRS.map((_, a) => ((i * 7 + a * 13) % 5 < 2 ? ' 1' : '-1'));
+    const vals = ATTRS.map((_, a) => ((Math.imul(i, 2654435761) ^ Math.imul(a + 1, 40503)) >>> 0) % 5 < 2 ? ' 1' : '-1');
     attrLines.push(`${name} ${vals.join(' ')}`);
     const p = i <= CELEBA.train ? 0 : i <= testFrom ? 1 : i - testFrom <= moved ? 0 : 2;
     part.push(`${name} ${p}`);
@@ -131,29 +131,33 @@ if (!existsSync(weights)) {
 const cores = availableParallelism();
 console.log(`eval of ${nTest} CelebA-sized test images (178x218 JPEG) at ${R} px, ResNet-18 (2 outputs), ${cores} cores, load average ${loadavg()[0].toFixed(1)}`);
 const rows = [];
+const show = (label, t) => {
+  const py = t.py ? ` (data ${t.py.data.toFixed(1)} s, model ${t.py.compute.toFixed(1)} s)` : '';
+  console.log(`  ${label.padEnd(66)} ${t.wall.toFixed(1).padStart(7)} s  ${t.rssMib.toFixed(0).padStart(5)} MiB${py}`);
+};
+const row = (label, t) => {
+  rows.push([label, t]);
+  show(label, t);
+  return t;
+};
 const spurmem = (extra = [], env = {}) =>
   timed(process.execPath, [join(repoDir, 'bin', 'spurmem.js'), 'eval', '--dataset', 'celeba', '--root', root, '--checkpoint', weights, '--split', 'test', '--resolution', String(R), '--json', ...extra], env);
-const ours = spurmem();
-rows.push(['spurmem eval (default: CPU budget, libtorch on every core)', ours]);
-rows.push(['spurmem eval --threads 1', spurmem(['--threads', '1'])]);
-rows.push(['spurmem eval, OpenMP threads spinning (OMP_WAIT_POLICY=ACTIVE)', spurmem([], { OMP_WAIT_POLICY: 'ACTIVE' })]);
+const ours = row('spurmem eval (default)', spurmem());
+row('spurmem eval --threads 1', spurmem(['--threads', '1']));
+row('spurmem eval, OpenMP threads spinning (OMP_WAIT_POLICY=ACTIVE)', spurmem([], { OMP_WAIT_POLICY: 'ACTIVE' }));
 const torch = {};
 if (!values['skip-torch']) {
   for (const [label, threads, workers] of [['PyTorch, original way (num_workers=0), 1 thread', 1, 0], ['PyTorch, original way (num_workers=0), 2 threads', 2, 0], ['PyTorch, DataLoader(num_workers=2), 2 threads', 2, 2]]) {
     const t = timed(pythonBin(), [join(benchDir, 'eval_e2e.py'), root, weights, R, threads, workers]);
     t.py = JSON.parse(t.stdout.trim().split('\n').pop());
     torch[`${threads}/${workers}`] = t;
-    rows.push([label, t]);
+    row(label, t);
   }
 }
 const bound = JSON.parse(timed(process.execPath, [join(benchDir, 'eval-e2e.mjs'), '--child', 'bound', '--resolution', String(R)], { BENCH_ROOT: root, BENCH_WEIGHTS: weights }).stdout.trim());
 const lower = (bound.decode + bound.compute) / cores;
 const api = JSON.parse(timed(process.execPath, [join(benchDir, 'eval-e2e.mjs'), '--child', 'api', '--resolution', String(R)], { BENCH_ROOT: root, BENCH_WEIGHTS: weights }).stdout.trim());
 
-for (const [label, t] of rows) {
-  const py = t.py ? ` (data ${t.py.data.toFixed(1)} s, model ${t.py.compute.toFixed(1)} s)` : '';
-  console.log(`  ${label.padEnd(66)} ${t.wall.toFixed(1).padStart(7)} s  ${t.rssMib.toFixed(0).padStart(5)} MiB${py}`);
-}
 console.log(`  lower bound: (decode ${bound.decode.toFixed(1)} + model ${bound.compute.toFixed(1)} core-s) / ${cores} cores = ${lower.toFixed(1)} s`);
 console.log(`  spurmem / lower bound: ${(ours.wall / lower).toFixed(2)}`);
 if (torch['2/0']) console.log(`  PyTorch (2 threads, num_workers=0) / spurmem: ${(torch['2/0'].wall / ours.wall).toFixed(2)}x`);
