@@ -255,6 +255,10 @@ export function addon(): Addon {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
   const root = packageRoot();
+  // libtorch built with OpenMP (Debian's is) keeps its threads spinning after each operation unless told to
+  // sleep; they would take the cores from the image decoder that runs between the model's calls. libgomp
+  // reads this when it is loaded, with the addon, so it is set here, before loading (a user's value stays).
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     const load = require('node-gyp-build') as (dir: string) => Addon;
     cached = load(root);

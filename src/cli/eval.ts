@@ -89,7 +89,7 @@ interface EvalFlags extends DatasetFlags {
 
 /** The flags of `spurmem eval` in --help order (the option table declares each; --quiet and --json follow). */
 const EVAL_FLAGS: readonly OptionKey[] = [
-  'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'skipBadImages', 'split', 'resolution', 'resize', 'batchSize', 'device', 'threads',
+  'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'skipBadImages', 'split', 'resolution', 'resize', 'batchSize', 'device', 'threads', 'decodeThreads',
   'vitLnEps', 'labelOrder', 'head', 'perSample', 'ci', 'ciLevel', 'bootstrap',
 ];
 
@@ -112,6 +112,7 @@ export function evalCommand(): Command {
           for (const w of ds.warnings) process.stderr.write(`warning: ${w}\n`);
         },
         onProgress: bar.update,
+        oneOff: true,
       }).finally(() => bar.stop());
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       for (const n of r.notes) process.stderr.write(`note: ${n}\n`);

@@ -11,7 +11,7 @@ import { addRunFolderOptions, runFolderAction } from './common.js';
 const FINETUNE_FLAGS: readonly OptionKey[] = [
   'run', 'checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'labelOrder', 'resolution', 'resize', 'prune', 'pruneFraction',
   'pruneChannelFraction', 'pruneTopK', 'poorestLimit', 'temperature', 'ceWeight', 'bnUpdate', 'epochs', 'lr', 'weightDecay', 'batchSize', 'evalBatchSize',
-  'scheduler', 'patience', 'augment', 'seed', 'device', 'threads', 'vitLnEps', 'ci', 'ciLevel', 'bootstrap', 'out',
+  'scheduler', 'patience', 'augment', 'seed', 'device', 'threads', 'decodeThreads', 'vitLnEps', 'ci', 'ciLevel', 'bootstrap', 'out',
 ];
 
 export function finetunePruneCommand(): Command {

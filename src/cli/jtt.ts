@@ -11,7 +11,7 @@ import { runFolderAction } from './common.js';
 /** train's flags that both stages take, in --help order (the option table declares each). */
 export const STAGE_FLAGS: readonly OptionKey[] = [
   'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
-  'patience', 'augment', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'vitLnEps', 'device', 'amp', 'channelsLast', 'threads', 'ci', 'ciLevel', 'bootstrap',
+  'patience', 'augment', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'vitLnEps', 'device', 'amp', 'channelsLast', 'threads', 'decodeThreads', 'ci', 'ciLevel', 'bootstrap',
 ];
 
 /** train's run-folder and evaluation flags that both stages take. */

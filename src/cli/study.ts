@@ -10,7 +10,7 @@ import type { OptionKey } from '../options/table.js';
 const STUDY_FLAGS: readonly OptionKey[] = [
   'run', 'checkpoint', 'epoch', 'rewindCheckpoint', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'labelOrder', 'resolution', 'resize',
   'split', 'ranking', 'activatedLoss', 'poorestLimit', 'topK', 'fraction', 'smallest', 'dropoutP', 'faithfulThreshold', 'mode', 'std', 'rewindEpochs',
-  'repeats', 'distribution', 'seed', 'batchSize', 'device', 'threads', 'vitLnEps', 'skipBadImages', 'cacheMb', 'ci', 'ciLevel', 'bootstrap',
+  'repeats', 'distribution', 'seed', 'batchSize', 'device', 'threads', 'decodeThreads', 'vitLnEps', 'skipBadImages', 'cacheMb', 'ci', 'ciLevel', 'bootstrap',
 ];
 
 const pct = (x: number | null) => (x === null ? '   n/a' : (100 * x).toFixed(2).padStart(6));

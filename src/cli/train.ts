@@ -10,7 +10,7 @@ import { addRunFolderOptions, runFolderAction } from './common.js';
 /** The flags of `spurmem train` before the run-folder ones, in --help order (the option table declares each). */
 const TRAIN_FLAGS: readonly OptionKey[] = [
   'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
-  'patience', 'augment', 'reweight', 'algorithm', 'droEta', 'droAdjustment', 'subsampleRedraw', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'vitLnEps', 'device', 'amp', 'channelsLast', 'threads', 'ci', 'ciLevel', 'bootstrap', 'out',
+  'patience', 'augment', 'reweight', 'algorithm', 'droEta', 'droAdjustment', 'subsampleRedraw', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'vitLnEps', 'device', 'amp', 'channelsLast', 'threads', 'decodeThreads', 'ci', 'ciLevel', 'bootstrap', 'out',
 ];
 
 export function trainCommand(): Command {

@@ -26,6 +26,6 @@ export {
   type CropBox,
 } from './images.js';
 export { headerInfo, pilMode, type ImageHeader } from './image-header.js';
-export { ImageCache, loadBatches, epochOrder, type ImageBatch, type LoadBatchesOptions } from './loader.js';
+export { ImageCache, sharedImageCache, loadBatches, epochOrder, type ImageBatch, type LoadBatchesOptions } from './loader.js';
 export { makeDemoDataset, demoCounts, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type DemoOptions, type DemoResult } from './fashion-waterbirds.js';
 export { checkDataset, type CheckReport } from './check.js';

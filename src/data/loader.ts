@@ -4,10 +4,12 @@
  * call, and a prefetch queue of whole batches, so decoding overlaps the model's forward and backward passes. The deterministic eval transform is cached
  * (ImageCache), so a split evaluated again (a study evaluates 11+ times, ERM every epoch) decodes nothing.
  */
+import { statSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import sharp from 'sharp';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import { Rng } from '../util/random.js';
+import { cpuBudget } from '../util/cpu-budget.js';
 import { checkResizeMethod, decodeImage, evalPlan, evalTransform, pilTransformImages, trainPlan, trainTransform, type DecodedImage, type ResizeMethod, type TransformPlan } from './images.js';
 import type { Sample } from './types.js';
 
@@ -22,36 +24,75 @@ sharp.cache(false);
  * A cache of eval-transform results (uint8 RGB, R·R·3 bytes) keyed by file, resolution and resize method.
  * It admits images until `maxBytes` is reached and then keeps what it has (no eviction), which suits
  * the access pattern of repeated passes over the same split: a split larger than the cache still gets
- * the same share of hits on every pass, where an LRU policy would get none.
+ * the same share of hits on every pass, where an LRU policy would get none. With `validate`, an entry
+ * remembers its file's size and modification time and is dropped when the file has changed since (the
+ * process-wide cache, {@link sharedImageCache}, lives as long as the process does).
  */
 export class ImageCache {
-  private readonly map = new Map<string, Uint8Array>();
+  private readonly map = new Map<string, { px: Uint8Array; size: number; mtimeMs: number }>();
   private bytesUsed = 0;
+  private limit: number;
+  readonly validate: boolean;
   hits = 0;
   misses = 0;
 
-  /** @param maxBytes the most bytes of pixels to keep (default: a quarter of the machine's memory) */
-  constructor(readonly maxBytes: number = Math.floor(totalmem() / 4)) {
+  /**
+   * @param maxBytes the most bytes of pixels to keep (default: a quarter of the machine's memory)
+   * @param o validate: check each hit against the file's size and modification time (default false)
+   * @throws UsageError when maxBytes is negative
+   */
+  constructor(maxBytes: number = Math.floor(totalmem() / 4), o: { validate?: boolean } = {}) {
     if (!(maxBytes >= 0)) throw new UsageError(`ImageCache: maxBytes must be >= 0, got ${maxBytes}`);
+    this.limit = maxBytes;
+    this.validate = o.validate ?? false;
+  }
+
+  /** The most bytes of pixels kept. */
+  get maxBytes(): number {
+    return this.limit;
+  }
+
+  /** Raises the limit to `maxBytes` when it is larger (never lowers it: what is cached stays). */
+  grow(maxBytes: number): void {
+    if (maxBytes > this.limit) this.limit = maxBytes;
   }
 
   static key(file: string, resolution: number, resize: ResizeMethod = 'pil'): string {
     return `${resolution}\u0000${resize}\u0000${file}`;
   }
 
+  private stamp(file: string): { size: number; mtimeMs: number } {
+    if (!this.validate) return { size: 0, mtimeMs: 0 };
+    try {
+      const st = statSync(file);
+      return { size: st.size, mtimeMs: st.mtimeMs };
+    } catch {
+      return { size: -1, mtimeMs: -1 };
+    }
+  }
+
   get(file: string, resolution: number, resize: ResizeMethod = 'pil'): Uint8Array | undefined {
-    const v = this.map.get(ImageCache.key(file, resolution, resize));
+    const k = ImageCache.key(file, resolution, resize);
+    let v = this.map.get(k);
+    if (v && this.validate) {
+      const st = this.stamp(file);
+      if (st.size !== v.size || st.mtimeMs !== v.mtimeMs) {
+        this.map.delete(k);
+        this.bytesUsed -= v.px.byteLength;
+        v = undefined;
+      }
+    }
     if (v) this.hits += 1;
     else this.misses += 1;
-    return v;
+    return v?.px;
   }
 
   /** Stores a result if it fits; returns whether it was stored. */
   set(file: string, resolution: number, pixels: Uint8Array, resize: ResizeMethod = 'pil'): boolean {
     const k = ImageCache.key(file, resolution, resize);
     if (this.map.has(k)) return true;
-    if (this.bytesUsed + pixels.byteLength > this.maxBytes) return false;
-    this.map.set(k, pixels);
+    if (this.bytesUsed + pixels.byteLength > this.limit) return false;
+    this.map.set(k, { px: pixels, ...this.stamp(file) });
     this.bytesUsed += pixels.byteLength;
     return true;
   }
@@ -70,6 +111,22 @@ export class ImageCache {
     this.hits = 0;
     this.misses = 0;
   }
+}
+
+let shared: ImageCache | undefined;
+
+/**
+ * The process's cache of eval-transform results, shared by evaluate(), studies, sweeps and training, so a
+ * split evaluated again in one process decodes nothing (keyed by file, resolution and resize method, and
+ * checked against each file's size and modification time). Its limit is the largest asked for so far.
+ * @param maxBytes the limit wanted (default: a quarter of the machine's memory); 0 asks for no caching
+ * @returns the shared cache, or (maxBytes 0) a new cache that keeps nothing
+ */
+export function sharedImageCache(maxBytes: number = Math.floor(totalmem() / 4)): ImageCache {
+  if (!(maxBytes > 0)) return new ImageCache(0);
+  if (!shared) shared = new ImageCache(maxBytes, { validate: true });
+  else shared.grow(maxBytes);
+  return shared;
 }
 
 /** One batch: uint8 RGB images [n, R, R, 3] (NHWC) and their samples, in batch order. */
@@ -158,6 +215,7 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
   const seed = o.seed ?? 0;
   const epoch = o.epoch ?? 0;
   const resize = checkResizeMethod(o.resize, 'loadBatches: resize');
+  const budget = cpuBudget();
 
   // pil: decode here (concurrently), resize the batch in one native call; sharp: the whole transform here
   const decodeOne = async (pos: number): Promise<Uint8Array | { image: DecodedImage; plan: TransformPlan } | string> => {
@@ -168,14 +226,16 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
     }
     await slots.acquire();
     try {
-      if (resize === 'pil') {
-        const image = await decodeImage(s.file);
-        const plan = o.augment ? trainPlan(image.width, image.height, R, new Rng(seed, epoch, pos, 0xa06)) : evalPlan(image.width, image.height, R);
-        return { image, plan };
-      }
-      const px = o.augment ? await trainTransform(s.file, R, new Rng(seed, epoch, pos, 0xa06), { resize }) : await evalTransform(s.file, R, { resize });
-      if (!o.augment && o.cache) o.cache.set(s.file, R, px, resize);
-      return px;
+      return await budget.decode(async () => {
+        if (resize === 'pil') {
+          const image = await decodeImage(s.file);
+          const plan = o.augment ? trainPlan(image.width, image.height, R, new Rng(seed, epoch, pos, 0xa06)) : evalPlan(image.width, image.height, R);
+          return { image, plan };
+        }
+        const px = o.augment ? await trainTransform(s.file, R, new Rng(seed, epoch, pos, 0xa06), { resize }) : await evalTransform(s.file, R, { resize });
+        if (!o.augment && o.cache) o.cache.set(s.file, R, px, resize);
+        return px;
+      });
     } catch (e) {
       return failed(s, e);
     } finally {
@@ -199,7 +259,7 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
     if (todo.length > 0) {
       const items = todo.map((k) => results[k] as { image: DecodedImage; plan: TransformPlan });
       // the plans fit their images by construction: a failure here is not a bad image, so it always stops
-      const px = await pilTransformImages(items);
+      const px = await budget.compute(budget.appliedThreads, () => pilTransformImages(items));
       todo.forEach((k, n) => {
         const s = samples[idx[k]];
         const one = px.slice(n * per, (n + 1) * per);

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readCheckpoint, stateDictPath, strippedNote } from '../checkpoint.js';
 import { openDataset } from '../data/dataset.js';
-import { ImageCache } from '../data/loader.js';
+import { sharedImageCache } from '../data/loader.js';
 import type { Dataset, Split } from '../data/types.js';
 import { evaluateSplit } from './evaluate-split.js';
 import { writeEvalSamples } from './per-sample.js';
@@ -28,7 +28,7 @@ import { optionsError } from '../util/errors.js';
 export const evaluateSchema = z
   .object(
     schemaFields('eval', [
-      'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'split', 'resolution', 'resize', 'vitLnEps', 'batchSize', 'device', 'threads',
+      'checkpoint', 'arch', 'dataset', 'root', 'target', 'attribute', 'split', 'resolution', 'resize', 'vitLnEps', 'batchSize', 'device', 'threads', 'decodeThreads',
       'labelOrder', 'head', 'skipBadImages', 'perSample', 'ci', 'ciLevel', 'bootstrap',
     ]),
   )
@@ -72,6 +72,11 @@ export interface EvaluateHooks {
   onDataset?: (ds: Dataset) => void;
   /** Images done so far of `total`. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A one-off evaluation (the CLI's `eval`): decode without caching, so memory does not grow with the
+   * split. Otherwise the process-wide image cache is used and a second evaluation decodes nothing.
+   */
+  oneOff?: boolean;
 }
 
 /** The JSON form of group metrics (what `spurmem eval --json` prints). */
@@ -128,7 +133,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   const parsed = evaluateSchema.safeParse(input);
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const given = parsed.data;
-  setThreads(given.threads);
+  setThreads(given.threads, { decodeThreads: given.decodeThreads });
   const ck = await readCheckpoint(given.checkpoint);
   const meta = readCheckpointMeta(ck);
   const sd = stateDictPath(ck);
@@ -154,7 +159,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
     resolution: o.resolution,
     resize: o.resize,
     batchSize: o.batchSize,
-    cache: new ImageCache(),
+    cache: hooks.oneOff ? undefined : sharedImageCache(),
     labelOrder: o.labelOrder,
     skipBadImages: o.skipBadImages,
     intervals: intervalOptions(o),

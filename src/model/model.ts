@@ -18,6 +18,7 @@ import {
   type TensorData,
 } from '../native.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
+import { cpuBudget } from '../util/cpu-budget.js';
 import { ARCHS, VITS, VIT_LN_EPS, archShape, isArch, isVit, type Arch } from './architectures.js';
 import { ceilCount } from './counts.js';
 
@@ -53,15 +54,26 @@ let threadsSet: number | undefined;
 
 /**
  * Sets how many CPU threads libtorch uses for each operation (convolutions, matrix products), for every
- * native call from now on; the default is os.availableParallelism(), every core this process may use.
- * (libtorch's own default is the number of physical cores, often half of them; PyTorch's equivalent is
- * torch.set_num_threads.) Returns the count set.
+ * native call from now on (PyTorch's torch.set_num_threads). Without `n`, every core this process may
+ * use (os.availableParallelism(); libtorch's own default is the physical cores, often half of them) to
+ * start with, after which the process's CPU budget may choose half of them by trial
+ * (src/util/cpu-budget.ts). Model calls on the CPU and image decoding share the cores through that
+ * budget; `decodeThreads` caps the images decoded at once (`--decode-threads`). Returns the count set now.
  * @throws UsageError when n is not a positive integer.
  */
-export function setThreads(n: number = availableParallelism()): number {
+export function setThreads(n?: number, o: { decodeThreads?: number } = {}): number {
+  if (o.decodeThreads !== undefined) cpuBudget().setDecodeThreads(o.decodeThreads);
+  const apply = (k: number) => {
+    addon().setNumThreads(k);
+    threadsSet = k;
+  };
+  if (n === undefined) {
+    // not given: every core, of which the CPU budget's trial may leave some to decoding in evaluation passes
+    cpuBudget().adaptTorchThreads(apply);
+    return threadsSet ?? availableParallelism();
+  }
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
-  addon().setNumThreads(n);
-  threadsSet = n;
+  cpuBudget().setTorchThreads(n, apply);
   return n;
 }
 
@@ -97,6 +109,7 @@ function countOf(fraction: number, n: number): number {
 export class Model {
   readonly #h: NativeModelHandle;
   #sizes: Map<string, number> | undefined;
+  #onCpu: boolean | undefined;
 
   /** Wraps an addon handle; use {@link createModel}. */
   constructor(handle: NativeModelHandle) {
@@ -111,9 +124,13 @@ export class Model {
     }
   }
 
-  async #async<T>(op: string, f: () => Promise<T>): Promise<T> {
+  /** Runs a native call within the process's CPU budget: libtorch's threads on the CPU, none on a GPU. */
+  async #async<T>(op: string, f: () => Promise<T>, evalBatch?: Batch): Promise<T> {
+    this.#onCpu ??= this.info().device === 'cpu';
+    const budget = cpuBudget();
     try {
-      return await f();
+      if (!this.#onCpu) return await budget.compute(0, f);
+      return await budget.compute(budget.threadsFor(evalBatch !== undefined), f, { apply: true, images: evalBatch ? evalBatch.shape[0] : 0 });
     } catch (e) {
       throw nativeError(op, e);
     }
@@ -146,7 +163,8 @@ export class Model {
 
   /** Outputs [n * numClasses]; `train` (BatchNorm batch statistics, default false), `masked` (finetune-prune masks, default false). */
   forward(batch: Batch, o: { train?: boolean; masked?: boolean } = {}): Promise<Float32Array> {
-    return this.#async('forward pass', () => this.#h.forward(batch, { train: o.train ?? false, masked: o.masked ?? false }));
+    const train = o.train ?? false;
+    return this.#async('forward pass', () => this.#h.forward(batch, { train, masked: o.masked ?? false }), train ? undefined : batch);
   }
 
   /**

@@ -26,7 +26,7 @@ export type OptionKey = keyof typeof OPTIONS;
 /** The study's base options (a sweep file's `base` keys, in their order). */
 export const STUDY_BASE_KEYS = [
   'run', 'checkpoint', 'rewindCheckpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'labelOrder', 'resolution', 'resize',
-  'vitLnEps', 'batchSize', 'device', 'threads', 'skipBadImages', 'cacheMb', 'ci', 'ciLevel', 'bootstrap',
+  'vitLnEps', 'batchSize', 'device', 'threads', 'decodeThreads', 'skipBadImages', 'cacheMb', 'ci', 'ciLevel', 'bootstrap',
 ] as const satisfies readonly OptionKey[];
 
 /** The options of one study setting, in canonical order (the order of setting names and sweep CSV columns). */

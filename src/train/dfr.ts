@@ -22,7 +22,7 @@
  */
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { countsTable, ImageCache, openDataset, type Dataset } from '../data/index.js';
+import { countsTable, sharedImageCache, type ImageCache, openDataset, type Dataset } from '../data/index.js';
 import type { Split } from '../data/types.js';
 import { evaluateSplit } from '../eval/evaluate-split.js';
 import { targetIndex, type GroupMetrics } from '../metrics/groups.js';
@@ -278,7 +278,7 @@ export async function dfr(input: DfrInput, hooks: RunHooks = {}): Promise<DfrSum
   const model = createModel({ arch: base.arch, head: base.head, device: cfg.device, imageSize: base.resolution, lnEps: base.lnEps });
   await loadWeights(model, base.checkpoint, { strict: true, path: stateDictPath(base.checkpoint), archReason: base.archReason });
   if (model.info().numClasses !== 2) throw new SpurmemError(`dfr: the model has ${model.info().numClasses} outputs; DFR's logistic regression is binary`);
-  const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
+  const cache = sharedImageCache(cfg.cacheMb * 1024 * 1024);
   const evalOpts = { resolution: base.resolution, resize: base.resize, batchSize: cfg.batchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages, intervals: intervalOptions(cfg) };
   await recordInitial(model, ds, run, { ...evalOpts, label: 'ERM' }, log);
   const te = Date.now();

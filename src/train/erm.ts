@@ -9,7 +9,7 @@
  * batches and in each checkpoint's `spurmem.groupdro`, and resume from there); reweight (N/(G*n_g) per
  * sample); subsample (SubpopBench's SUBG draw, src/train/sampling.ts).
  */
-import { openDataset, countsTable, groupCounts, ImageCache } from '../data/index.js';
+import { openDataset, countsTable, groupCounts, sharedImageCache } from '../data/index.js';
 import type { GroupMetrics } from '../metrics/groups.js';
 import type { Sample } from '../data/types.js';
 import { readCheckpoint } from '../checkpoint.js';
@@ -86,7 +86,7 @@ export async function trainWith(input: TrainInput, hooks: RunHooks, extras: Trai
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cfg: TrainConfig = resolveTrainOptions(withRunOptions(input, 'train'));
   const t0 = Date.now();
-  const threads = setThreads(cfg.threads);
+  const threads = setThreads(cfg.threads, { decodeThreads: cfg.decodeThreads });
   addon().checkDevice(cfg.device);
   if (cfg.amp && !cfg.device.startsWith('cuda')) throw new UsageError('--amp (bf16 autocast) needs --device cuda');
   // a folder holding another run is refused before the dataset is read
@@ -133,7 +133,7 @@ export async function trainWith(input: TrainInput, hooks: RunHooks, extras: Trai
   const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
   model.setLearningRate(scheduler.lr);
 
-  const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
+  const cache = sharedImageCache(cfg.cacheMb * 1024 * 1024);
   const evalOpts = { resolution: cfg.resolution, resize: cfg.resize, batchSize: cfg.evalBatchSize ?? cfg.batchSize, cache, labelOrder: cfg.labelOrder, skipBadImages: cfg.skipBadImages, intervals: intervalOptions(cfg) };
   if (start === 0 && cfg.evalInitial) await recordInitial(model, ds, run, { ...evalOpts, label: 'initial' }, log);
 

@@ -9,7 +9,7 @@
  */
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { countsTable, ImageCache, loadBatches, openDataset } from '../data/index.js';
+import { countsTable, sharedImageCache, type ImageCache, loadBatches, openDataset } from '../data/index.js';
 import type { Dataset, ImageBatch, ResizeMethod } from '../data/index.js';
 import type { Sample } from '../data/types.js';
 import { evaluateSplit } from '../eval/evaluate-split.js';
@@ -38,7 +38,7 @@ export const finetuneSchema = z
   .object(
     schemaFields('finetune', [
       ...BASE_KEYS, 'prune', 'pruneFraction', 'pruneChannelFraction', 'pruneTopK', 'poorestLimit', 'temperature', 'ceWeight', 'bnUpdate', 'epochs', 'lr',
-      'weightDecay', 'batchSize', 'evalBatchSize', 'patience', 'scheduler', 'augment', 'seed', 'device', 'threads', ...INTERVAL_KEYS, ...RUN_FOLDER_KEYS,
+      'weightDecay', 'batchSize', 'evalBatchSize', 'patience', 'scheduler', 'augment', 'seed', 'device', 'threads', 'decodeThreads', ...INTERVAL_KEYS, ...RUN_FOLDER_KEYS,
     ]),
   )
   .strict();
@@ -174,7 +174,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const channelCriteria = cfg.prune.some((c) => c === 'activated' || c === 'largest-channels');
   if (cfg.pruneTopK !== undefined && !channelCriteria) log(`warning: --prune-top-k applies to the channel criteria (activated, largest-channels), not to ${cfg.prune.join(',')}: ignored`);
   const t0 = Date.now();
-  const threads = setThreads(cfg.threads);
+  const threads = setThreads(cfg.threads, { decodeThreads: cfg.decodeThreads });
   addon().checkDevice(cfg.device);
   const base = await resolveBase(cfg);
   const out = resolve(cfg.out ?? defaultFinetuneOut(cfg, base));
@@ -213,7 +213,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   await loadWeights(model, base.checkpoint, { strict: true, path: stateDictPath(base.checkpoint), archReason: base.archReason });
   model.setOptimizer({ type: 'adam', lr: cfg.lr, weightDecay: cfg.weightDecay });
   let schedulerState: SchedulerState | undefined;
-  const cache = new ImageCache(cfg.cacheMb * 1024 * 1024);
+  const cache = sharedImageCache(cfg.cacheMb * 1024 * 1024);
   const evalBatchSize = cfg.evalBatchSize ?? cfg.batchSize;
   const evalOpts = { resolution: base.resolution, resize: base.resize, batchSize: evalBatchSize, cache, labelOrder: base.labelOrder, skipBadImages: cfg.skipBadImages, intervals: intervalOptions(cfg) };
   if (start >= cfg.epochs) {

@@ -20,7 +20,7 @@ export const trainSchema = z
   .object(
     schemaFields('train', [
       'dataset', 'root', 'target', 'attribute', 'arch', 'pretrained', 'epochs', 'optimizer', 'lr', 'momentum', 'weightDecay', 'batchSize', 'scheduler',
-      'patience', 'augment', 'reweight', 'algorithm', 'droEta', 'droAdjustment', 'subsampleRedraw', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'device', 'threads', 'evalInitial', 'evalBatchSize',
+      'patience', 'augment', 'reweight', 'algorithm', 'droEta', 'droAdjustment', 'subsampleRedraw', 'head', 'labelOrder', 'resolution', 'resize', 'seed', 'device', 'threads', 'decodeThreads', 'evalInitial', 'evalBatchSize',
       'vitLnEps', 'amp', 'channelsLast', ...INTERVAL_KEYS, ...RUN_FOLDER_KEYS,
     ]),
   )

@@ -19,7 +19,7 @@ import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, watchTempFiles, writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 
 /** Run-folder options (RUN_FOLDER_KEYS of the option table), device options and the interval options that may differ when a run is resumed. */
-export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize', 'quiet', 'ci', 'ciLevel', 'bootstrap'];
+export const RESUMABLE_FIELDS = ['out', 'epochs', 'device', 'threads', 'decodeThreads', 'resume', 'force', 'cacheMb', 'evalBatchSize', 'skipBadImages', 'keepCheckpoints', 'resize', 'quiet', 'ci', 'ciLevel', 'bootstrap'];
 
 /** Versions recorded in every config.json. */
 export function versions(): Record<string, string> {

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ImageCache, loadBatches, openDataset, type Dataset, type ResizeMethod } from '../../data/index.js';
+import { sharedImageCache, type ImageCache, loadBatches, openDataset, type Dataset, type ResizeMethod } from '../../data/index.js';
 import type { Sample, Split } from '../../data/types.js';
 import { evaluateSplit } from '../../eval/evaluate-split.js';
 import type { GroupMetrics, LabelOrder } from '../../metrics/groups.js';
@@ -50,7 +50,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
   const parsed = studyBaseSchema.safeParse(input);
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const base = parsed.data;
-  setThreads(base.threads);
+  setThreads(base.threads, { decodeThreads: base.decodeThreads });
   addon().checkDevice(base.device);
   const r = await resolveBase(base);
   const checkpoint = r.checkpoint;
@@ -62,7 +62,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
     base,
     model,
     ds,
-    cache: new ImageCache(base.cacheMb * 1024 * 1024),
+    cache: sharedImageCache(base.cacheMb * 1024 * 1024),
     checkpointPath: r.checkpointPath,
     checkpoint,
     labelOrder: r.labelOrder,

@@ -14,7 +14,7 @@ export { settingApplies };
 
 /** The base of a study: which model on which data. Shared by every setting of a sweep. */
 export const studyBaseSchema = z
-  .object(schemaFields('study', [...BASE_KEYS, 'rewindCheckpoint', 'batchSize', 'device', 'threads', 'skipBadImages', 'cacheMb', 'ci', 'ciLevel', 'bootstrap']))
+  .object(schemaFields('study', [...BASE_KEYS, 'rewindCheckpoint', 'batchSize', 'device', 'threads', 'decodeThreads', 'skipBadImages', 'cacheMb', 'ci', 'ciLevel', 'bootstrap']))
   .strict();
 
 /** One study setting (what a sweep varies); the keys in the order result.json lists them. */

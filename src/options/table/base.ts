@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ARCHS, CI_METHODS, DATASET_KINDS, DEMO_ARCHS, HEADS, LABEL_ORDERS, RESIZE_METHODS, type DatasetKind, type LabelOrder, type ResizeMethod } from '../enums.js';
 import { DEVICE_PATTERN, choice, int, opt } from '../spec.js';
 
+const DECODE_THREADS = 'images decoded at once (default: every core the model is not using; decoding and libtorch share the cores)';
 const TARGET = 'class: a metadata.csv column (default y) or a CelebA attribute (default Blond_Hair)';
 const ATTRIBUTE = 'spurious attribute: a metadata.csv column (default place) or a CelebA attribute (default Male)';
 const WITH_CK = ' (with --checkpoint)';
@@ -174,6 +175,15 @@ export const BASE_OPTIONS = {
       eval: { help: 'CPU threads for libtorch (default: all cores)' },
       demo: { help: 'CPU threads for libtorch (default: all cores)' },
       sweep: { help: "override the base's libtorch CPU threads" },
+    },
+  }),
+  decodeThreads: opt({
+    arg: '<n>', value: int.positive(), cli: 'positive', sweep: 'base',
+    uses: {
+      train: { help: DECODE_THREADS },
+      finetune: { help: DECODE_THREADS },
+      study: { help: DECODE_THREADS },
+      eval: { help: DECODE_THREADS },
     },
   }),
   cacheMb: opt({

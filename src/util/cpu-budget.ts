@@ -1,0 +1,257 @@
+/**
+ * One CPU budget per process: the cores this process may use, shared by image decoding (sharp/libvips on
+ * libuv's pool, and the batch resize) and libtorch's intra-op threads, so that the two never together ask
+ * for more threads than there are cores.
+ *
+ * Each piece of CPU work holds tokens while it runs: a decode or resize task 1, a model call on the CPU as
+ * many as libtorch's threads (`setThreads`), a model call on a GPU none (the decoder gets the cores).
+ * Tokens are handed out first come, first served, so a model call waiting for its tokens is not
+ * overtaken by later decodes, and decodes queued behind it wait for it. With the default (libtorch on
+ * every core) decoding and the model take turns, each with every core: a pass then costs
+ * decode core-seconds / cores + model time at full width, the lower bound when both scale with cores;
+ * running them side by side instead makes each slower than alone (oversubscribed cores, and OpenMP
+ * threads that spin while they wait take cycles from the decoder).
+ *
+ * `decodeThreads` (the flag `--decode-threads`) caps the decode tasks that run at once; by default they
+ * may take every core the model is not using.
+ *
+ * When libtorch's thread count is not given (`--threads`), the budget chooses it for evaluation passes
+ * (eval-mode forward calls) on a CPU by trial: the first such calls run with every core, the next with
+ * half of them (the rest left to decoding, side by side), each for a few calls after one to settle; the
+ * count whose time per image from one call's end to the next (waiting for data included) is lower is kept
+ * for the rest of the process. Fewer model threads win where decoding is a large share and the model
+ * scales poorly across cores, or where other processes take cores. Training steps and gradients always
+ * run with the fixed count (every core, or `--threads`): their reductions (batch statistics, the loss)
+ * could round differently with another count, and a run's numbers must not depend on the machine's load.
+ */
+import { availableParallelism } from 'node:os';
+import { UsageError } from './errors.js';
+
+interface Waiter {
+  n: number;
+  decode: boolean;
+  go: () => void;
+}
+
+/** A first-come-first-served pool of CPU tokens (see the module comment). */
+export class CpuBudget {
+  #free: number;
+  #decoding = 0;
+  #decodeCap: number;
+  #torchThreads: number;
+  #fixed: number;
+  #applied: number | undefined;
+  #apply: ((n: number) => void) | undefined;
+  #trial: { candidates: number[]; at: number; seen: number; perImage: number[][]; lastEnd: number | undefined } | undefined;
+  /** The thread count the trial chose, with the seconds per image it measured for each candidate. */
+  chosen: { threads: number; secondsPerImage: Record<number, number> } | undefined;
+  readonly #queue: Waiter[] = [];
+  /** Core-seconds spent in decode tasks and wall seconds in model calls since the last reset (for reports and benchmarks). */
+  readonly spent = { decodeSeconds: 0, decodeTasks: 0, modelSeconds: 0, modelCalls: 0 };
+  /** The most tokens held at once since the last reset (never above `cores`). */
+  peak = 0;
+
+  /**
+   * @param cores tokens in the pool (default: every core this process may use, os.availableParallelism())
+   * @param decodeThreads the most decode tasks at once (default: cores)
+   * @throws UsageError when a count is not a positive integer
+   */
+  constructor(readonly cores: number = availableParallelism(), decodeThreads?: number) {
+    if (!Number.isInteger(cores) || cores <= 0) throw new UsageError(`CPU budget: cores must be a positive integer, got ${cores}`);
+    this.#free = cores;
+    this.#decodeCap = this.#checkDecode(decodeThreads ?? cores);
+    this.#torchThreads = cores;
+    this.#fixed = cores;
+  }
+
+  /** libtorch's intra-op threads for evaluation passes now (the trial's current or chosen count). */
+  get torchThreads(): number {
+    return this.#torchThreads;
+  }
+
+  /** libtorch's threads for a model call: an eval-mode forward may use the trial's count, anything else the fixed one. */
+  threadsFor(evalForward: boolean): number {
+    return evalForward ? this.#torchThreads : this.#fixed;
+  }
+
+  /** libtorch's thread count as set last through the budget (what a batch resize runs with). */
+  get appliedThreads(): number {
+    return this.#applied ?? this.#fixed;
+  }
+
+  /** Sets libtorch's count to n (through the model layer's setter) when it is not n already. */
+  applyThreads(n: number): void {
+    if (n > 0 && n !== this.#applied) {
+      this.#apply?.(n);
+      this.#applied = n;
+    }
+  }
+
+  /**
+   * Fixes libtorch's thread count (the model layer's setThreads with a count): every call uses n, no trial.
+   * `apply(n)` sets libtorch's count.
+   * @throws UsageError when n is not a positive integer
+   */
+  setTorchThreads(n: number, apply?: (n: number) => void): void {
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
+    if (apply) this.#apply = apply;
+    this.#torchThreads = n;
+    this.#fixed = n;
+    this.#trial = undefined;
+    this.chosen = undefined;
+    this.#applied = undefined;
+    this.applyThreads(n);
+  }
+
+  /**
+   * Lets the budget choose libtorch's thread count for evaluation passes by trial (see the module
+   * comment), starting with every core; other calls use every core. `apply(n)` sets libtorch's count. A
+   * trial already under way or done is kept.
+   */
+  adaptTorchThreads(apply: (n: number) => void): void {
+    this.#apply = apply;
+    this.#fixed = this.cores;
+    if (this.#trial || this.chosen) return;
+    const candidates = [...new Set([this.cores, Math.ceil(this.cores / 2)])];
+    this.#torchThreads = candidates[0];
+    this.applyThreads(this.cores);
+    if (candidates.length > 1) this.#trial = { candidates, at: 0, seen: 0, perImage: candidates.map(() => []), lastEnd: undefined };
+  }
+
+  /** One model call of `images` images ended (CPU calls during a trial). */
+  #noteCall(images: number): void {
+    const t = this.#trial;
+    if (!t || images <= 0) return;
+    const now = performance.now();
+    const last = t.lastEnd;
+    t.lastEnd = now;
+    if (last === undefined) return;
+    t.seen += 1;
+    if (t.seen <= 1) return; // the first call with a new count settles it
+    t.perImage[t.at].push((now - last) / 1000 / images);
+    if (t.perImage[t.at].length < TRIAL_CALLS) return;
+    t.at += 1;
+    t.seen = 0;
+    if (t.at < t.candidates.length) {
+      this.#torchThreads = t.candidates[t.at];
+      return;
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const secondsPerImage: Record<number, number> = {};
+    let best = 0;
+    t.candidates.forEach((c, i) => {
+      secondsPerImage[c] = median(t.perImage[i]);
+      if (secondsPerImage[c] < secondsPerImage[t.candidates[best]]) best = i;
+    });
+    this.chosen = { threads: t.candidates[best], secondsPerImage };
+    this.#trial = undefined;
+    this.#torchThreads = t.candidates[best];
+  }
+
+  #checkDecode(n: number): number {
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--decode-threads expects a positive integer, got '${n}'`);
+    return n;
+  }
+
+  /** The most decode tasks at once. */
+  get decodeThreads(): number {
+    return this.#decodeCap;
+  }
+
+  /** Sets the most decode tasks at once (`--decode-threads`). @throws UsageError when n is not a positive integer */
+  setDecodeThreads(n: number): void {
+    this.#decodeCap = this.#checkDecode(n);
+    this.#pump();
+  }
+
+  /** Tokens free now. */
+  get free(): number {
+    return this.#free;
+  }
+
+  #fits(w: Waiter): boolean {
+    return w.n <= this.#free && (!w.decode || this.#decoding < this.#decodeCap);
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#fits(this.#queue[0])) {
+      const w = this.#queue.shift()!;
+      this.#free -= w.n;
+      if (w.decode) this.#decoding += 1;
+      this.peak = Math.max(this.peak, this.cores - this.#free);
+      w.go();
+    }
+  }
+
+  async #acquire(n: number, decode: boolean): Promise<number> {
+    const k = Math.min(Math.max(0, Math.floor(n)), this.cores);
+    if (k === 0) return 0;
+    const w: Waiter = { n: k, decode, go: () => undefined };
+    if (this.#queue.length === 0 && this.#fits(w)) {
+      this.#free -= k;
+      if (decode) this.#decoding += 1;
+      this.peak = Math.max(this.peak, this.cores - this.#free);
+      return k;
+    }
+    await new Promise<void>((go) => {
+      w.go = go;
+      this.#queue.push(w);
+    });
+    return k;
+  }
+
+  #release(k: number, decode: boolean): void {
+    this.#free += k;
+    if (decode && k > 0) this.#decoding -= 1;
+    this.#pump();
+  }
+
+  /** Runs one decode task (1 token) within the budget; its wall time counts as decode core-seconds. */
+  async decode<T>(f: () => Promise<T>): Promise<T> {
+    const k = await this.#acquire(1, true);
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      this.spent.decodeSeconds += (performance.now() - t0) / 1000;
+      this.spent.decodeTasks += 1;
+      this.#release(k, true);
+    }
+  }
+
+  /**
+   * Runs one model call (or a batch resize on libtorch's threads) holding `threads` tokens (0 for a GPU
+   * call). `o.apply`: set libtorch's count to `threads` when the call starts (CPU model calls);
+   * `o.images`: the batch size of an eval-mode forward, which feeds the thread trial.
+   */
+  async compute<T>(threads: number, f: () => Promise<T>, o: { apply?: boolean; images?: number } = {}): Promise<T> {
+    const k = await this.#acquire(threads, false);
+    const t0 = performance.now();
+    try {
+      if (o.apply) this.applyThreads(threads);
+      return await f();
+    } finally {
+      this.spent.modelSeconds += (performance.now() - t0) / 1000;
+      this.spent.modelCalls += 1;
+      this.#release(k, false);
+      if (threads > 0) this.#noteCall(o.images ?? 0);
+    }
+  }
+
+  /** Zeroes `spent` and `peak`. */
+  resetSpent(): void {
+    Object.assign(this.spent, { decodeSeconds: 0, decodeTasks: 0, modelSeconds: 0, modelCalls: 0 });
+    this.peak = 0;
+  }
+}
+
+/** Calls measured per candidate thread count (after one to settle). */
+const TRIAL_CALLS = 3;
+
+let budget: CpuBudget | undefined;
+
+/** The process's CPU budget (created on first use with every available core). */
+export function cpuBudget(): CpuBudget {
+  budget ??= new CpuBudget();
+  return budget;
+}

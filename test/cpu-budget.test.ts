@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import { CpuBudget, cpuBudget } from '../src/util/cpu-budget.js';
+import { openDataset, loadBatches, sharedImageCache } from '../src/data/index.js';
+import { addon } from '../src/native.js';
+import { createModel } from '../src/model/index.js';
+import { evaluateSplit } from '../src/eval/evaluate-split.js';
+import { tinyDataset, writeJpeg } from './helpers/datasets.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the CPU budget', () => {
+  it('never hands out more tokens than cores; a waiting model call is not overtaken by later decodes', async () => {
+    const b = new CpuBudget(2);
+    let inUse = 0;
+    let most = 0;
+    const events: string[] = [];
+    const task = (n: number, name: string, ms: number) => async () => {
+      inUse += n;
+      most = Math.max(most, inUse);
+      events.push(`start ${name}`);
+      await sleep(ms);
+      inUse -= n;
+      events.push(`end ${name}`);
+    };
+    const d1 = b.decode(task(1, 'd1', 30));
+    const d2 = b.decode(task(1, 'd2', 30));
+    const m = b.compute(2, task(2, 'model', 20));
+    const d3 = b.decode(task(1, 'd3', 5)); // queued after the model call
+    await Promise.all([d1, d2, m, d3]);
+    expect(most).toBe(2);
+    expect(b.peak).toBe(2);
+    expect(events.indexOf('start model')).toBeGreaterThan(events.indexOf('end d2'));
+    expect(events.indexOf('start model')).toBeGreaterThan(events.indexOf('end d1'));
+    expect(events.indexOf('start d3')).toBeGreaterThan(events.indexOf('end model'));
+    expect(b.spent.decodeTasks).toBe(3);
+    expect(b.spent.modelCalls).toBe(1);
+    // a GPU call holds no token: decodes run beside it
+    const events2: string[] = [];
+    await Promise.all([b.compute(0, async () => { events2.push('gpu start'); await sleep(20); events2.push('gpu end'); }), b.decode(async () => { events2.push('decode'); })]);
+    expect(events2).toEqual(['gpu start', 'decode', 'gpu end']);
+  });
+
+  it('--decode-threads caps the decodes at once', async () => {
+    const b = new CpuBudget(4, 1);
+    let inUse = 0;
+    let most = 0;
+    await Promise.all(Array.from({ length: 5 }, () => b.decode(async () => { inUse += 1; most = Math.max(most, inUse); await sleep(5); inUse -= 1; })));
+    expect(most).toBe(1);
+    expect(() => b.setDecodeThreads(0)).toThrow(/--decode-threads expects a positive integer, got '0'/);
+    expect(() => new CpuBudget(0)).toThrow(/cores must be a positive integer/);
+  });
+
+  it('the thread trial keeps the count with the lower time per image', async () => {
+    for (const [fastWith, want] of [[2, 2], [1, 1]] as const) {
+      const b = new CpuBudget(2);
+      const applied: number[] = [];
+      b.adaptTorchThreads((n) => applied.push(n));
+      expect(b.torchThreads).toBe(2);
+      for (let i = 0; i < 12; i++) {
+        const k = b.threadsFor(true);
+        await b.compute(k, () => sleep(k === fastWith ? 4 : 25), { apply: true, images: 10 });
+        expect(b.threadsFor(false)).toBe(2); // training calls keep the fixed count
+      }
+      expect(b.chosen?.threads).toBe(want);
+      expect(b.torchThreads).toBe(want);
+      expect(applied[0]).toBe(2);
+      expect(applied.at(-1)).toBe(want);
+      expect(b.chosen!.secondsPerImage[fastWith]).toBeLessThan(b.chosen!.secondsPerImage[fastWith === 2 ? 1 : 2]);
+    }
+    // a count that is given is kept: no trial
+    const b = new CpuBudget(2);
+    b.setTorchThreads(1);
+    for (let i = 0; i < 12; i++) await b.compute(b.threadsFor(true), () => sleep(1), { apply: true, images: 10 });
+    expect(b.chosen).toBeUndefined();
+    expect(b.torchThreads).toBe(1);
+  });
+
+  it('a real evaluation keeps decoding and libtorch within the cores; OpenMP threads wait passively', async () => {
+    addon();
+    expect(process.env.OMP_WAIT_POLICY).toBe('PASSIVE');
+    const { root } = await tinyDataset({ perGroup: [6, 6, 6, 6], w: 64, h: 48 });
+    const ds = await openDataset({ dataset: 'folder', root });
+    const model = createModel({ arch: 'resnet18', device: 'cpu', imageSize: 32, threads: availableParallelism() });
+    const budget = cpuBudget();
+    budget.resetSpent();
+    await evaluateSplit(model, ds, 'train', { resolution: 32, batchSize: 4 });
+    expect(budget.spent.decodeTasks).toBe(ds.samples.train.length);
+    expect(budget.spent.modelCalls).toBeGreaterThanOrEqual(Math.ceil(ds.samples.train.length / 4));
+    expect(budget.peak).toBeGreaterThan(0);
+    expect(budget.peak).toBeLessThanOrEqual(availableParallelism());
+  });
+});
+
+describe('the process-wide image cache', () => {
+  it('a second pass decodes nothing; a file changed on disk is decoded again', async () => {
+    const { root } = await tinyDataset({ perGroup: [3, 3, 3, 3], w: 40, h: 30 });
+    const ds = await openDataset({ dataset: 'folder', root });
+    const samples = ds.samples.train;
+    const cache = sharedImageCache(64 << 20);
+    expect(sharedImageCache(1 << 20)).toBe(cache); // one cache per process; a smaller ask does not shrink it
+    const pass = async () => {
+      const out: Uint8Array[] = [];
+      for await (const b of loadBatches(samples, { resolution: 16, batchSize: 5, cache })) out.push(b.images);
+      return Buffer.concat(out);
+    };
+    const budget = cpuBudget();
+    budget.resetSpent();
+    const first = await pass();
+    expect(budget.spent.decodeTasks).toBe(samples.length);
+    budget.resetSpent();
+    const second = await pass();
+    expect(budget.spent.decodeTasks).toBe(0);
+    expect(second.equals(first)).toBe(true);
+    // rewrite one image with other pixels (and size): only it is decoded again, and its new pixels are used
+    await writeJpeg(samples[0].file, 40, 30, 999);
+    budget.resetSpent();
+    const third = await pass();
+    expect(budget.spent.decodeTasks).toBe(1);
+    const per = 16 * 16 * 3;
+    expect(third.subarray(0, per).equals(first.subarray(0, per))).toBe(false);
+    expect(third.subarray(per).equals(first.subarray(per))).toBe(true);
+    expect(sharedImageCache(0).maxBytes).toBe(0); // 0 asks for no caching
+  });
+});
