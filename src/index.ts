@@ -19,6 +19,7 @@ export { evaluate, evaluateDetailed, evaluateSchema, evaluationResult, detectHea
 export { train, type TrainSummary } from './train/erm.js';
 export { trainSchema, resolveTrainOptions, type TrainInput, type TrainConfig } from './train/options.js';
 export type { RunHooks } from './train/run-start.js';
+export { RunInterrupted } from './train/loop.js';
 export {
   study,
   prepareStudy,
@@ -67,6 +68,21 @@ export {
   type SettingKey,
   type PlannedSetting,
   type SlurmSubmission,
+  collectTrainingSweep,
+  planTrainingSweep,
+  trainingConfigSchema,
+  expandTrainingSweep,
+  selectEpoch,
+  paperTable,
+  sampleStd,
+  type TrainingSweepConfigInput,
+  type TrainingSweepConfig,
+  type TrainingPlannedSetting,
+  type TrainingSweepSummary,
+  type TrainingSweepRow,
+  type TrainingSweepPlan,
+  type TableRow,
+  type RunStatus,
 } from './sweep/index.js';
 
 // ---- checkpoints and models

@@ -111,7 +111,7 @@ export async function train(input: TrainInput, hooks: RunHooks = {}): Promise<Tr
 
   const weights = cfg.reweight ? groupWeights(ds.samples.train) : undefined;
   await runEpochs({
-    model, ds, run, scheduler, start, log,
+    model, ds, run, scheduler, start, log, signal: hooks.signal,
     training: cfg,
     eval: evalOpts,
     recorded: cfg,
