@@ -184,7 +184,7 @@ export function sweepCommand(): Command {
       .command('table')
       .description("redraw a training sweep's tables (table.md, table.csv, table.tex, sweep.csv, sweep.json) with other groups or another selection")
       .argument('<dir>', 'the sweep output folder'),
-    'sweep',
+    'sweepTable',
     SWEEP_TABLE_KEYS,
   )
     .option('--json', 'print sweep.json instead of the table')

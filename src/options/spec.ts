@@ -6,10 +6,10 @@ import { z } from 'zod';
 
 /**
  * The commands whose options the table declares: train, finetune-prune, eval (and data check), study,
- * demo, data make-demo (`makeDemo`) and sweep (its own flags; a sweep file takes the study's options, in
- * snake_case).
+ * demo, data make-demo (`makeDemo`), sweep (its own flags; a sweep file takes the study's, train's or
+ * finetune-prune's options, in snake_case) and sweep table (`sweepTable`: a training sweep's tables).
  */
-export type Scope = 'train' | 'finetune' | 'eval' | 'study' | 'demo' | 'makeDemo' | 'sweep';
+export type Scope = 'train' | 'finetune' | 'eval' | 'study' | 'demo' | 'makeDemo' | 'sweep' | 'sweepTable';
 
 /**
  * How the command line reads a value: `positive` / `nonNegative` integers and finite `number`s (ranges

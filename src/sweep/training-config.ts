@@ -158,7 +158,7 @@ export interface TrainingPlannedSetting {
 /** A value's part of a run's folder name (a path: its file name; a list: joined with +). */
 function valuePart(v: unknown): string {
   if (Array.isArray(v)) return v.map(valuePart).join('+');
-  if (typeof v === 'string') return (v.includes('/') ? basename(v).replace(/\.[^.]*$/, '') : v).replace(/[^A-Za-z0-9._+]/g, '_');
+  if (typeof v === 'string') return (v.includes('/') ? basename(v).replace(/\.[^.]*$/, '') : v).replace(/[^A-Za-z0-9._+-]/g, '_');
   return String(v);
 }
 
@@ -230,13 +230,13 @@ export function expandTrainingSweep(cfg: TrainingSweepConfig, where: string, bas
     seen.add(id);
     const input = convertKeys({ ...baseOptions, ...(baseRun ? { run: baseRun.run, epoch: baseRun.epoch } : {}), ...setting }, toCamel);
     const key = trainingSettingKey(setting);
+    if (cfg.command === 'train' && (input.dataset === undefined || input.root === undefined)) {
+      throw new UsageError(`${where}: base: ${input.dataset === undefined ? 'dataset' : 'root'} is needed (setting ${out.length}, ${key})`);
+    }
     const r = schema.safeParse({ ...input, out: '/dev/null' });
     if (!r.success) {
       const i = r.error.issues[0];
       throw new UsageError(`${where}: setting ${out.length} (${key}): ${i.path.join('.') || 'options'}: ${i.message}`);
-    }
-    if (cfg.command === 'train' && (input.dataset === undefined || input.root === undefined)) {
-      throw new UsageError(`${where}: base: ${input.dataset === undefined ? 'dataset' : 'root'} is needed (setting ${out.length}, ${key})`);
     }
     if (cfg.command === 'finetune-prune' && !input.run === !input.checkpoint) {
       throw new UsageError(`${where}: base: give one of sweep (a train sweep's folder), run (a train folder) or checkpoint (with dataset and root) (setting ${out.length}, ${key})`);

@@ -59,8 +59,11 @@ export interface TrainingSweepOptions {
 }
 
 /** Whether a configuration (as written) is a training sweep's: its `command` is train or finetune-prune. */
-export function isTrainingConfig(data: unknown): data is TrainingSweepConfigInput {
+export function isTrainingConfig(data: unknown, where = 'config'): data is TrainingSweepConfigInput {
   const c = data !== null && typeof data === 'object' ? (data as { command?: unknown }).command : undefined;
+  if (c !== undefined && c !== 'study' && !(typeof c === 'string' && (TRAINING_COMMANDS as string[]).includes(c))) {
+    throw new UsageError(`${where}: command: expected one of study, ${TRAINING_COMMANDS.join(', ')}, got ${JSON.stringify(c)}`);
+  }
   return typeof c === 'string' && (TRAINING_COMMANDS as string[]).includes(c);
 }
 
@@ -355,7 +358,7 @@ export async function runTrainingIndex(loaded: { config: TrainingSweepConfig; fi
 /** Reads a sweep configuration file and tells a training sweep's (returned) from a study's (null). */
 export function readTrainingConfigFile(file: string, o: { out?: string; cwd?: string } = {}): { config: TrainingSweepConfig; file: string } | null {
   const { path, data } = readSweepFile(file);
-  if (!isTrainingConfig(data)) return null;
+  if (!isTrainingConfig(data, file)) return null;
   const loaded = loadTrainingConfig(data, path, o);
   return { config: loaded.config, file: path };
 }

@@ -130,26 +130,26 @@ export const COMMAND_OPTIONS = {
   groupBy: opt({
     arg: '<keys>', value: z.array(z.string().min(1)), parse: keyListParser,
     uses: {
-      sweep: {
-        help: 'training sweeps: one table row per value of these options (comma list of sweep keys, e.g. dataset,arch,prune; default: the method, dataset and arch); the other varied options except seed are the hyperparameters selected in each row',
+      sweepTable: {
+        help: "training sweeps: one table row per value of these options (comma list of sweep keys, e.g. dataset,arch,prune; default: the configuration's group_by, else the command, dataset and arch); the other varied options except seed are the hyperparameters selected in each row",
       },
     },
   }),
   select: opt({
     arg: '<how>', value: choice(SWEEP_SELECTIONS), choices: SWEEP_SELECTIONS,
     uses: {
-      sweep: {
-        help: "training sweeps: the hyperparameters of each row: val_wga = best seed-mean validation worst-group accuracy (SubpopBench's training-domain validation), val_avg = best seed-mean validation average accuracy, oracle = best seed-mean test worst-group accuracy (labelled oracle in the tables)",
-        default: 'val_wga',
+      sweepTable: {
+        help: "training sweeps: the hyperparameters of each row: val_wga = best seed-mean validation worst-group accuracy (SubpopBench's training-domain validation), val_avg = best seed-mean validation average accuracy, oracle = best seed-mean test worst-group accuracy (labelled oracle in the tables); default: the configuration's select, else val_wga",
+        default: 'val_wga', cliDefault: false,
       },
     },
   }),
   epochSelect: opt({
     arg: '<how>', value: choice(EPOCH_SELECTIONS), choices: EPOCH_SELECTIONS,
     uses: {
-      sweep: {
-        help: "training sweeps: the epoch of each run: val_wga = best validation worst-group accuracy (earlier epoch on ties), val_avg = best validation average accuracy, last = the last epoch",
-        default: 'val_wga',
+      sweepTable: {
+        help: "training sweeps: the epoch of each run: val_wga = best validation worst-group accuracy (earlier epoch on ties), val_avg = best validation average accuracy, last = the last epoch; default: the configuration's epoch_select, else val_wga",
+        default: 'val_wga', cliDefault: false,
       },
     },
   }),
