@@ -218,6 +218,11 @@ print(json.dumps({'epochs': epochs, 'lr': lr, 'stats': stats}))
         if (seen !== 'requeued') await sleep(100);
       }
       expect(seen).toBe('requeued');
+      const held = await runCli(['sweep', 'collect', join(out, 'erm'), '--json']);
+      expect(held.code).toBe(1);
+      const heldSummary = JSON.parse(held.stdout) as { requeued: number[]; settings: { index: number; status: string; message?: string }[] };
+      expect(heldSummary.requeued).toContain(0);
+      expect(heldSummary.settings[0].message).toMatch(/stopped after epoch 0/);
       // Slurm holds a requeued task for a while (BeginTime); let it start now
       spawnSync('scontrol', ['update', `JobId=${jobId}_0`, 'StartTime=now'], { env: cluster.env, encoding: 'utf8' });
       await waitForJob(cluster.env, jobId, 600);

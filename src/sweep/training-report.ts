@@ -99,15 +99,17 @@ function alive(m: RunningMarker): boolean {
 }
 
 /**
- * Where a run stands: `finished` (result.json, written last); `running` (running.json of a live process, or
+ * Where a run stands: `finished` (result.json, written last, for the same options); `running` (running.json of a live process, or
  * its Slurm task is running); `requeued` (stopped by SIGTERM after a complete epoch, or its Slurm task is
  * pending again after it started: it resumes from its last complete epoch); `failed` (error.json says why);
  * else `missing` (never started, or stopped without a word: the message says after which epoch).
  */
 export function runStatus(out: string, p: TrainingPlannedSetting, slurm: Map<number, string> = new Map()): { status: RunStatus; message?: string } {
   const folder = settingFolder(out, p.key);
-  const result = readJson<{ key: string }>(join(folder, MARKERS.result));
-  if (result && result.key === p.key) return { status: 'finished' };
+  const result = readJson<{ key: string; input?: Record<string, unknown> }>(join(folder, MARKERS.result));
+  // a result of other options (the base was edited) is not this run's: it is run again (resumed: more epochs continue it)
+  const stale = result !== null && JSON.stringify(result.input) !== JSON.stringify(p.input);
+  if (result && result.key === p.key && !stale) return { status: 'finished' };
   const last = existsSync(join(runFolder(out, p.key), 'metrics.jsonl')) ? new RunDir(runFolder(out, p.key)).lastCompleteEpoch() : -1;
   const after = last >= 0 ? `after epoch ${last}` : 'before its first epoch';
   const state = slurm.get(p.index);
@@ -122,6 +124,7 @@ export function runStatus(out: string, p: TrainingPlannedSetting, slurm: Map<num
   const error = readJson<{ message: string }>(join(folder, MARKERS.error));
   if (error || existsSync(join(folder, MARKERS.error))) return { status: 'failed', message: error?.message ?? 'unreadable error.json' };
   if (state) return { status: 'missing', message: `Slurm task ${state}` };
+  if (stale) return { status: 'missing', message: 'its result is for other options (the configuration was edited); the next spurmem sweep runs it again' };
   if (running || last >= 0) return { status: 'missing', message: `stopped without a word ${after} (killed?); the next spurmem sweep resumes it` };
   return { status: 'missing' };
 }

@@ -166,7 +166,7 @@ export async function runTrainingSetting(
     const recs = new RunDir(runFolder(out, p.key)).records();
     const best = selectEpoch(recs, 'val_wga');
     const seconds = (Date.now() - t0) / 1000;
-    writeJsonAtomic(join(folder, MARKERS.result), { index: p.index, key: p.key, command, setting: p.setting, seconds, finished: new Date().toISOString() });
+    writeJsonAtomic(join(folder, MARKERS.result), { index: p.index, key: p.key, command, setting: p.setting, input: p.input, seconds, finished: new Date().toISOString() });
     return {
       index: p.index,
       ok: true,
