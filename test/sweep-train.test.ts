@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
 import { makeDemoDataset } from '../src/data/fashion-waterbirds.js';
 import { sweep } from '../src/sweep/run.js';
-import { readTrainingPlan, runStatus } from '../src/sweep/training-report.js';
+import { collectTrainingSweep, readTrainingPlan, runStatus } from '../src/sweep/training-report.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/datasets.js';
 import { pythonCode } from './helpers/python.js';
@@ -165,6 +165,7 @@ print(json.dumps({'epochs': epochs, 'lr': lr, 'stats': stats}))
     let cluster: Cluster | null = null;
     let why: string | null = null;
     let before: string | undefined;
+    const jobs: string[] = [];
 
     beforeAll(async () => {
       why = ensureSlurm();
@@ -181,8 +182,15 @@ print(json.dumps({'epochs': epochs, 'lr': lr, 'stats': stats}))
       if (before === undefined) delete process.env.SLURM_CONF;
       else process.env.SLURM_CONF = before;
       if (!cluster) return;
+      // a test that failed half-way leaves tasks behind: slurmd would wait for them
+      if (jobs.length) spawnSync('scancel', jobs, { env: cluster.env });
       stopCluster(cluster);
-      for (const d of cluster.daemons) if (d.exitCode === null) await new Promise((r) => d.once('exit', r));
+      for (const d of cluster.daemons) {
+        if (d.exitCode !== null) continue;
+        const timer = setTimeout(() => d.kill('SIGKILL'), 30_000);
+        await new Promise((r) => d.once('exit', r));
+        clearTimeout(timer);
+      }
       rmSync(cluster.dir, { recursive: true, force: true });
     });
 
@@ -196,6 +204,7 @@ print(json.dumps({'epochs': epochs, 'lr': lr, 'stats': stats}))
       const sub = await runCli(['sweep', erm, '--slurm', '--sbatch-args', '--requeue --time=10 --cpus-per-task=1']);
       expect(sub.code, sub.stderr).toBe(0);
       const jobId = /submitted Slurm job (\d+)/.exec(sub.stdout)![1];
+      jobs.push(jobId);
       const plan = readTrainingPlan(join(out, 'erm'));
       const target = plan.settings[0];
       const run = join(out, 'erm', 'settings', target.key, 'run');
@@ -218,9 +227,7 @@ print(json.dumps({'epochs': epochs, 'lr': lr, 'stats': stats}))
         if (seen !== 'requeued') await sleep(100);
       }
       expect(seen).toBe('requeued');
-      const held = await runCli(['sweep', 'collect', join(out, 'erm'), '--json']);
-      expect(held.code).toBe(1);
-      const heldSummary = JSON.parse(held.stdout) as { requeued: number[]; settings: { index: number; status: string; message?: string }[] };
+      const heldSummary = await collectTrainingSweep(join(out, 'erm'), { write: false });
       expect(heldSummary.requeued).toContain(0);
       expect(heldSummary.settings[0].message).toMatch(/stopped after epoch 0/);
       // Slurm holds a requeued task for a while (BeginTime); let it start now
@@ -235,7 +242,9 @@ print(json.dumps({'epochs': epochs, 'lr': lr, 'stats': stats}))
 
       const sub2 = await runCli(['sweep', ft, '--slurm', '--sbatch-args', '--time=10 --cpus-per-task=1']);
       expect(sub2.code, sub2.stderr).toBe(0);
-      await waitForJob(cluster.env, /submitted Slurm job (\d+)/.exec(sub2.stdout)![1], 600);
+      const job2 = /submitted Slurm job (\d+)/.exec(sub2.stdout)![1];
+      jobs.push(job2);
+      await waitForJob(cluster.env, job2, 600);
       const col2 = await runCli(['sweep', 'collect', join(out, 'ft')]);
       expect(col2.code, col2.stdout + col2.stderr).toBe(0);
       for (const t of TABLES) {

@@ -176,8 +176,10 @@ export function sweepCommand(): Command {
     .description('merge the result folders of a sweep (after a Slurm array) into sweep.csv, sweep.json and plots; report missing and failed settings')
     .argument('<dir>', 'the sweep output folder')
     .option('--json', 'print sweep.json instead of the table')
-    .action(async (dir: string, o: { json?: boolean }) => {
-      report(isTrainingSweep(dir) ? await collectTrainingSweep(dir) : await collectSweep(dir), o.json);
+    .action(async (dir: string, o: { json?: boolean }, c: Command) => {
+      // `sweep collect DIR --json`: the parent command, which has --json too, may have taken the flag
+      const json = o.json ?? (c.parent?.opts().json as boolean | undefined);
+      report(isTrainingSweep(dir) ? await collectTrainingSweep(dir) : await collectSweep(dir), json);
     });
   addOptions(
     cmd
@@ -188,9 +190,10 @@ export function sweepCommand(): Command {
     SWEEP_TABLE_KEYS,
   )
     .option('--json', 'print sweep.json instead of the table')
-    .action(async (dir: string, o: { groupBy?: string[]; select?: SweepSelection; epochSelect?: EpochSelection; json?: boolean }) => {
+    .action(async (dir: string, o: { groupBy?: string[]; select?: SweepSelection; epochSelect?: EpochSelection; json?: boolean }, c: Command) => {
       if (!isTrainingSweep(dir)) throw new UsageError(`${dir}: not the folder of a train or finetune-prune sweep (spurmem sweep table draws their tables)`);
-      report(await collectTrainingSweep(dir, { groupBy: o.groupBy, select: o.select, epochSelect: o.epochSelect }), o.json);
+      const json = o.json ?? (c.parent?.opts().json as boolean | undefined);
+      report(await collectTrainingSweep(dir, { groupBy: o.groupBy, select: o.select, epochSelect: o.epochSelect }), json);
     });
   return cmd;
 }

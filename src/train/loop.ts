@@ -73,8 +73,8 @@ export interface LoopOptions {
 /**
  * Runs epochs `start .. epochs-1`.
  * @throws SpurmemError on a NaN or infinite loss, naming the epoch and the batch; the last good
- *   checkpoint stays. RunInterrupted when `signal` was aborted (checked before each batch; an epoch
- *   whose batches are done is evaluated and written whole).
+ *   checkpoint stays. RunInterrupted when `signal` was aborted (checked before each batch and after the
+ *   epoch's evaluation; once its checkpoint is being written, the epoch is written whole).
  */
 export async function runEpochs(o: LoopOptions): Promise<void> {
   const n = o.ds.samples.train.length;
@@ -144,6 +144,8 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     const seconds = (Date.now() - te) / 1000;
     o.scheduler.step(lossSum);
     const m = await evaluateAll(o.model, o.ds, o.eval);
+    // a signal during the evaluation drops the epoch too (nothing of it is written yet)
+    stopIfAsked();
     await o.model.save(o.run.checkpoint(epoch), { epoch, loss: lossSum, extra: newCheckpointMeta(o.recorded, o.scheduler.state(), o.model) });
     o.run.append({
       epoch,
