@@ -24,6 +24,7 @@ export { GroupDro, groupDroStep, type GroupDroSaved, type GroupDroUpdate } from 
 export { subsampleGroups, upsampleErrorSet } from './train/sampling.js';
 export { trainSchema, resolveTrainOptions, type TrainInput, type TrainConfig } from './train/options.js';
 export type { RunHooks } from './train/run-start.js';
+export { RunInterrupted } from './train/loop.js';
 export {
   study,
   prepareStudy,
@@ -72,6 +73,21 @@ export {
   type SettingKey,
   type PlannedSetting,
   type SlurmSubmission,
+  collectTrainingSweep,
+  planTrainingSweep,
+  trainingConfigSchema,
+  expandTrainingSweep,
+  selectEpoch,
+  paperTable,
+  sampleStd,
+  type TrainingSweepConfigInput,
+  type TrainingSweepConfig,
+  type TrainingPlannedSetting,
+  type TrainingSweepSummary,
+  type TrainingSweepRow,
+  type TrainingSweepPlan,
+  type TableRow,
+  type RunStatus,
 } from './sweep/index.js';
 
 // ---- checkpoints and models

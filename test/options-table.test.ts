@@ -24,8 +24,9 @@ import { trainSchema } from '../src/train/options.js';
 import { toSnake } from '../src/util/case.js';
 
 const makeDemoCommand = (): Command => dataCommand().commands.find((c) => c.name() === 'make-demo')!;
+const sweepTableCommand = (): Command => sweepCommand().commands.find((c) => c.name() === 'table')!;
 const COMMANDS: Record<Scope, () => Command> = {
-  train: trainCommand, finetune: finetunePruneCommand, eval: evalCommand, study: studyCommand, demo: demoCommand, makeDemo: makeDemoCommand, sweep: sweepCommand,
+  train: trainCommand, finetune: finetunePruneCommand, eval: evalCommand, study: studyCommand, demo: demoCommand, makeDemo: makeDemoCommand, sweep: sweepCommand, sweepTable: sweepTableCommand,
   jtt: jttCommand, dfr: dfrCommand,
 };
 /** Options a command takes as another command declares them (jtt: train's, for both stages; dfr: finetune-prune's base). */
@@ -45,10 +46,12 @@ const SCHEMAS: Record<Scope, Record<string, z.ZodType>> = {
   sweep: schemaFields('sweep', scopeKeys('sweep')),
   jtt: { ...trainSchema.shape, ...jttSchema.shape },
   dfr: dfrSchema.shape,
+  // the configuration's group_by, select and epoch_select
+  sweepTable: schemaFields('sweepTable', scopeKeys('sweepTable')),
 };
 /** Flags a command has that are not options of its API (how the command prints; sweep --list: what it would run). */
 const CLI_ONLY: Record<Scope, string[]> = {
-  train: ['json'], finetune: ['json'], eval: ['json', 'quiet'], study: ['json', 'quiet'], demo: [], makeDemo: ['json'], sweep: ['list', 'json'], jtt: ['json'], dfr: ['json'],
+  train: ['json'], finetune: ['json'], eval: ['json', 'quiet'], study: ['json', 'quiet'], demo: [], makeDemo: ['json'], sweep: ['list', 'json'], sweepTable: ['json'], jtt: ['json'], dfr: ['json'],
 };
 /** A good and a bad value of the options that have their own command-line parser. */
 const PARSED: Record<string, { good: string; bad: { cli: string; api: unknown } }> = {
@@ -56,6 +59,7 @@ const PARSED: Record<string, { good: string; bad: { cli: string; api: unknown } 
   classes0: { good: '0,2', bad: { cli: '0,10', api: [] } },
   classes1: { good: '5', bad: { cli: '1,,2', api: [10] } },
   devices: { good: 'cuda:0,cuda:1', bad: { cli: 'cuda:0,gpu', api: ['gpu'] } },
+  groupBy: { good: 'dataset,arch', bad: { cli: 'dataset,,arch', api: [''] } },
 };
 
 /** A command whose parse errors throw instead of exiting, and print nothing. */

@@ -2,11 +2,29 @@
  * `spurmem sweep CONFIG` and `spurmem sweep collect DIR`: grids of study settings on one base.
  */
 import { Command } from 'commander';
-import { collectSweep, loadSweepConfigFile, planSweep, runSweepIndex, settingLabel, sweep, sweepTable, type SweepSummary } from '../sweep/index.js';
+import {
+  collectSweep,
+  collectTrainingSweep,
+  isTrainingSweep,
+  loadSweepConfigFile,
+  planSweep,
+  planTrainingSweep,
+  readTrainingConfigFile,
+  runSweepIndex,
+  settingLabel,
+  sweep,
+  sweepTable,
+  trainingSettingLabel,
+  trainingSweepText,
+  type SweepSummary,
+  type TrainingSweepSummary,
+} from '../sweep/index.js';
 import { UsageError } from '../util/errors.js';
 import { addOptions } from '../options/derive.js';
-import { SWEEP_KEYS } from '../options/table.js';
-import { SETTING_KEYS, SWEEP_BASE_VALUES } from '../options/sweep-keys.js';
+import type { EpochSelection, SweepSelection } from '../options/enums.js';
+import { SWEEP_KEYS, SWEEP_TABLE_KEYS } from '../options/table.js';
+import { SETTING_KEYS, SWEEP_BASE_VALUES, trainingSweepKeys } from '../options/sweep-keys.js';
+import { toSnake } from '../util/case.js';
 
 /** The base keys and grid keys the example configuration of --help shows. */
 const BASE_SHOWN = ['run', 'epoch', 'checkpoint', 'dataset', 'root', 'rewind_checkpoint'];
@@ -61,9 +79,34 @@ correct / count over all minority-group samples.
 A sweep started again skips the settings whose result.json is there and runs failed ones again.
 Backends: in one process (default; the base is loaded once); --workers N or --devices cuda:0,cuda:1
 (one process per worker, a shared queue); --slurm (a job array, task i = --index i; then
-spurmem sweep collect OUT).`;
+spurmem sweep collect OUT).
 
-function report(s: SweepSummary, json: boolean | undefined): void {
+Sweeps of training runs (command: train or finetune-prune; the default command is study):
+  command: train
+  base: {dataset: waterbirds, root: data/waterbird_complete95_forest2water2, epochs: 40}
+  grid: {seed: [0, 1, 2], lr: [1.0e-3, 1.0e-4], weight_decay: [1.0e-4, 1.0e-2]}
+  # base and grid take every option of the command, snake_case:
+${keyLines([], trainingSweepKeys('train').map(toSnake), '  #   train: ', '  #     ')}
+${keyLines([], trainingSweepKeys('finetune-prune').map(toSnake), '  #   finetune-prune: ', '  #     ')}
+  # a finetune-prune sweep may start from a train sweep: base: {sweep: DIR, select: best} = each
+  # seed's run of its selected setting, at that run's selected epoch (grid seeds default to its seeds)
+  group_by: [dataset, arch]  # one table row per value (default: command, dataset, arch)
+  select: val_wga            # per row: val_wga (default) | val_avg | oracle (test; labelled)
+  epoch_select: val_wga      # per run: val_wga (default) | val_avg | last
+One run folder per setting (OUT/settings/<setting>/run/, what spurmem train writes), always resumed:
+a run stopped by SIGTERM (Slurm pre-emption, time limit with --signal, scontrol requeue) continues after
+its last complete epoch; for Slurm: --sbatch-args "--requeue --signal=B:TERM@120". Outputs: sweep.csv,
+sweep.json (one row per run), table.md, table.csv, table.tex (one row per setting group: test
+worst-group, average, mean and overall accuracy, mean +- std over seeds (ddof 1), standard error, seeds;
+the selected hyperparameters named); spurmem sweep table OUT redraws them. collect says which runs are
+finished, running, requeued, failed or missing.`;
+
+function report(s: SweepSummary | TrainingSweepSummary, json: boolean | undefined): void {
+  if ('command' in s) {
+    process.stdout.write(json ? JSON.stringify(s) + '\n' : trainingSweepText(s));
+    if (s.failed.length || s.missing.length || s.running.length || s.requeued.length) process.exitCode = 1;
+    return;
+  }
   process.stdout.write(json ? JSON.stringify(s) + '\n' : sweepTable(s));
   for (const st of s.settings) {
     if (st.status === 'failed') process.stderr.write(`failed: #${st.index} ${st.key}: ${st.message}\n`);
@@ -84,6 +127,16 @@ export function sweepCommand(): Command {
     .action(async (config: string, o: Record<string, unknown>) => {
       if (o.sbatchArgs !== undefined && !o.slurm) throw new UsageError('--sbatch-args goes with --slurm');
       if (o.list) {
+        const training = readTrainingConfigFile(config);
+        if (training) {
+          const plan = await planTrainingSweep(training.config, training.file);
+          if (o.json) process.stdout.write(JSON.stringify(plan) + '\n');
+          else {
+            for (const p of plan.settings) process.stdout.write(`${String(p.index).padStart(4)}  ${trainingSettingLabel(p.setting)}\n`);
+            process.stdout.write(`${plan.settings.length} ${plan.command} runs\n`);
+          }
+          return;
+        }
         const loaded = loadSweepConfigFile(config);
         const plan = planSweep(loaded);
         if (o.json) process.stdout.write(JSON.stringify(plan) + '\n');
@@ -123,8 +176,24 @@ export function sweepCommand(): Command {
     .description('merge the result folders of a sweep (after a Slurm array) into sweep.csv, sweep.json and plots; report missing and failed settings')
     .argument('<dir>', 'the sweep output folder')
     .option('--json', 'print sweep.json instead of the table')
-    .action(async (dir: string, o: { json?: boolean }) => {
-      report(await collectSweep(dir), o.json);
+    .action(async (dir: string, o: { json?: boolean }, c: Command) => {
+      // `sweep collect DIR --json`: the parent command, which has --json too, may have taken the flag
+      const json = o.json ?? (c.parent?.opts().json as boolean | undefined);
+      report(isTrainingSweep(dir) ? await collectTrainingSweep(dir) : await collectSweep(dir), json);
+    });
+  addOptions(
+    cmd
+      .command('table')
+      .description("redraw a training sweep's tables (table.md, table.csv, table.tex, sweep.csv, sweep.json) with other groups or another selection")
+      .argument('<dir>', 'the sweep output folder'),
+    'sweepTable',
+    SWEEP_TABLE_KEYS,
+  )
+    .option('--json', 'print sweep.json instead of the table')
+    .action(async (dir: string, o: { groupBy?: string[]; select?: SweepSelection; epochSelect?: EpochSelection; json?: boolean }, c: Command) => {
+      if (!isTrainingSweep(dir)) throw new UsageError(`${dir}: not the folder of a train or finetune-prune sweep (spurmem sweep table draws their tables)`);
+      const json = o.json ?? (c.parent?.opts().json as boolean | undefined);
+      report(await collectTrainingSweep(dir, { groupBy: o.groupBy, select: o.select, epochSelect: o.epochSelect }), json);
     });
   return cmd;
 }

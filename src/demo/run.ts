@@ -190,7 +190,8 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   writeJsonAtomic(sweepFile, cfg);
   commands.push({ step: 'critical neurons (a sweep)', command: commandLine([...cli, 'sweep', sweepFile]) });
   log(`3/4 critical neurons (training split): ${DEMO_RANKINGS.join(', ')} x ${DEMO_MODES.join(', ')} x top-k ${plan.topK.join(', ')} -> ${sweepDir}`);
-  const summary: SweepSummary = await sweep(sweepFile, { log: (l) => log(`  ${l}`) });
+  // the file written above is a study sweep's, so its summary is a SweepSummary
+  const summary = (await sweep(sweepFile, { log: (l) => log(`  ${l}`) })) as SweepSummary;
   const studies: { title: string; setting: Setting; result: StudyResult }[] = [];
   for (const st of summary.settings) {
     if (st.status !== 'finished') {

@@ -72,3 +72,21 @@ export type Algorithm = (typeof ALGORITHMS)[number];
 export const PRUNE_CRITERIA = ['magnitude-smallest', 'magnitude-largest', 'activated', 'largest-channels'] as const;
 /** One of {@link PRUNE_CRITERIA}. */
 export type PruneCriterion = (typeof PRUNE_CRITERIA)[number];
+
+/**
+ * How a training sweep picks one hyperparameter setting per setting group: the best seed-mean validation
+ * worst-group accuracy (SubpopBench's training-domain validation; default), the best seed-mean validation
+ * average accuracy, or `oracle`: the best seed-mean test worst-group accuracy (labelled as such; not a
+ * model selection a paper may report as its result).
+ */
+export const SWEEP_SELECTIONS = ['val_wga', 'val_avg', 'oracle'] as const;
+/** One of {@link SWEEP_SELECTIONS}. */
+export type SweepSelection = (typeof SWEEP_SELECTIONS)[number];
+
+/**
+ * The epoch of a training run a sweep reports: the best validation worst-group accuracy (default; the
+ * earlier epoch on ties, as best.json), the best validation average accuracy, or the last epoch.
+ */
+export const EPOCH_SELECTIONS = ['val_wga', 'val_avg', 'last'] as const;
+/** One of {@link EPOCH_SELECTIONS}. */
+export type EpochSelection = (typeof EPOCH_SELECTIONS)[number];

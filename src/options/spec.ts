@@ -6,10 +6,11 @@ import { z } from 'zod';
 
 /**
  * The commands whose options the table declares: train, finetune-prune, eval (and data check), study,
- * demo, data make-demo (`makeDemo`), sweep (its own flags; a sweep file takes the study's options, in
- * snake_case), jtt (its own flags beside train's) and dfr.
+ * demo, data make-demo (`makeDemo`), sweep (its own flags; a sweep file takes the study's, train's or
+ * finetune-prune's options, in snake_case), sweep table (`sweepTable`: a training sweep's tables), jtt (its
+ * own flags beside train's) and dfr.
  */
-export type Scope = 'train' | 'finetune' | 'eval' | 'study' | 'demo' | 'makeDemo' | 'sweep' | 'jtt' | 'dfr';
+export type Scope = 'train' | 'finetune' | 'eval' | 'study' | 'demo' | 'makeDemo' | 'sweep' | 'sweepTable' | 'jtt' | 'dfr';
 
 /**
  * How the command line reads a value: `positive` / `nonNegative` integers and finite `number`s (ranges

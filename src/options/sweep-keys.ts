@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { toSnake } from '../util/case.js';
-import { valueOf } from './derive.js';
-import { OPTIONS, STUDY_BASE_KEYS, STUDY_SETTING_KEYS, type OptionKey, type OptionSpec } from './table.js';
+import { scopeKeys, valueOf } from './derive.js';
+import { OPTIONS, STUDY_BASE_KEYS, STUDY_SETTING_KEYS, type OptionKey, type OptionSpec, type Scope } from './table.js';
 
 /** camelCase -> snake_case at the type level (`topK` -> `top_k`). */
 export type Snake<S extends string> = S extends `${infer H}${infer T}`
@@ -16,10 +16,10 @@ export type Snake<S extends string> = S extends `${infer H}${infer T}`
 /** The study's value schema of each option `keys`, under its snake_case key. */
 export type SnakeValues<K extends OptionKey> = { [k in K as Snake<k>]: (typeof OPTIONS)[k]['value'] };
 
-/** The value schemas of options `keys`, under their snake_case keys (in that order). */
-export function snakeValues<const K extends OptionKey>(keys: readonly K[]): SnakeValues<K> {
+/** The value schemas of options `keys` in command `scope` (default: the study's), under their snake_case keys (in that order). */
+export function snakeValues<const K extends OptionKey>(keys: readonly K[], scope: Scope = 'study'): SnakeValues<K> {
   const out: Record<string, z.ZodType> = {};
-  for (const k of keys) out[toSnake(k)] = valueOf(k, 'study');
+  for (const k of keys) out[toSnake(k)] = valueOf(k, scope);
   return out as SnakeValues<K>;
 }
 
@@ -46,3 +46,30 @@ export function valueText(key: OptionKey): string {
 
 /** What one value of each grid key must be (for the messages about a sweep file). */
 export const VALUE_TEXT = Object.fromEntries(STUDY_SETTING_KEYS.map((k) => [toSnake(k), valueText(k)])) as Record<SettingKey, string>;
+
+/** The training commands a sweep file may name (`command:`), and the option-table command of each. */
+export const TRAINING_SWEEP_SCOPES = { train: 'train', 'finetune-prune': 'finetune' } as const satisfies Record<string, Scope>;
+/** A training command of a sweep file. */
+export type TrainingSweepCommand = keyof typeof TRAINING_SWEEP_SCOPES;
+
+/** The run-folder options a training sweep sets itself (one folder per setting, resumed, quiet). */
+export const TRAINING_SWEEP_OWN = ['out', 'resume', 'force', 'quiet'] as const satisfies readonly OptionKey[];
+
+/**
+ * The option keys (camelCase) a training sweep's base and grid take: every option of the command in the
+ * option table, in the table's order, except the run-folder options the sweep sets itself. An option
+ * added to the command's table entry is a sweep key with no other change.
+ */
+export function trainingSweepKeys(command: TrainingSweepCommand): OptionKey[] {
+  return scopeKeys(TRAINING_SWEEP_SCOPES[command]).filter((k) => !(TRAINING_SWEEP_OWN as readonly string[]).includes(k));
+}
+
+/** The value schema of each key (snake_case) of a training sweep's base and grid, with the command's own validation. */
+export function trainingSweepValues(command: TrainingSweepCommand): Record<string, z.ZodType> {
+  return snakeValues(trainingSweepKeys(command), TRAINING_SWEEP_SCOPES[command]) as Record<string, z.ZodType>;
+}
+
+/** What one value of each key (snake_case) of a training sweep must be. */
+export function trainingValueTexts(command: TrainingSweepCommand): Record<string, string> {
+  return Object.fromEntries(trainingSweepKeys(command).map((k) => [toSnake(k), valueText(k)]));
+}

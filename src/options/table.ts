@@ -53,3 +53,6 @@ export const MAKE_DEMO_KEYS = [
 export const SWEEP_KEYS = [
   'out', 'workers', 'devices', 'slurm', 'sbatchArgs', 'index', 'device', 'threads', 'force',
 ] as const satisfies readonly OptionKey[];
+
+/** The options of `spurmem sweep table` (a training sweep's tables, redrawn), in the order of its --help. */
+export const SWEEP_TABLE_KEYS = ['groupBy', 'select', 'epochSelect'] as const satisfies readonly OptionKey[];

@@ -37,6 +37,8 @@ export const gridSchema = z.object(listFields(SETTING_VALUES)).strict();
 /** A sweep configuration (the JSON or YAML file of `spurmem sweep CONFIG`). */
 export const sweepConfigSchema = z
   .object({
+    /** What each setting runs: a study of the base (the default); train and finetune-prune sweeps have their own schema (training-config.ts). */
+    command: z.literal('study').optional(),
     base: sweepBaseSchema,
     grid: gridSchema.default({}),
     exclude: z.array(gridSchema).optional(),
@@ -153,13 +155,11 @@ export function parseSweepConfig(data: unknown, where = 'config'): SweepConfig {
 }
 
 /**
- * Reads a configuration file (.json, .yaml or .yml) and makes its paths absolute: `out` and the base's
- * `run`, `checkpoint`, `rewind_checkpoint` and `root` are relative to the file's folder. The default
- * `out` is the file's folder joined with its name without the extension.
+ * Reads a sweep configuration file (.json, .yaml or .yml) as it is written, without validating it.
  * @throws SpurmemError for a missing or unparsable file (with the line for YAML and JSON syntax errors);
- *   UsageError naming the file and the bad key
+ *   UsageError for another extension
  */
-export function loadSweepConfigFile(file: string): LoadedSweepConfig {
+export function readSweepFile(file: string): { path: string; data: unknown } {
   const path = resolve(file);
   if (!existsSync(path)) throw new SpurmemError(`${file}: no such file`);
   if (statSync(path).isDirectory()) {
@@ -188,6 +188,18 @@ export function loadSweepConfigFile(file: string): LoadedSweepConfig {
   } else {
     throw new UsageError(`${file}: a sweep configuration must be a .json, .yaml or .yml file`);
   }
+  return { path, data };
+}
+
+/**
+ * Reads a configuration file (.json, .yaml or .yml) and makes its paths absolute: `out` and the base's
+ * `run`, `checkpoint`, `rewind_checkpoint` and `root` are relative to the file's folder. The default
+ * `out` is the file's folder joined with its name without the extension.
+ * @throws SpurmemError for a missing or unparsable file (with the line for YAML and JSON syntax errors);
+ *   UsageError naming the file and the bad key
+ */
+export function loadSweepConfigFile(file: string): LoadedSweepConfig {
+  const { path, data } = readSweepFile(file);
   const cfg = parseSweepConfig(data, file);
   const dir = dirname(path);
   return { config: absolutePaths(cfg, dir, join(dir, basename(path, extname(path)))), file: path };

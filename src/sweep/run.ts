@@ -35,6 +35,9 @@ import { CONFIG_FILE, PLAN_FILE, collectSweep, settingStatus, type SweepPlan, ty
 import { submitSlurm } from './slurm.js';
 import { runPlannedSetting, type SettingOutcome } from './run-setting.js';
 import { runWorkers } from './worker-pool.js';
+import type { TrainingSweepConfigInput } from './training-config.js';
+import { isTrainingConfig, loadTrainingConfig, readTrainingConfigFile, runTrainingIndex, runTrainingSweep, type TrainingOutcome } from './training-run.js';
+import type { TrainingSweepSummary } from './training-report.js';
 
 /** Options of {@link sweep}. */
 export interface SweepOptions {
@@ -114,23 +117,37 @@ function freeze(cfg: SweepConfig & { out: string }, plan: SweepPlan, force: bool
   writeJsonAtomic(join(cfg.out, PLAN_FILE), plan);
 }
 
+/** The training sweep of a configuration (file or object), or null for a sweep of studies. */
+function loadTraining(config: string | SweepConfigInput | TrainingSweepConfigInput, o: SweepOptions) {
+  if (typeof config === 'string') return readTrainingConfigFile(config, { out: o.out, cwd: o.cwd });
+  return isTrainingConfig(config) ? loadTrainingConfig(config, null, { out: o.out, cwd: o.cwd }) : null;
+}
+
 /**
- * Runs (or submits) a sweep and collects its results.
+ * Runs (or submits) a sweep and collects its results. The configuration's `command` says what each
+ * setting runs: `study` (the default: study settings on one trained model), or `train` / `finetune-prune`
+ * (one training run per setting; src/sweep/training-run.ts).
  * @param config a configuration file (.json / .yaml) or a configuration object (snake_case keys, as in
  *   the file; `out` required)
  * @returns the summary written to `<out>/sweep.json` (with `slurm` set and no files written when the
- *   settings were submitted to Slurm)
+ *   settings were submitted to Slurm): a SweepSummary for studies, a TrainingSweepSummary (its `command`
+ *   set) for training runs
  * @throws UsageError for a bad configuration (naming the file and the key) or bad options; SpurmemError
  *   when the base cannot be loaded, or sbatch fails. A failing setting does not throw: it is listed in
  *   `failed` (its error.json says why).
  */
-export async function sweep(config: string | SweepConfigInput, o: SweepOptions = {}): Promise<SweepSummary> {
+export async function sweep(config: TrainingSweepConfigInput, o?: SweepOptions): Promise<TrainingSweepSummary>;
+export async function sweep(config: SweepConfigInput, o?: SweepOptions): Promise<SweepSummary>;
+export async function sweep(config: string, o?: SweepOptions): Promise<SweepSummary | TrainingSweepSummary>;
+export async function sweep(config: string | SweepConfigInput | TrainingSweepConfigInput, o: SweepOptions = {}): Promise<SweepSummary | TrainingSweepSummary> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1)) throw new UsageError(`--workers expects a positive integer, got ${o.workers}`);
   if (o.workers !== undefined && o.devices) throw new UsageError('give --workers N or --devices LIST, not both');
   if (o.slurm && (o.workers !== undefined || o.devices)) throw new UsageError('--slurm runs one task per setting; it does not take --workers or --devices');
   if (o.devices && o.devices.length === 0) throw new UsageError('--devices expects a comma-separated list such as cuda:0,cuda:1');
-  const loaded = load(config, o);
+  const training = loadTraining(config, o);
+  if (training) return runTrainingSweep(training, o, log);
+  const loaded = load(config as string | SweepConfigInput, o);
   const cfg = loaded.config;
   const plan = planSweep(loaded);
   const unlock = lockFolder(cfg.out, 'sweep');
@@ -176,14 +193,17 @@ async function runSweep(cfg: LoadedSweepConfig['config'], plan: SweepPlan, o: Sw
 }
 
 /**
- * Runs setting `index` of a sweep (what a Slurm array task does), unless it is finished.
+ * Runs setting `index` of a sweep (what a Slurm array task does), unless it is finished (a training
+ * sweep's: see runTrainingIndex; SIGTERM stops the run and a requeued task resumes it).
  * @returns the outcome (ok false when the setting failed; its error.json says why), or null when it had
  *   finished before
  * @throws UsageError for an index out of range; SpurmemError when the base cannot be loaded
  */
-export async function runSweepIndex(config: string | SweepConfigInput, index: number, o: SweepOptions = {}): Promise<SettingOutcome | null> {
+export async function runSweepIndex(config: string | SweepConfigInput | TrainingSweepConfigInput, index: number, o: SweepOptions = {}): Promise<SettingOutcome | TrainingOutcome | null> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const loaded = load(config, o);
+  const training = loadTraining(config, o);
+  if (training) return runTrainingIndex(training, index, o, log);
+  const loaded = load(config as string | SweepConfigInput, o);
   const cfg = loaded.config;
   const plan = planSweep(loaded);
   if (!Number.isInteger(index) || index < 0 || index >= plan.settings.length) {

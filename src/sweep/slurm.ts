@@ -10,7 +10,6 @@ import { parse as shellParse, quote as shellQuote } from 'shell-quote';
 import { packageRoot } from '../native.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { appendJsonLine, writeFileAtomic } from '../util/files.js';
-import type { SweepConfig } from './config.js';
 import { CONFIG_FILE, type SlurmSubmission } from './report.js';
 
 const run = promisify(execFile);
@@ -42,7 +41,7 @@ export function splitSbatchArgs(args: string | string[] | undefined): string[] {
 }
 
 /** The sbatch script of a sweep. */
-export function sbatchScript(cfg: SweepConfig & { out: string }, array: string, o: { device?: string; threads?: number } = {}): string {
+export function sbatchScript(cfg: { out: string }, array: string, o: { device?: string; threads?: number } = {}): string {
   const bin = join(packageRoot(), 'bin', 'spurmem.js');
   const cmd = [process.execPath, bin, 'sweep', join(cfg.out, CONFIG_FILE), '--index'];
   const extra: string[] = [];
@@ -69,7 +68,7 @@ export function sbatchScript(cfg: SweepConfig & { out: string }, array: string, 
  * @throws SpurmemError when sbatch is not on PATH or refuses the job (with its message)
  */
 export async function submitSlurm(
-  cfg: SweepConfig & { out: string },
+  cfg: { out: string },
   indices: number[],
   o: { sbatchArgs?: string | string[]; device?: string; threads?: number } = {},
 ): Promise<SlurmSubmission> {

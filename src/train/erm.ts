@@ -168,7 +168,7 @@ export async function trainWith(input: TrainInput, hooks: RunHooks, extras: Trai
         ? () => train
         : undefined;
   await runEpochs({
-    model, ds, run, scheduler, start, log,
+    model, ds, run, scheduler, start, log, signal: hooks.signal,
     training: cfg,
     eval: evalOpts,
     recorded: cfg,

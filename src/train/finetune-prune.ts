@@ -223,7 +223,7 @@ export async function finetunePrune(input: FinetuneInput, hooks: RunHooks = {}):
   const scheduler = makeScheduler(cfg.scheduler, cfg.lr, { epochs: cfg.epochs, patience: cfg.patience }, schedulerState);
   const metaCfg = { arch: base.arch, head: base.head, labelOrder: base.labelOrder, resolution: base.resolution, dataset: base.dataset, seed: cfg.seed };
   await runEpochs({
-    model, ds, run, scheduler, start, log,
+    model, ds, run, scheduler, start, log, signal: hooks.signal,
     training: cfg,
     eval: evalOpts,
     recorded: metaCfg,

@@ -14,6 +14,20 @@ import { brief, evaluateAll, type EvalSettings } from './evaluate-all.js';
 import type { RunDir } from './run-dir.js';
 import type { Scheduler } from './schedule.js';
 
+/**
+ * A training run stopped by its abort signal (a sweep's SIGTERM): the epoch in progress was dropped;
+ * `lastCompleteEpoch` (-1: none) is on disk and a resumed run continues after it.
+ */
+export class RunInterrupted extends SpurmemError {
+  constructor(
+    readonly dir: string,
+    readonly lastCompleteEpoch: number,
+  ) {
+    super(`${dir}: stopped by a signal ${lastCompleteEpoch >= 0 ? `after epoch ${lastCompleteEpoch}` : 'before its first epoch'}; --resume continues from there`, 143);
+    this.name = 'RunInterrupted';
+  }
+}
+
 export interface StepResult {
   /** The batch's loss (the value summed into the epoch loss). */
   loss: number;
@@ -60,12 +74,15 @@ export interface LoopOptions {
   beforeEpoch?: (epoch: number) => Promise<void>;
   extraLossLists?: Record<string, string>;
   log: (line: string) => void;
+  /** Stops the loop at the next batch boundary (the epoch in progress is dropped): throws {@link RunInterrupted}. */
+  signal?: AbortSignal;
 }
 
 /**
  * Runs epochs `start .. epochs-1`.
  * @throws SpurmemError on a NaN or infinite loss, naming the epoch and the batch; the last good
- *   checkpoint stays.
+ *   checkpoint stays. RunInterrupted when `signal` was aborted (checked before each batch and after the
+ *   epoch's evaluation; once its checkpoint is being written, the epoch is written whole).
  */
 export async function runEpochs(o: LoopOptions): Promise<void> {
   const { epochs, batchSize, augment, seed, keepCheckpoints } = o.training;
@@ -75,7 +92,11 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
   const { resolution, resize, cache, skipBadImages } = o.eval;
   const oneImageUnsafe = o.model.info().family === 'resnet' && resolution <= 32;
   let saidOneImage = false;
+  const stopIfAsked = () => {
+    if (o.signal?.aborted) throw new RunInterrupted(o.run.dir, o.run.lastCompleteEpoch());
+  };
   for (let epoch = o.start; epoch < epochs; epoch++) {
+    stopIfAsked();
     const lr = o.scheduler.lr;
     o.model.setLearningRate(lr);
     if (o.beforeEpoch) await o.beforeEpoch(epoch);
@@ -111,6 +132,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
           bar.tick(1, {});
           continue;
         }
+        stopIfAsked();
         const r = await o.step(b);
         if (!Number.isFinite(r.loss)) {
           throw new SpurmemError(
@@ -131,6 +153,8 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
     const seconds = (Date.now() - te) / 1000;
     o.scheduler.step(lossSum);
     const m = await evaluateAll(o.model, o.ds, o.eval);
+    // a signal during the evaluation drops the epoch too (nothing of it is written yet)
+    stopIfAsked();
     await o.model.save(o.run.checkpoint(epoch), { epoch, loss: lossSum, extra: { ...newCheckpointMeta(o.recorded, o.scheduler.state(), o.model), ...(o.checkpointExtra ? o.checkpointExtra() : {}) } });
     o.run.append({
       epoch,

@@ -12,6 +12,13 @@ import type { SchedulerState } from './schedule.js';
 export interface RunHooks {
   /** One line of progress text (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * Stops the run at the next batch or after the epoch's evaluation (a sweep aborts it on SIGTERM): the
+   * epoch in progress is dropped, every finished epoch is on disk (its checkpoint, then its metrics line,
+   * each written atomically), and the command rejects with a {@link RunInterrupted} naming the last complete epoch; `--resume` continues
+   * after it with the same numbers as a run that was never stopped.
+   */
+  signal?: AbortSignal;
 }
 
 /**

@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { DEMO_CLASSES0, DEMO_CLASSES1, DEMO_DATASET_DEFAULTS, DEMO_SIZE_RANGE, FASHION_MNIST_DIR } from '../../data/fashion-waterbirds.js';
 import { UsageError } from '../../util/errors.js';
-import { DEVICE_PATTERN, int, opt } from '../spec.js';
+import { EPOCH_SELECTIONS, SWEEP_SELECTIONS } from '../enums.js';
+import { DEVICE_PATTERN, choice, int, opt } from '../spec.js';
 
 /**
  * Parses `--size 96` or `--size 500x375` into width and height (pixels).
@@ -44,6 +45,18 @@ export function deviceListParser(flag: string) {
   return (v: string): string[] => {
     const xs = v.split(',').map((x) => x.trim()).filter(Boolean);
     if (xs.length === 0 || !xs.every((x) => DEVICE_PATTERN.test(x))) throw new UsageError(`${flag} expects a comma-separated list such as cuda:0,cuda:1, got '${v}'`);
+    return xs;
+  };
+}
+
+/**
+ * Parses a comma list of sweep keys (`dataset,arch`).
+ * @throws UsageError naming the flag for an empty list or item
+ */
+export function keyListParser(flag: string) {
+  return (v: string): string[] => {
+    const xs = v.split(',').map((x) => x.trim());
+    if (xs.some((x) => x === '')) throw new UsageError(`${flag} expects a comma-separated list of sweep keys such as dataset,arch, got '${v}'`);
     return xs;
   };
 }
@@ -112,5 +125,32 @@ export const COMMAND_OPTIONS = {
   index: opt({
     arg: '<i>', value: int.min(0), cli: 'nonNegative',
     uses: { sweep: { help: 'run setting i only (what a Slurm task runs)' } },
+  }),
+  // ---- the tables of a training sweep (spurmem sweep table; the configuration's group_by, select, epoch_select)
+  groupBy: opt({
+    arg: '<keys>', value: z.array(z.string().min(1)), parse: keyListParser,
+    uses: {
+      sweepTable: {
+        help: "training sweeps: one table row per value of these options (comma list of sweep keys, e.g. dataset,arch,prune; default: the configuration's group_by, else the command, dataset and arch); the other varied options except seed are the hyperparameters selected in each row",
+      },
+    },
+  }),
+  select: opt({
+    arg: '<how>', value: choice(SWEEP_SELECTIONS), choices: SWEEP_SELECTIONS,
+    uses: {
+      sweepTable: {
+        help: "training sweeps: the hyperparameters of each row: val_wga = best seed-mean validation worst-group accuracy (SubpopBench's training-domain validation), val_avg = best seed-mean validation average accuracy, oracle = best seed-mean test worst-group accuracy (labelled oracle in the tables); default: the configuration's select, else val_wga",
+        default: 'val_wga', cliDefault: false,
+      },
+    },
+  }),
+  epochSelect: opt({
+    arg: '<how>', value: choice(EPOCH_SELECTIONS), choices: EPOCH_SELECTIONS,
+    uses: {
+      sweepTable: {
+        help: "training sweeps: the epoch of each run: val_wga = best validation worst-group accuracy (earlier epoch on ties), val_avg = best validation average accuracy, last = the last epoch; default: the configuration's epoch_select, else val_wga",
+        default: 'val_wga', cliDefault: false,
+      },
+    },
   }),
 } as const;
