@@ -4,7 +4,9 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runStudySetting, type StudyContext, type StudyResult } from '../neurons/study.js';
+import {
+  evaluateStudySettings, finishStudySetting, prepareStudySetting, releaseStudySetting, runStudySetting, type PreparedStudySetting, type StudyContext, type StudyResult,
+} from '../neurons/study.js';
 import { messageOf } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
 import { studySetting, type PlannedSetting } from './config.js';
@@ -39,4 +41,52 @@ export async function runPlannedSetting(ctx: StudyContext, out: string, p: Plann
     writeJsonAtomic(join(folder, 'error.json'), { index: p.index, key: p.key, message, time: new Date().toISOString() });
     return { index: p.index, ok: false, line: `#${p.index} ${p.key}: FAILED: ${message}`, message };
   }
+}
+
+/**
+ * Runs planned settings on a prepared base together: each is prepared (validated, ranked, its repeats'
+ * edits drawn and saved), then all are evaluated in one pass over each split (the unchanged prefix of the
+ * network once per batch, each repeat of each setting from the first block it touches), then each writes
+ * its folder. A setting that fails to prepare or to write is written to error.json and reported, not
+ * thrown; a failed pass fails every setting in it. `onOutcome` is called as each setting ends.
+ */
+export async function runPlannedSettings(ctx: StudyContext, out: string, planned: PlannedSetting[], onOutcome: (o: SettingOutcome) => void): Promise<SettingOutcome[]> {
+  const outcomes: SettingOutcome[] = [];
+  const report = (o: SettingOutcome) => {
+    outcomes.push(o);
+    onOutcome(o);
+  };
+  const fail = (p: PlannedSetting, e: unknown) => {
+    const message = messageOf(e);
+    writeJsonAtomic(join(settingFolder(out, p.key), 'error.json'), { index: p.index, key: p.key, message, time: new Date().toISOString() });
+    report({ index: p.index, ok: false, line: `#${p.index} ${p.key}: FAILED: ${message}`, message });
+  };
+  const ready: { p: PlannedSetting; prepared: PreparedStudySetting }[] = [];
+  for (const p of planned) {
+    const folder = settingFolder(out, p.key);
+    rmSync(join(folder, 'error.json'), { force: true });
+    try {
+      ready.push({ p, prepared: await prepareStudySetting(ctx, { ...studySetting(p.setting), out: folder, quiet: true }, () => undefined) });
+    } catch (e) {
+      fail(p, e);
+    }
+  }
+  try {
+    await evaluateStudySettings(ctx, ready.map((r) => r.prepared));
+  } catch (e) {
+    for (const r of ready) {
+      releaseStudySetting(r.prepared);
+      fail(r.p, e);
+    }
+    return outcomes;
+  }
+  for (const { p, prepared } of ready) {
+    try {
+      const r = await finishStudySetting(prepared);
+      report({ index: p.index, ok: true, line: `#${p.index} ${p.key}: ${resultLine(r)}`, seconds: r.seconds });
+    } catch (e) {
+      fail(p, e);
+    }
+  }
+  return outcomes;
 }
