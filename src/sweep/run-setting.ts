@@ -48,45 +48,51 @@ export async function runPlannedSetting(ctx: StudyContext, out: string, p: Plann
  * edits drawn and saved), then all are evaluated in one pass over each split (the unchanged prefix of the
  * network once per batch, each repeat of each setting from the first block it touches), then each writes
  * its folder. A setting that fails to prepare or to write is written to error.json and reported, not
- * thrown; a failed pass fails every setting in it. `onOutcome` is called as each setting ends.
+ * thrown; a failed pass fails every setting in it. `onOutcome` is called for each setting in the
+ * planned order, after the pass.
  */
 export async function runPlannedSettings(ctx: StudyContext, out: string, planned: PlannedSetting[], onOutcome: (o: SettingOutcome) => void): Promise<SettingOutcome[]> {
-  const outcomes: SettingOutcome[] = [];
-  const report = (o: SettingOutcome) => {
-    outcomes.push(o);
-    onOutcome(o);
-  };
-  const fail = (p: PlannedSetting, e: unknown) => {
+  const failure = (p: PlannedSetting, e: unknown): SettingOutcome => {
     const message = messageOf(e);
     writeJsonAtomic(join(settingFolder(out, p.key), 'error.json'), { index: p.index, key: p.key, message, time: new Date().toISOString() });
-    report({ index: p.index, ok: false, line: `#${p.index} ${p.key}: FAILED: ${message}`, message });
+    return { index: p.index, ok: false, line: `#${p.index} ${p.key}: FAILED: ${message}`, message };
   };
-  const ready: { p: PlannedSetting; prepared: PreparedStudySetting }[] = [];
+  // prepared settings, or the outcome of one that failed to prepare
+  const steps: (PreparedStudySetting | SettingOutcome)[] = [];
   for (const p of planned) {
     const folder = settingFolder(out, p.key);
     rmSync(join(folder, 'error.json'), { force: true });
     try {
-      ready.push({ p, prepared: await prepareStudySetting(ctx, { ...studySetting(p.setting), out: folder, quiet: true }, () => undefined) });
+      steps.push(await prepareStudySetting(ctx, { ...studySetting(p.setting), out: folder, quiet: true }, () => undefined));
     } catch (e) {
-      fail(p, e);
+      steps.push(failure(p, e));
     }
   }
+  const ready = steps.filter((x): x is PreparedStudySetting => 'state' in x);
+  let passError: unknown;
   try {
-    await evaluateStudySettings(ctx, ready.map((r) => r.prepared));
+    await evaluateStudySettings(ctx, ready);
   } catch (e) {
-    for (const r of ready) {
-      releaseStudySetting(r.prepared);
-      fail(r.p, e);
-    }
-    return outcomes;
+    passError = e;
+    for (const r of ready) releaseStudySetting(r);
   }
-  for (const { p, prepared } of ready) {
-    try {
-      const r = await finishStudySetting(prepared);
-      report({ index: p.index, ok: true, line: `#${p.index} ${p.key}: ${resultLine(r)}`, seconds: r.seconds });
-    } catch (e) {
-      fail(p, e);
+  // outcomes in the planned order
+  const outcomes: SettingOutcome[] = [];
+  for (const [i, p] of planned.entries()) {
+    const step = steps[i];
+    let o: SettingOutcome;
+    if (!('state' in step)) o = step;
+    else if (passError !== undefined) o = failure(p, passError);
+    else {
+      try {
+        const r = await finishStudySetting(step);
+        o = { index: p.index, ok: true, line: `#${p.index} ${p.key}: ${resultLine(r)}`, seconds: r.seconds };
+      } catch (e) {
+        o = failure(p, e);
+      }
     }
+    outcomes.push(o);
+    onOutcome(o);
   }
   return outcomes;
 }
