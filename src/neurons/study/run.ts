@@ -7,23 +7,22 @@
  * per batch and each repeat only from the first block it touches.
  */
 import { join, resolve } from 'node:path';
+import type { Split } from '../../data/types.js';
+import { evaluateVariants, type Variant } from '../../eval/evaluate-variants.js';
 import { stateDictPath } from '../../checkpoint.js';
 import type { GroupMetrics } from '../../metrics/groups.js';
-import type { ModificationMode, NativeCheckpoint } from '../../native.js';
+import type { ModelInfo as NativeModelInfo, ModificationMode, NativeCheckpoint } from '../../native.js';
 import { accuracyLine } from '../../report/text.js';
 import { SpurmemError, UsageError, flagName, optionsError } from '../../util/errors.js';
 import { candidateParams } from '../rank.js';
 import { addTiming, evaluateOn, evaluateOptions, prepareStudy, rewindSource, unmodifiedOf, type StudyContext } from './context.js';
 import { planBlocks, type BlockPlan } from './plan.js';
-import { evaluateVariants, type Variant } from '../../eval/evaluate-variants.js';
-import type { Split } from '../../data/types.js';
-import type { ModelInfo as NativeModelInfo } from '../../native.js';
-import type { ResolvedStudySetting } from './settings.js';
 import { sampleOutcomes } from '../../metrics/paired.js';
 import { blockPaired, blockSamples, isDeterministic, type BlockSamples, type Outcomes } from './paired.js';
 import { folderSuffix, originalFileName, summarizeBlock, writeStudyResult, type StudyBlock, type StudyResult } from './result.js';
 import {
-  isRewindMode, resolveStudySetting, settingApplies, settingProblem, studyBaseSchema, studyOutputSchema, type StudyBaseInput, type StudyInput, type StudySettingInput,
+  isRewindMode, resolveStudySetting, settingApplies, settingProblem, studyBaseSchema, studyOutputSchema, type ResolvedStudySetting, type StudyBaseInput, type StudyInput,
+  type StudySettingInput,
 } from './settings.js';
 
 /** Seed of repeat r of block b: a fixed mix of (seed, b, r), so every repeat has its own stream. */
