@@ -153,6 +153,7 @@ if (a.part.includes('B')) {
   const A = timed(process.execPath, [join(repoDir, 'bin', 'spurmem.js'), 'sweep', cfgFile, '--json'], 'spurmem sweep');
   const summary = JSON.parse(A.stdout);
   if (summary.finished !== 34) throw new Error(`the sweep finished ${summary.finished} of 34 settings`);
+  process.stderr.write(`spurmem sweep: ${A.s.toFixed(1)} s; now the original's procedure, 34 processes ...\n`);
   let C = 0;
   let Cinner = 0;
   const originals = [];
@@ -163,6 +164,7 @@ if (a.part.includes('B')) {
     };
     const r = timed(python(), [join(benchDir, 'original_largest.py'), JSON.stringify(o)], 'original_largest.py');
     C += r.s;
+    process.stderr.write(`  original ${originals.length + 1}/34 ${s.mode} top-${s.top_k}: ${r.s.toFixed(1)} s (total ${C.toFixed(1)} s)\n`);
     const out = JSON.parse(r.stdout.trim().split('\n').pop());
     Cinner += out.seconds;
     originals.push(out);
