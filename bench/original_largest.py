@@ -8,11 +8,12 @@ it (original-behaviour §3.2, §4.1, §5, §7.1), for the sweep benchmark:
   deep copy of the model in which each found channel is zeroed (parameters whose name contains none of
   bn / downsample / fc, strict ">" so the earlier tensor wins a tie);
 - R repetitions, each reloading the checkpoint from disk, applying the mode to every chosen channel
-  (random_init: N(0, std^2); random_noise: + N(0, std^2); zero), evaluating;
+  (random_init: N(0, std^2); random_noise: + N(0, std^2); zero; rewind: the channel of the checkpoint
+  `rewind_checkpoint`, loaded from disk for every repetition), evaluating;
 - per-group accuracy = argmax(prediction) == argmax([y, 1-y]).
 
 Usage: original_largest.py SETTING_JSON   where the JSON names checkpoint, root, arch, resolution, split,
-mode, top_k, std, repeats, threads, seed. Prints one JSON line: unmodified and per-repeat group accuracies,
+mode, top_k, std, repeats, threads, seed (and rewind_checkpoint for mode rewind). Prints one JSON line: unmodified and per-repeat group accuracies,
 the chosen channels, and the seconds spent after the imports.
 """
 import copy
@@ -120,6 +121,10 @@ def main():
     for _ in range(repeats):
         load(model, s["checkpoint"])
         params = dict(model.named_parameters())
+        source = None
+        if s["mode"] == "rewind":
+            ck = torch.load(s["rewind_checkpoint"], map_location="cpu")
+            source = ck["model_state_dict"] if "model_state_dict" in ck else ck
         with torch.no_grad():
             for name, idx, _v in channels:
                 w = params[name][idx]
@@ -129,6 +134,8 @@ def main():
                     w.add_(torch.randn_like(w) * s["std"])
                 elif s["mode"] == "zero":
                     w.zero_()
+                elif s["mode"] == "rewind":
+                    w.copy_(source[name][idx])
                 else:
                     raise SystemExit("mode " + s["mode"] + " is not part of this benchmark")
         rows.append(group_accuracy(model, loader))

@@ -81,6 +81,7 @@ Napi::Function ModelHandle::Init(Napi::Env env) {
                          InstanceMethod<&ModelHandle::Info>("info"),
                          InstanceMethod<&ModelHandle::LoadStateDict>("loadStateDict"),
                          InstanceMethod<&ModelHandle::Forward>("forward"),
+                         InstanceMethod<&ModelHandle::ReleaseActivations>("releaseActivations"),
                          InstanceMethod<&ModelHandle::TrainStep>("trainStep"),
                          InstanceMethod<&ModelHandle::Gradients>("gradients"),
                          InstanceMethod<&ModelHandle::SetOptimizer>("setOptimizer"),
@@ -90,6 +91,7 @@ Napi::Function ModelHandle::Init(Napi::Env env) {
                          InstanceMethod<&ModelHandle::GetTensor>("tensor"),
                          InstanceMethod<&ModelHandle::SetTensor>("setTensor"),
                          InstanceMethod<&ModelHandle::Snapshot>("snapshot"),
+                         InstanceMethod<&ModelHandle::SnapshotChannels>("snapshotChannels"),
                          InstanceMethod<&ModelHandle::Restore>("restore"),
                          InstanceMethod<&ModelHandle::ReleaseSnapshot>("releaseSnapshot"),
                          InstanceMethod<&ModelHandle::ModifyChannels>("modifyChannels"),
@@ -149,6 +151,7 @@ Napi::Value ModelHandle::Info(const Napi::CallbackInfo& info) {
     o.Set("lnEps", no.lnEps);
     o.Set("imageSize", static_cast<double>(no.imageSize));
     if (no.family == "vit") o.Set("depth", static_cast<double>(no.depth));
+    o.Set("stages", static_cast<double>(s.net->numStages()));
     auto params = Napi::Array::New(env);
     uint32_t i = 0;
     std::set<std::string> paramNames;
@@ -156,6 +159,7 @@ Napi::Value ModelHandle::Info(const Napi::CallbackInfo& info) {
       auto m = tensorMeta(env, p.second);
       m.Set("name", p.first);
       m.Set("maskable", s.net->maskSlots.count(p.first) > 0);
+      m.Set("stage", static_cast<double>(s.net->stageOf(p.first)));
       params.Set(i++, m);
       paramNames.insert(p.first);
     }
@@ -166,6 +170,7 @@ Napi::Value ModelHandle::Info(const Napi::CallbackInfo& info) {
       if (paramNames.count(e.first)) continue;
       auto m = tensorMeta(env, e.second);
       m.Set("name", e.first);
+      m.Set("stage", static_cast<double>(s.net->stageOf(e.first)));
       bufs.Set(i++, m);
     }
     o.Set("buffers", bufs);
@@ -197,27 +202,79 @@ Napi::Value ModelHandle::LoadStateDict(const Napi::CallbackInfo& info) {
       });
 }
 
-// forward(batch, {train, masked}) -> Promise<Float32Array [n * numClasses]>
+// forward(batch | null, {train, masked, from, to, keep}) -> Promise<Float32Array>: stages [from, to) of the
+// net (models/net.h). from 0 reads the batch; a later `from` reads the input of that stage kept by an
+// earlier call (batch null). `keep` (stages within [from, to]) replaces the kept inputs. The result is
+// the output of stage to - 1 flattened ([n * numClasses] when `to` is the last stage), or empty when
+// `keep` is given and `to` stops before the last stage.
 Napi::Value ModelHandle::Forward(const Napi::CallbackInfo& info) {
-  std::vector<Napi::Value> keep;
-  auto b = batchArg(info.Env(), JsOptions(info, 0, "batch").object, keep);
+  Napi::Env env = info.Env();
+  std::vector<Napi::Value> keepAlive;
   JsOptions o(info, 1, "forward options");
   const bool train = o.flag("train"), masked = o.flag("masked");
+  const int64_t from = o.integer("from"), to = o.integer("to");
+  std::vector<int64_t> keep;
+  {
+    auto v = o.value("keep");
+    if (!v.IsArray()) throw Napi::TypeError::New(env, "forward options: 'keep' must be an array of stage numbers");
+    auto a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      auto e = a.Get(i);
+      if (!e.IsNumber()) throw Napi::TypeError::New(env, "forward options: 'keep' must be an array of stage numbers");
+      const double d = e.As<Napi::Number>().DoubleValue();
+      if (d != static_cast<double>(static_cast<int64_t>(d)) || d < from || d > to)
+        throw Napi::RangeError::New(env, "forward options: kept stage " + e.ToString().Utf8Value() + " is not within [from, to] = [" + std::to_string(from) + ", " + std::to_string(to) + "]");
+      keep.push_back(static_cast<int64_t>(d));
+    }
+  }
+  const bool fromBatch = from == 0;
+  BatchIn b;
+  if (fromBatch) {
+    b = batchArg(env, JsOptions(info, 0, "batch").object, keepAlive);
+  } else if (info.Length() > 0 && !info[0].IsNull() && !info[0].IsUndefined()) {
+    throw Napi::TypeError::New(env, "forward: a batch is read only from stage 0; from stage " + std::to_string(from) + " pass null (the kept input is used)");
+  }
   return queue(
-      info.Env(), keep,
-      [b, train, masked](ModelState& s) {
+      env, keepAlive,
+      [b, train, masked, from, to, keep, fromBatch](ModelState& s) {
         // eval forwards run in inference mode (no autograd records, no version counters); a training-mode
         // forward updates BatchNorm buffers in place, which stays under a plain no-grad guard
         c10::optional<c10::InferenceMode> inference;
         if (!train) inference.emplace();
         torch::NoGradGuard g;
         s.net->train(train);
+        checkStageRange(s.net->opts.arch, from, to, s.net->numStages());
+        torch::Tensor x;
+        if (fromBatch) {
+          x = inputTensor(s, b);
+        } else {
+          auto it = s.kept.find(from);
+          if (it == s.kept.end()) throw std::invalid_argument("forward from stage " + std::to_string(from) + ": no kept input of that stage (run a forward with keep first)");
+          x = it->second;
+        }
         setMasksActive(s, masked);
-        auto out = runNet(s, inputTensor(s, b)).to(torch::kCPU);
+        torch::Tensor out;
+        try {
+          out = runStages(s, x, from, to, keep);
+        } catch (...) {
+          setMasksActive(s, false);
+          throw;
+        }
         setMasksActive(s, false);
-        return out;
+        if (!keep.empty() && to < s.net->numStages()) return torch::Tensor();
+        return out.to(torch::kFloat).to(torch::kCPU).contiguous();
       },
-      [](Napi::Env env, const torch::Tensor& out) -> Napi::Value { return toFloat32Array(env, out); });
+      [](Napi::Env env, const torch::Tensor& out) -> Napi::Value {
+        return out.defined() ? toFloat32Array(env, out) : Napi::Float32Array::New(env, 0);
+      });
+}
+
+// releaseActivations(): drops the stage inputs kept by forward.
+Napi::Value ModelHandle::ReleaseActivations(const Napi::CallbackInfo& info) {
+  return locked(info.Env(), [&](ModelState& s) {
+    s.kept.clear();
+    return info.Env().Undefined();
+  });
 }
 
 // trainStep(batch, {targets: Int32Array, weights?: Float32Array}) -> Promise<{loss, outputs}> (ops/training.h)
@@ -342,8 +399,29 @@ Napi::Value ModelHandle::SetTensor(const Napi::CallbackInfo& info) {
 Napi::Value ModelHandle::Snapshot(const Napi::CallbackInfo& info) {
   auto names = pathArg(info[0]);
   return locked(info.Env(), [&](ModelState& s) {
-    std::vector<std::pair<std::string, torch::Tensor>> saved;
-    for (const auto& n : names) saved.emplace_back(n, entryRef(s, n).detach().clone());
+    std::vector<std::tuple<std::string, int64_t, torch::Tensor>> saved;
+    for (const auto& n : names) saved.emplace_back(n, -1, entryRef(s, n).detach().clone());
+    int64_t id = s.nextSnapshot++;
+    s.snapshots[id] = std::move(saved);
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
+  });
+}
+
+// snapshotChannels([{name, index}]) -> id: copies of single output channels (rows) of parameters, restored
+// in place by restore(id): the memory of the rows, not of whole tensors.
+Napi::Value ModelHandle::SnapshotChannels(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("channels", info.Length() > 0 ? info[0] : info.Env().Undefined());
+  JsOptions jo(info.Env(), o, "snapshotChannels");
+  auto channels = channelList(jo, "channels");
+  return locked(info.Env(), [&](ModelState& s) {
+    std::vector<std::tuple<std::string, int64_t, torch::Tensor>> saved;
+    for (const auto& c : channels) {
+      auto& p = paramRef(s, c.name);
+      if (p.dim() == 0 || c.index < 0 || c.index >= p.size(0))
+        throw std::invalid_argument("'" + c.name + "' has no output channel " + std::to_string(c.index));
+      saved.emplace_back(c.name, c.index, p.detach()[c.index].clone());
+    }
     int64_t id = s.nextSnapshot++;
     s.snapshots[id] = std::move(saved);
     return Napi::Number::New(info.Env(), static_cast<double>(id));
@@ -356,7 +434,12 @@ Napi::Value ModelHandle::Restore(const Napi::CallbackInfo& info) {
     auto it = s.snapshots.find(id);
     if (it == s.snapshots.end()) throw std::invalid_argument("no snapshot " + std::to_string(id));
     torch::NoGradGuard g;
-    for (auto& kv : it->second) s.entries[kv.first].copy_(kv.second);
+    for (auto& e : it->second) {
+      auto& dst = s.entries[std::get<0>(e)];
+      const int64_t index = std::get<1>(e);
+      if (index < 0) dst.copy_(std::get<2>(e));
+      else dst.select(0, index).copy_(std::get<2>(e));
+    }
     return info.Env().Undefined();
   });
 }

@@ -60,6 +60,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   Napi::Value Save(const Napi::CallbackInfo& info);
   // batches: forward, training steps, gradients
   Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value ReleaseActivations(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value FinetuneStep(const Napi::CallbackInfo& info);
   Napi::Value Gradients(const Napi::CallbackInfo& info);
@@ -72,6 +73,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   Napi::Value GetTensor(const Napi::CallbackInfo& info);
   Napi::Value SetTensor(const Napi::CallbackInfo& info);
   Napi::Value Snapshot(const Napi::CallbackInfo& info);
+  Napi::Value SnapshotChannels(const Napi::CallbackInfo& info);
   Napi::Value Restore(const Napi::CallbackInfo& info);
   Napi::Value ReleaseSnapshot(const Napi::CallbackInfo& info);
   // weight edits

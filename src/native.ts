@@ -83,7 +83,12 @@ export interface LoadReport {
 }
 
 /** A parameter or buffer: its PyTorch name, dtype and shape; `maskable` for finetune-prune. */
-export interface ParamInfo extends TensorMeta { name: string; maskable?: boolean }
+export interface ParamInfo extends TensorMeta {
+  name: string;
+  maskable?: boolean;
+  /** The stage of the network that owns it (see ModelInfo.stages); -1 for none. */
+  stage?: number;
+}
 
 /** A model's architecture, family, device, head, class count, input size and parameters (in registration order). */
 export interface ModelInfo {
@@ -98,6 +103,12 @@ export interface ModelInfo {
   imageSize: number;
   /** ViTs only: the number of blocks. */
   depth?: number;
+  /**
+   * Stages a forward pass runs in order: 0 the stem (ResNet conv1-bn1-ReLU-max-pool; ViT patch embedding,
+   * class token and position embedding), 1..n the residual blocks (layer1.0 ... layer4.last; blocks.0 ...),
+   * n + 1 the head (ResNet average pool + fc; ViT norm + head): n + 2 in all.
+   */
+  stages: number;
   parameters: ParamInfo[];
   buffers: ParamInfo[];
 }
@@ -158,7 +169,8 @@ interface RewindFrom { source?: NativeCheckpoint; sourcePath?: string[] }
 export interface NativeModelHandle {
   info(): ModelInfo;
   loadStateDict(o: { checkpoint: NativeCheckpoint; path: string[]; strict: boolean; skip: string[]; interpolatePosEmbed: boolean }): Promise<LoadReport>;
-  forward(batch: Batch, o: { train: boolean; masked: boolean }): Promise<Float32Array>;
+  forward(batch: Batch | null, o: { train: boolean; masked: boolean; from: number; to: number; keep: number[] }): Promise<Float32Array>;
+  releaseActivations(): void;
   trainStep(batch: Batch, o: { targets: Int32Array; weights?: Float32Array }): Promise<{ loss: number; outputs?: Float32Array }>;
   gradients(batch: Batch, o: { targets: Int32Array; names: string[]; train: boolean; raw: boolean; loss: ActivatedLoss }): Promise<{ loss: number; scaleLog2: number; norms: Record<string, Float32Array>; grads?: Record<string, TensorData> }>;
   setOptimizer(o: Required<OptimizerOptions>): void;
@@ -168,6 +180,7 @@ export interface NativeModelHandle {
   tensor(name: string): TensorData;
   setTensor(name: string, t: TensorData): void;
   snapshot(names: string[]): number;
+  snapshotChannels(channels: ChannelRef[]): number;
   restore(id: number): void;
   releaseSnapshot(id: number): void;
   modifyChannels(o: { edits: ChannelRef[]; mode: ModificationMode; std: number; seed: number } & RewindFrom): Promise<void>;

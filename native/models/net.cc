@@ -54,6 +54,12 @@ void Net::collectMaskSlots() {
   walk(*this, "");
 }
 
+void checkStageRange(const std::string& arch, int64_t from, int64_t to, int64_t stages) {
+  if (from < 0 || to > stages || from >= to)
+    throw std::invalid_argument(arch + ": stage range [" + std::to_string(from) + ", " + std::to_string(to) + ") is not within [0, " +
+                                std::to_string(stages) + ") or is empty");
+}
+
 std::shared_ptr<Net> makeNet(const NetOptions& o) {
   if (o.family == "resnet") return std::make_shared<ResNet>(o);
   if (o.family == "vit") return std::make_shared<VisionTransformer>(o);

@@ -4,6 +4,7 @@
 
 #include "models/layers.h"
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,8 +33,22 @@ struct NetOptions {
 struct Net : torch::nn::Module {
   explicit Net(NetOptions o) : opts(std::move(o)) {}
   /// x: [B, 3, H, W] float, normalised. Returns [B, numClasses]: probabilities with the softmax head,
-  /// logits otherwise.
-  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  /// logits otherwise. The same as forwardStages(x, 0, numStages()).
+  torch::Tensor forward(const torch::Tensor& x) { return forwardStages(x, 0, numStages()); }
+  /// Called with (stage, input of that stage) before each stage forwardStages runs.
+  using StageInput = std::function<void(int64_t, const torch::Tensor&)>;
+  /// Runs stages [from, to) of the network on x, the input of stage `from` (the normalised image batch
+  /// for stage 0), and returns the output of stage to - 1: the network's output when `to` is numStages().
+  /// Stage 0 is the stem (ResNet: conv1, bn1, ReLU, max-pool) or the patch embedding (ViT: patch_embed,
+  /// cls_token, pos_embed); stages 1..n are the residual blocks in order (ResNet: layer1.0 ... layer4.last;
+  /// ViT: blocks.0 ... blocks.n-1); stage n + 1 is the head (ResNet: average pool + fc; ViT: norm + head).
+  /// No stage writes into its input, so an input kept by `onInput` stays valid for a later call from that
+  /// stage. Throws std::invalid_argument unless 0 <= from < to <= numStages().
+  virtual torch::Tensor forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput = nullptr) = 0;
+  /// Number of stages: the blocks + 2.
+  virtual int64_t numStages() const = 0;
+  /// The stage that owns a parameter or buffer (see forwardStages), or -1 for a name the net does not have.
+  virtual int64_t stageOf(const std::string& name) const = 0;
   /// Name of the head module ("fc" for ResNets, "head" for ViTs).
   virtual std::string headName() const = 0;
   /// Adapts a checkpoint tensor `src` for the model's entry `key` of shape `dst` when the model knows how
@@ -66,6 +81,9 @@ struct Net : torch::nn::Module {
 
 /// The net of o.family; throws std::invalid_argument for an unknown family or bad sizes.
 std::shared_ptr<Net> makeNet(const NetOptions& o);
+
+/// Throws std::invalid_argument unless 0 <= from < to <= stages.
+void checkStageRange(const std::string& arch, int64_t from, int64_t to, int64_t stages);
 
 /// Makes a net return its head's logits for the lifetime of the scope (exception-safe).
 struct LogitsScope {

@@ -108,12 +108,44 @@ ResNet::ResNet(const NetOptions& o) : Net(o) {
   collectMaskSlots();
 }
 
-torch::Tensor ResNet::forward(const torch::Tensor& x) {
-  auto y = bn1->forward(conv1->forward(x)).relu_();
-  y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
-  for (auto& b : blocks) y = b(y);
-  y = torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1);
-  return head(y);
+torch::Tensor ResNet::forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput) {
+  const int64_t n = numStages();
+  checkStageRange(opts.arch, from, to, n);
+  torch::Tensor y = x;
+  for (int64_t st = from; st < to; ++st) {
+    if (onInput) onInput(st, y);
+    if (st == 0) {
+      y = bn1->forward(conv1->forward(y)).relu_();
+      y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
+    } else if (st < n - 1) {
+      y = blocks[st - 1](y);
+    } else {
+      y = head(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
+    }
+  }
+  return y;
+}
+
+int64_t ResNet::stageOf(const std::string& name) const {
+  if (name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0) return 0;
+  if (name.rfind("fc.", 0) == 0) return numStages() - 1;
+  if (name.rfind("layer", 0) == 0 && name.size() > 7 && name[6] == '.') {
+    const int l = name[5] - '1';
+    if (l < 0 || l > 3) return -1;
+    const auto dot = name.find('.', 7);
+    if (dot == std::string::npos) return -1;
+    int64_t b = 0;
+    try {
+      b = std::stoll(name.substr(7, dot - 7));
+    } catch (const std::exception&) {
+      return -1;
+    }
+    if (b < 0 || b >= opts.layers[l]) return -1;
+    int64_t before = 0;
+    for (int i = 0; i < l; ++i) before += opts.layers[i];
+    return 1 + before + b;
+  }
+  return -1;
 }
 
 }  // namespace spurmem

@@ -81,13 +81,40 @@ VisionTransformer::VisionTransformer(const NetOptions& o) : Net(o) {
   }
 }
 
-torch::Tensor VisionTransformer::forward(const torch::Tensor& x) {
-  auto y = patchProj->forward(x).flatten(2).transpose(1, 2);  // [B, N, D]
-  auto cls = cls_token.expand({y.size(0), -1, -1});
-  y = torch::cat({cls, y}, 1) + pos_embed;
-  for (auto& b : blocks) y = b->forward(y);
-  y = norm->forward(y);
-  return head(y.select(1, 0));
+torch::Tensor VisionTransformer::forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput) {
+  const int64_t n = numStages();
+  checkStageRange(opts.arch, from, to, n);
+  torch::Tensor y = x;
+  for (int64_t st = from; st < to; ++st) {
+    if (onInput) onInput(st, y);
+    if (st == 0) {
+      y = patchProj->forward(y).flatten(2).transpose(1, 2);  // [B, N, D]
+      auto cls = cls_token.expand({y.size(0), -1, -1});
+      y = torch::cat({cls, y}, 1) + pos_embed;
+    } else if (st < n - 1) {
+      y = blocks[st - 1]->forward(y);
+    } else {
+      y = head(norm->forward(y).select(1, 0));
+    }
+  }
+  return y;
+}
+
+int64_t VisionTransformer::stageOf(const std::string& name) const {
+  if (name == "cls_token" || name == "pos_embed" || name.rfind("patch_embed.", 0) == 0) return 0;
+  if (name.rfind("norm.", 0) == 0 || name.rfind("head.", 0) == 0) return numStages() - 1;
+  if (name.rfind("blocks.", 0) == 0) {
+    const auto dot = name.find('.', 7);
+    if (dot == std::string::npos) return -1;
+    int64_t b = 0;
+    try {
+      b = std::stoll(name.substr(7, dot - 7));
+    } catch (const std::exception&) {
+      return -1;
+    }
+    return b >= 0 && b < depth ? 1 + b : -1;
+  }
+  return -1;
 }
 
 namespace {

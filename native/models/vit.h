@@ -38,7 +38,10 @@ TORCH_MODULE(ViTBlock);
 /// original 1e-5).
 struct VisionTransformer : Net {
   explicit VisionTransformer(const NetOptions& o);
-  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::Tensor forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput = nullptr) override;
+  int64_t numStages() const override { return depth + 2; }
+  /// cls_token, pos_embed, patch_embed.*: 0; blocks.<i>.*: 1 + i; norm.*, head.*: the last stage.
+  int64_t stageOf(const std::string& name) const override;
   std::string headName() const override { return "head"; }
   /// timm's checkpoint filter: a `pos_embed` of another square grid is resampled (resamplePosEmbed).
   bool adaptEntry(const std::string& key, torch::Tensor& src, const torch::Tensor& dst, std::string& note) override;

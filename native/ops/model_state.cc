@@ -63,6 +63,22 @@ torch::Tensor runNet(ModelState& s, const torch::Tensor& x) {
   return s.net->forward(x).to(torch::kFloat);
 }
 
+torch::Tensor runStages(ModelState& s, const torch::Tensor& x, int64_t from, int64_t to, const std::vector<int64_t>& keep) {
+  AutocastScope ac(s);
+  Net::StageInput onInput;
+  if (!keep.empty()) {
+    s.kept.clear();
+    onInput = [&s, &keep](int64_t stage, const torch::Tensor& in) {
+      for (auto k : keep)
+        if (k == stage) s.kept[stage] = in;
+    };
+  }
+  auto y = s.net->forwardStages(x, from, to, onInput);
+  for (auto k : keep)
+    if (k == to) s.kept[to] = y;
+  return to == s.net->numStages() ? y.to(torch::kFloat) : y;
+}
+
 torch::Tensor targetsTensor(ModelState& s, const std::vector<int64_t>& t, int64_t classes) {
   for (auto v : t)
     if (v < 0 || v >= classes) throw std::invalid_argument("target class " + std::to_string(v) + " outside [0, " + std::to_string(classes) + ")");

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,7 +29,11 @@ struct ModelState {
   bool channelsLast = false;
   std::string amp;  // "" or "bf16"
   std::map<std::string, torch::Tensor> masks;  // name -> 0/1 float mask on the device
-  std::map<int64_t, std::vector<std::pair<std::string, torch::Tensor>>> snapshots;
+  /// Saved copies: (name, output channel or -1 for the whole tensor, values).
+  std::map<int64_t, std::vector<std::tuple<std::string, int64_t, torch::Tensor>>> snapshots;
+  /// Inputs of stages kept by a forward with `keep` (stage -> activation on the device), for later
+  /// forwards that start there (see Net::forwardStages).
+  std::map<int64_t, torch::Tensor> kept;
   int64_t nextSnapshot = 1;
   std::map<std::string, torch::Tensor> params;   // name -> parameter
   std::map<std::string, torch::Tensor> entries;  // state-dict name -> tensor
@@ -51,6 +56,9 @@ void initModel(ModelState& s, const NetOptions& no, const std::string& device, b
 torch::Tensor inputTensor(ModelState& s, const BatchIn& b);
 /// The net's output as float32 (bf16 autocast on CUDA when amp is "bf16").
 torch::Tensor runNet(ModelState& s, const torch::Tensor& x);
+/// Stages [from, to) of the net on x (the input of stage `from`); the inputs of the stages in `keep`
+/// (within [from, to], `to` meaning the output) replace s.kept when `keep` is not empty. The output is float32 when `to` is the last stage (bf16 autocast on CUDA as runNet).
+torch::Tensor runStages(ModelState& s, const torch::Tensor& x, int64_t from, int64_t to, const std::vector<int64_t>& keep);
 /// Class indices [n] on the device; throws std::invalid_argument for one outside [0, classes).
 torch::Tensor targetsTensor(ModelState& s, const std::vector<int64_t>& t, int64_t classes);
 /// Installs the stored masks into the maskable modules (on) or removes them (off).

@@ -33,6 +33,27 @@ export interface EvaluateOptions {
 }
 
 /**
+ * The group metrics of a split's outputs over the samples that were evaluated (as evaluateSplit).
+ * @param done 1 for each split position that has an output
+ */
+export function splitMetrics(ds: Dataset, split: Split, outputs: Float32Array, done: Uint8Array, numClasses: number, o: Pick<EvaluateOptions, 'labelOrder' | 'intervals'>): GroupMetrics {
+  const samples = ds.samples[split];
+  const kept = samples.filter((s) => done[s.index] === 1);
+  const keptOutputs = kept.length === samples.length ? outputs : new Float32Array(kept.length * numClasses);
+  if (keptOutputs !== outputs) kept.forEach((s, k) => keptOutputs.set(outputs.subarray(s.index * numClasses, (s.index + 1) * numClasses), k * numClasses));
+  return groupMetrics({
+    split,
+    outputs: keptOutputs,
+    numClasses,
+    samples: kept,
+    trainGroupCounts: ds.trainGroupCounts,
+    groupNames: ds.groupNames,
+    labelOrder: o.labelOrder ?? 'original',
+    intervals: o.intervals,
+  });
+}
+
+/**
  * Runs the model over `ds.samples[split]` and computes the group metrics.
  * @returns outputs: [n, numClasses] row-major, row i = sample i of the split (NaN rows for skipped
  *   images); metrics over the images that were evaluated; seconds: wall time of the pass, of which
@@ -88,19 +109,7 @@ export async function evaluateSplit(
     waitFrom = performance.now();
     computeSeconds += (waitFrom - tf) / 1000;
   }
-  const kept = samples.filter((s) => done[s.index] === 1);
-  const keptOutputs = kept.length === samples.length ? outputs : new Float32Array(kept.length * numClasses);
-  if (keptOutputs !== outputs) kept.forEach((s, k) => keptOutputs.set(outputs.subarray(s.index * numClasses, (s.index + 1) * numClasses), k * numClasses));
-  const metrics = groupMetrics({
-    split,
-    outputs: keptOutputs,
-    numClasses,
-    samples: kept,
-    trainGroupCounts: ds.trainGroupCounts,
-    groupNames: ds.groupNames,
-    labelOrder: o.labelOrder ?? 'original',
-    intervals: o.intervals,
-  });
+  const metrics = splitMetrics(ds, split, outputs, done, numClasses, o);
   if (o.skipBadImages) {
     metrics.skipped = skipped;
     if (skippedFiles.length) metrics.skipped_files = skippedFiles;

@@ -110,6 +110,8 @@ export class Model {
   readonly #h: NativeModelHandle;
   #sizes: Map<string, number> | undefined;
   #onCpu: boolean | undefined;
+  #stages: number | undefined;
+  #stageOf: Map<string, number> | undefined;
 
   /** Wraps an addon handle; use {@link createModel}. */
   constructor(handle: NativeModelHandle) {
@@ -125,12 +127,12 @@ export class Model {
   }
 
   /** Runs a native call within the process's CPU budget: libtorch's threads on the CPU, none on a GPU. */
-  async #async<T>(op: string, f: () => Promise<T>, evalBatch?: Batch): Promise<T> {
+  async #async<T>(op: string, f: () => Promise<T>, kind: { evalForward?: boolean; images?: number } = {}): Promise<T> {
     this.#onCpu ??= this.info().device === 'cpu';
     const budget = cpuBudget();
     try {
       if (!this.#onCpu) return await budget.compute(0, f);
-      return await budget.compute(budget.threadsFor(evalBatch !== undefined), f, { apply: true, images: evalBatch ? evalBatch.shape[0] : 0 });
+      return await budget.compute(budget.threadsFor(kind.evalForward ?? false), f, { apply: true, images: kind.images ?? 0 });
     } catch (e) {
       throw nativeError(op, e);
     }
@@ -161,10 +163,46 @@ export class Model {
     );
   }
 
-  /** Outputs [n * numClasses]; `train` (BatchNorm batch statistics, default false), `masked` (finetune-prune masks, default false). */
-  forward(batch: Batch, o: { train?: boolean; masked?: boolean } = {}): Promise<Float32Array> {
+  /** Number of stages a forward pass runs (ModelInfo.stages: stem, each residual block, head). */
+  stages(): number {
+    this.#stages ??= this.info().stages;
+    return this.#stages;
+  }
+
+  /** The stage that owns a parameter or buffer (ModelInfo.stages); -1 for a name the model does not have. */
+  stageOf(name: string): number {
+    if (!this.#stageOf) {
+      const i = this.info();
+      this.#stageOf = new Map([...i.parameters, ...i.buffers].map((p) => [p.name, p.stage ?? -1]));
+    }
+    return this.#stageOf.get(name) ?? -1;
+  }
+
+  /**
+   * Runs stages [from, to) of the network (ModelInfo.stages; default: all of them) in one native call.
+   * From stage 0 it reads `batch`; from a later stage `batch` is null and the input is the one kept for that
+   * stage by an earlier call with `keep`. `keep` lists stages (within [from, to], `to` meaning this call's
+   * output) whose inputs stay in native memory, replacing those kept before: one batch of activations per
+   * stage listed, until releaseActivations() or the next call with `keep`.
+   * `train` (BatchNorm batch statistics, default false), `masked` (finetune-prune masks, default false).
+   * @returns the output of stage to - 1 flattened: [n * numClasses] when `to` is the last stage; an
+   *   activation ([n, C, H, W] or [n, tokens, width], row-major) otherwise, or an empty array when `keep` is
+   *   given (the kept inputs are what such a call is for)
+   * @throws SpurmemError "forward pass: ..." for a bad range, a batch given from a later stage, or no kept
+   *   input at `from`
+   */
+  forward(batch: Batch | null, o: { train?: boolean; masked?: boolean; from?: number; to?: number; keep?: number[] } = {}): Promise<Float32Array> {
     const train = o.train ?? false;
-    return this.#async('forward pass', () => this.#h.forward(batch, { train, masked: o.masked ?? false }), train ? undefined : batch);
+    return this.#async(
+      'forward pass',
+      async () => this.#h.forward(batch, { train, masked: o.masked ?? false, from: o.from ?? 0, to: o.to ?? this.stages(), keep: o.keep ?? [] }),
+      { evalForward: !train, images: !train && batch ? batch.shape[0] : 0 },
+    );
+  }
+
+  /** Drops the stage inputs kept by forward({ keep }). */
+  releaseActivations(): void {
+    this.#sync('releasing activations', () => this.#h.releaseActivations());
   }
 
   /**
@@ -230,6 +268,15 @@ export class Model {
   /** Copies of the named tensors (parameters or buffers); restore(id) writes them back in place. */
   snapshot(names: string[]): number {
     return this.#sync('snapshot', () => this.#h.snapshot(names));
+  }
+
+  /**
+   * Copies of single output channels (rows) of parameters, written back in place by restore(id): the
+   * memory of the rows only.
+   * @throws SpurmemError for an unknown parameter or a channel index out of range
+   */
+  snapshotChannels(channels: ChannelRef[]): number {
+    return this.#sync('snapshot', () => this.#h.snapshotChannels(channels));
   }
 
   restore(id: number): void {

@@ -6,9 +6,11 @@
  *
  * A study = one unmodified evaluation, a ranking (which channels / weights), then for each block (one,
  * or one per source group for `activated`) R repeats of: modify the selected weights, evaluate, restore
- * the touched tensors in place (no model copies). The parts: study/settings.ts (options, defaults,
- * refused settings), study/context.ts (a loaded base), study/plan.ts (ranking -> blocks), study/run.ts
- * (the modify-evaluate-restore loop), study/result.ts (result types, statistics, files), study/paired.ts
+ * the touched tensors in place (no model copies). The channel rankings draw each repeat's edit once and
+ * evaluate all repeats in one pass over the split, the unchanged prefix of the network once per batch
+ * (eval/evaluate-variants.ts). The parts: study/settings.ts (options, defaults, refused settings),
+ * study/context.ts (a loaded base), study/plan.ts (ranking -> blocks), study/run.ts (prepare, evaluate,
+ * finish), study/result.ts (result types, statistics, files), study/paired.ts
  * (flips, paired tests, samples.csv and the contact sheet of the flipped images).
  */
 export {
@@ -17,7 +19,9 @@ export {
 } from './study/settings.js';
 export { prepareStudy, type StudyContext } from './study/context.js';
 export { planBlocks, type BlockPlan } from './study/plan.js';
-export { repeatSeed, runStudySetting, study } from './study/run.js';
+export {
+  evaluateStudySettings, finishStudySetting, prepareStudySetting, releaseStudySetting, repeatSeed, runStudySetting, study, type PreparedStudySetting,
+} from './study/run.js';
 export { folderSuffix, originalFileName, originalText, resultCsv, writeStudyResult, type Stat, type StudyBlock, type StudyResult } from './study/result.js';
 export {
   CONTACT_SHEET_MAX, blockPaired, isDeterministic, studySamplesCsv, type BlockPaired, type Flips, type PairedFields, type PooledRow,

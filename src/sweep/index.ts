@@ -37,7 +37,7 @@ export {
   type SlurmSubmission,
 } from './report.js';
 export { sweep, runSweepIndex, planSweep, type SweepOptions } from './run.js';
-export { runPlannedSetting, type SettingOutcome } from './run-setting.js';
+export { runPlannedSetting, runPlannedSettings, type SettingOutcome } from './run-setting.js';
 export { arraySpec, sbatchScript, splitSbatchArgs } from './slurm.js';
 export {
   TRAINING_COMMANDS,

@@ -2,8 +2,9 @@
  * Running a sweep: plan it (expand the grid, freeze the configuration in the output folder), run the
  * settings that are not finished with one of three backends, then collect the tables and plots.
  *
- * - in-process (default): the base (model, decoded split, checkpoints) is loaded once and every setting
- *   runs on it in turn; a setting restores the weights it changed, so settings do not affect each other;
+ * - in-process (default): the base (model, decoded split, checkpoints) is loaded once; every setting is
+ *   prepared on it in turn (ranked, its repeats' edits drawn and saved, the weights restored), then all
+ *   are evaluated in one pass over the split, the unchanged prefix of the network once per batch;
  * - workers (`workers: N` or `devices: [...]`): N child processes (one per device), each loads the base
  *   once and takes settings from a shared queue over IPC;
  * - Slurm (`slurm: true`): a job array with one task per unfinished setting; task i runs
@@ -33,7 +34,7 @@ import {
 } from './config.js';
 import { CONFIG_FILE, PLAN_FILE, collectSweep, settingStatus, type SweepPlan, type SweepSummary } from './report.js';
 import { submitSlurm } from './slurm.js';
-import { runPlannedSetting, type SettingOutcome } from './run-setting.js';
+import { runPlannedSetting, runPlannedSettings, type SettingOutcome } from './run-setting.js';
 import { runWorkers } from './worker-pool.js';
 import type { TrainingSweepConfigInput } from './training-config.js';
 import { isTrainingConfig, loadTrainingConfig, readTrainingConfigFile, runTrainingIndex, runTrainingSweep, type TrainingOutcome } from './training-run.js';
@@ -180,13 +181,13 @@ async function runSweep(cfg: LoadedSweepConfig['config'], plan: SweepPlan, o: Sw
       const threads = cfg.base.threads ?? Math.max(1, Math.floor(availableParallelism() / devices.length));
       await runWorkers({ base: studyBase(cfg), out: cfg.out, devices, threads, settings: pending, log });
     } else {
+      // every pending setting in one pass over its split (see runPlannedSettings)
       const ctx = await prepareStudy(studyBase(cfg));
       let done = 0;
-      for (const p of pending) {
-        const r = await runPlannedSetting(ctx, cfg.out, p);
+      await runPlannedSettings(ctx, cfg.out, pending, (r) => {
         done += 1;
         log(`[${done}/${pending.length}] ${r.line}`);
-      }
+      });
     }
   }
   return collectSweep(cfg.out);

@@ -7,7 +7,7 @@ import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { sharedImageCache, type ImageCache, loadBatches, openDataset, type Dataset, type ResizeMethod } from '../../data/index.js';
 import type { Sample, Split } from '../../data/types.js';
-import { evaluateSplit } from '../../eval/evaluate-split.js';
+import { evaluateSplit, type EvaluateOptions } from '../../eval/evaluate-split.js';
 import type { GroupMetrics, LabelOrder } from '../../metrics/groups.js';
 import { intervalOptions } from '../../metrics/intervals.js';
 import { readCheckpoint, stateDictPath } from '../../checkpoint.js';
@@ -79,9 +79,9 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
   };
 }
 
-/** One evaluation of a split with the base's transform, batch size, cache and label order. */
-export function evaluateOn(ctx: StudyContext, split: Split) {
-  return evaluateSplit(ctx.model, ctx.ds, split, {
+/** The base's evaluation options: transform, batch size, cache, label order, intervals. */
+export function evaluateOptions(ctx: StudyContext): EvaluateOptions {
+  return {
     resolution: ctx.resolution,
     resize: ctx.resize,
     batchSize: ctx.base.batchSize,
@@ -89,7 +89,12 @@ export function evaluateOn(ctx: StudyContext, split: Split) {
     labelOrder: ctx.labelOrder,
     skipBadImages: ctx.base.skipBadImages,
     intervals: intervalOptions(ctx.base),
-  });
+  };
+}
+
+/** One evaluation of a split with the base's transform, batch size, cache and label order. */
+export function evaluateOn(ctx: StudyContext, split: Split) {
+  return evaluateSplit(ctx.model, ctx.ds, split, evaluateOptions(ctx));
 }
 
 /** Adds an evaluation's wall seconds to a setting's timing. */

@@ -1,0 +1,115 @@
+/**
+ * Evaluation of many variants of one model on one split in a single pass over its batches, each variant
+ * a weight edit that touches the network from some stage on (Model.forward's stages: stem, residual
+ * blocks, head). Per batch the unchanged prefix runs once, keeping the input of every stage a variant
+ * starts at; then each variant in turn puts its edit in place, runs only the suffix from its stage, and
+ * takes the edit out. The outputs are those of a full forward pass of the edited model: the prefix sees
+ * unedited weights either way, and the suffix runs the same kernels on the same input.
+ */
+import type { Model } from '../model/index.js';
+import { SpurmemError, messageOf } from '../util/errors.js';
+import { loadBatches } from '../data/loader.js';
+import type { Dataset, Sample, Split } from '../data/types.js';
+import type { GroupMetrics } from '../metrics/groups.js';
+import { splitMetrics, type EvaluateOptions } from './evaluate-split.js';
+
+/** One variant: the first stage its edit touches, and how to put the edit in place and take it out. */
+export interface Variant {
+  /** The first stage (Model.stageOf) whose weights the edit changes; 0 runs the whole network. */
+  start: number;
+  /** Puts the edit in place (a synchronous restore of saved weights: no random values are drawn here). */
+  enter: () => void;
+  /** Takes the edit out again (the model as before enter). */
+  leave: () => void;
+}
+
+/** What {@link evaluateVariants} gives for each variant: as evaluateSplit's outputs and metrics. */
+export interface VariantEvaluation {
+  /** [n, numClasses] row-major, row i = sample i of the split (NaN rows for skipped images). */
+  outputs: Float32Array;
+  metrics: GroupMetrics;
+}
+
+/**
+ * Evaluates every variant on `ds.samples[split]` in one pass over the batches, the variants innermost.
+ * Memory: one batch of activations per distinct start stage (the kept stage inputs), released at the end.
+ * Batches are decoded once each (with a cache, not at all after the first pass over the split).
+ * @returns per variant (in order) its outputs and metrics; seconds: wall time, of which dataSeconds
+ *   waiting for decoded batches and computeSeconds in the model
+ * @throws SpurmemError naming the image of a batch that does not decode (unless skipBadImages), or the
+ *   model's error; every variant is left out of the model (leave) also then
+ */
+export async function evaluateVariants(
+  model: Model,
+  ds: Dataset,
+  split: Split,
+  variants: Variant[],
+  o: EvaluateOptions,
+): Promise<{ results: VariantEvaluation[]; seconds: number; dataSeconds: number; computeSeconds: number; skipped: number; skippedFiles: string[] }> {
+  const t0 = performance.now();
+  const samples: Sample[] = ds.samples[split];
+  const numClasses = model.info().numClasses;
+  const outputs = variants.map(() => new Float32Array(samples.length * numClasses).fill(Number.NaN));
+  const done = new Uint8Array(samples.length);
+  // stage 0 reads the batch itself; later starts read the inputs kept by the prefix pass
+  const starts = [...new Set(variants.map((v) => v.start).filter((s) => s > 0))].sort((a, b) => a - b);
+  const last = starts.length ? starts[starts.length - 1] : 0;
+  let skipped = 0;
+  const skippedFiles: string[] = [];
+  let processed = 0;
+  let dataSeconds = 0;
+  let computeSeconds = 0;
+  let waitFrom = performance.now();
+  try {
+    for await (const batch of loadBatches(samples, {
+      resolution: o.resolution,
+      resize: o.resize,
+      batchSize: o.batchSize,
+      cache: o.cache,
+      skipBadImages: o.skipBadImages,
+      prefetch: o.prefetch,
+      concurrency: o.concurrency,
+      onSkip: (s, reason) => {
+        if (skipped < 20) skippedFiles.push(`${s.file} (metadata line ${s.line}): ${reason}`);
+        skipped += 1;
+      },
+    })) {
+      const tf = performance.now();
+      dataSeconds += (tf - waitFrom) / 1000;
+      const input = { images: batch.images, shape: batch.shape };
+      try {
+        // the unchanged prefix, once: up to the last start, keeping the input of every start
+        if (last > 0) await model.forward(input, { to: last, keep: starts });
+        for (let v = 0; v < variants.length; v++) {
+          const x = variants[v];
+          x.enter();
+          let out: Float32Array;
+          try {
+            out = x.start > 0 ? await model.forward(null, { from: x.start }) : await model.forward(input);
+          } finally {
+            x.leave();
+          }
+          batch.samples.forEach((s, k) => outputs[v].set(out.subarray(k * numClasses, (k + 1) * numClasses), s.index * numClasses));
+        }
+      } catch (e) {
+        throw new SpurmemError(`evaluation on the ${split} split failed: ${messageOf(e)}`);
+      }
+      for (const s of batch.samples) done[s.index] = 1;
+      processed += batch.samples.length;
+      o.onProgress?.(processed + skipped, samples.length);
+      waitFrom = performance.now();
+      computeSeconds += (waitFrom - tf) / 1000;
+    }
+  } finally {
+    if (last > 0) model.releaseActivations();
+  }
+  const results = outputs.map((out) => {
+    const metrics = splitMetrics(ds, split, out, done, numClasses, o);
+    if (o.skipBadImages) {
+      metrics.skipped = skipped;
+      if (skippedFiles.length) metrics.skipped_files = [...skippedFiles];
+    }
+    return { outputs: out, metrics };
+  });
+  return { results, seconds: (performance.now() - t0) / 1000, dataSeconds, computeSeconds, skipped, skippedFiles };
+}
