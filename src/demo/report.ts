@@ -83,7 +83,7 @@ export interface DemoReport {
   /** The study sweep's folder (sweep.csv, sweep.json, settings/<setting>/). */
   sweep: string;
   finetune: { epoch: number; start_test: GroupMetrics; selected_test: GroupMetrics };
-  /** Part II: test worst-group and average accuracy per method (ERM, finetune-prune; the baselines are not in spurmem yet). */
+  /** Part II: test worst-group and average accuracy per method (ERM, finetune-prune; the demo does not run the baselines yet). */
   part2: { method: string; worst_group_accuracy: number | null; average_accuracy: number | null }[];
   plots: string[];
   commands: { step: string; command: string }[];
@@ -448,7 +448,7 @@ function largestMinoritySheet(studies: DemoReport['studies']): DemoReport['conta
 }
 
 /** Part II's note while the baselines are not in spurmem. */
-export const BASELINES_NOTICE = 'GroupDRO and DFR are not in spurmem yet, so Part II compares finetune-prune with ERM only.';
+export const BASELINES_NOTICE = 'The demo does not run the baselines yet (spurmem train --algorithm groupdro, spurmem dfr), so Part II here compares finetune-prune with ERM only.';
 
 type SummaryBlock = DemoReport['studies'][number]['blocks'][number];
 
