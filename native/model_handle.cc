@@ -3,6 +3,7 @@
 #include "checkpoint/archive.h"
 #include "checkpoint_handle.h"
 #include "js_convert.h"
+#include "model_glue.h"
 #include "ops/state_dict.h"
 #include "ops/training.h"
 #include "ops/weight_edits.h"
@@ -13,16 +14,10 @@ namespace spurmem {
 
 namespace {
 
-struct Done {};
-
-Napi::Value undefinedOf(Napi::Env env, const Done&) { return env.Undefined(); }
-
-/// {key: number, ...} as a JS object.
-Napi::Object numbers(Napi::Env env, std::initializer_list<std::pair<const char*, double>> fields) {
-  auto o = Napi::Object::New(env);
-  for (const auto& f : fields) o.Set(f.first, f.second);
-  return o;
-}
+using glue::Done;
+using glue::numbers;
+using glue::undefinedOf;
+using glue::channelList;
 
 /// The arguments of a method that runs one batch: (batch, options) with options.targets, one class index
 /// per sample; the batch's typed array is kept alive in `keep`.
@@ -41,36 +36,6 @@ Napi::Array stringArray(Napi::Env env, const std::vector<std::string>& v) {
   auto a = Napi::Array::New(env, v.size());
   for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
   return a;
-}
-
-/// The state dict of a checkpoint at a path (options.<ckKey> at options.<pathKey>), the checkpoint kept
-/// alive in `keep` until the work has finished.
-RewindSource sourceArg(const JsOptions& o, const char* ckKey, const char* pathKey, std::vector<Napi::Value>& keep) {
-  auto* ck = CheckpointHandle::From(o.value(ckKey), (o.what + "." + ckKey).c_str());
-  RewindSource src;
-  try {
-    src.stateDict = ck->at(pathArg(o.value(pathKey)));
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(o.env, errorText(e));
-  }
-  src.file = ck->ckpt.path;
-  keep.push_back(o.value(ckKey));
-  return src;
-}
-
-std::vector<ChannelEdit> channelList(const JsOptions& o, const char* key) {
-  std::vector<ChannelEdit> out;
-  for (const auto& e : o.objects(key)) out.push_back({e.str("name"), e.integer("index")});
-  return out;
-}
-
-ModifyOptions modifyArg(const JsOptions& o, std::vector<Napi::Value>& keep) {
-  ModifyOptions m;
-  m.mode = o.str("mode");
-  m.std = o.num("std");
-  m.seed = static_cast<uint64_t>(o.integer("seed"));
-  if (m.mode == "rewind" || m.mode == "layer_rewind") m.source = sourceArg(o, "source", "sourcePath", keep);
-  return m;
 }
 
 }  // namespace
@@ -449,87 +414,6 @@ Napi::Value ModelHandle::ReleaseSnapshot(const Napi::CallbackInfo& info) {
   return locked(info.Env(), [&](ModelState& s) {
     s.snapshots.erase(id);
     return info.Env().Undefined();
-  });
-}
-
-// modifyChannels({edits: [{name, index}], mode, std, seed, source?, sourcePath?}) (ops/weight_edits.h)
-Napi::Value ModelHandle::ModifyChannels(const Napi::CallbackInfo& info) {
-  JsOptions o(info, 0, "modifyChannels options");
-  auto edits = channelList(o, "edits");
-  std::vector<Napi::Value> keep;
-  auto mo = modifyArg(o, keep);
-  return queue(
-      info.Env(), keep,
-      [edits, mo](ModelState& s) {
-        modifyChannels(s, edits, mo);
-        return Done{};
-      },
-      undefinedOf);
-}
-
-// modifyThreshold({names, k, smallest, dropoutP, mode, std, seed, distribution, faithful, source?, sourcePath?})
-//   -> {k, threshold, selected: {name: count}} (ops/weight_edits.h)
-Napi::Value ModelHandle::ModifyThreshold(const Napi::CallbackInfo& info) {
-  JsOptions o(info, 0, "modifyThreshold options");
-  std::vector<Napi::Value> keep;
-  ThresholdOptions to;
-  to.names = o.strings("names");
-  to.k = o.integer("k");
-  to.smallest = o.flag("smallest");
-  to.faithful = o.flag("faithful");
-  to.dropoutP = o.num("dropoutP");
-  to.uniform = o.str("distribution") == "uniform";
-  to.modify = modifyArg(o, keep);
-  return queue(
-      info.Env(), keep, [to](ModelState& s) { return modifyThreshold(s, to); },
-      [](Napi::Env env, const ThresholdResult& r) -> Napi::Value {
-        auto o = numbers(env, {{"k", static_cast<double>(r.k)}, {"threshold", r.threshold}});
-        auto c = Napi::Object::New(env);
-        for (auto& kv : r.selected) c.Set(kv.first, static_cast<double>(kv.second));
-        o.Set("selected", c);
-        return o;
-      });
-}
-
-// maskMagnitude({names, k, largest}) -> {k} (ops/weight_edits.h)
-Napi::Value ModelHandle::MaskMagnitude(const Napi::CallbackInfo& info) {
-  JsOptions o(info, 0, "maskMagnitude options");
-  auto names = o.strings("names");
-  const int64_t k = o.integer("k");
-  const bool largest = o.flag("largest");
-  return queue(
-      info.Env(), {},
-      [names, k, largest](ModelState& s) {
-        maskMagnitude(s, names, k, largest);
-        return k;
-      },
-      [](Napi::Env env, int64_t k) -> Napi::Value { return numbers(env, {{"k", static_cast<double>(k)}}); });
-}
-
-// maskChannels({channels: [{name, index}]}): zero whole output channels of the masks (AND).
-Napi::Value ModelHandle::MaskChannels(const Napi::CallbackInfo& info) {
-  JsOptions o(info, 0, "maskChannels options");
-  auto channels = channelList(o, "channels");
-  return locked(info.Env(), [&](ModelState& s) {
-    maskChannels(s, channels);
-    return info.Env().Undefined();
-  });
-}
-
-Napi::Value ModelHandle::ClearMasks(const Napi::CallbackInfo& info) {
-  return locked(info.Env(), [&](ModelState& s) {
-    s.masks.clear();
-    setMasksActive(s, false);
-    return info.Env().Undefined();
-  });
-}
-
-// maskStats() -> {name: share of the weight that is masked}
-Napi::Value ModelHandle::MaskStats(const Napi::CallbackInfo& info) {
-  return locked(info.Env(), [&](ModelState& s) -> Napi::Value {
-    auto o = Napi::Object::New(info.Env());
-    for (auto& kv : maskStats(s)) o.Set(kv.first, kv.second);
-    return o;
   });
 }
 
