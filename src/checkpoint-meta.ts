@@ -4,8 +4,7 @@
  * resolution, LayerNorm eps) and how to resume its run (the scheduler's state). One reader for every
  * command that looks at it, and one builder for the epoch loop that writes it.
  */
-import type { NativeCheckpoint } from './native.js';
-import type { Model } from './model/model.js';
+import type { ModelInfo, NativeCheckpoint } from './native.js';
 
 /** The model a checkpoint's weights belong to, as a run records it. */
 export interface CheckpointModel {
@@ -34,7 +33,7 @@ export function readCheckpointMeta(ck: NativeCheckpoint): Record<string, unknown
  * model's LayerNorm eps and the scheduler's state (learning rate and best loss as Python floats, so that
  * PyTorch reads them back as floats). `scheduler` is the state that resuming hands back to the scheduler.
  */
-export function newCheckpointMeta(m: CheckpointModel, scheduler: { lr: number; best?: number | null }, model: Model): Record<string, unknown> {
+export function newCheckpointMeta(m: CheckpointModel, scheduler: { lr: number; best?: number | null }, model: { info(): Pick<ModelInfo, 'lnEps'> }): Record<string, unknown> {
   const info = model.info();
   return {
     format: 'spurmem',
