@@ -76,7 +76,7 @@ describe('training sweeps: train, then finetune-prune on the selected runs', () 
     expect(s.settings.map((x) => x.key)).toEqual(['lr0.01-seed0', 'lr0.01-seed1', 'lr0.001-seed0', 'lr0.001-seed1']);
     for (const x of s.settings) expect(existsSync(join(x.folder, 'run', 'epoch_1_checkpoints.pth.tar'))).toBe(true);
     expect(s.table).toHaveLength(1);
-    expect(s.group_by).toEqual(['command', 'dataset', 'arch']);
+    expect(s.group_by).toEqual(['command', 'algorithm', 'dataset', 'arch']); // the option table has an algorithm option
 
     // Python: each run's epoch of best validation worst-group accuracy (earlier on ties), the lr of best
     // seed-mean validation worst-group accuracy (first on ties), mean, stdev (ddof 1) and standard error
