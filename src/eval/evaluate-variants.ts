@@ -8,10 +8,54 @@
  */
 import type { Model } from '../model/index.js';
 import { SpurmemError, messageOf } from '../util/errors.js';
-import { loadBatches } from '../data/loader.js';
+import { loadBatches, type ImageCache } from '../data/loader.js';
+import type { ResizeMethod } from '../data/images.js';
 import type { Dataset, Sample, Split } from '../data/types.js';
-import type { GroupMetrics } from '../metrics/groups.js';
-import { splitMetrics, type EvaluateOptions } from './evaluate-split.js';
+import { groupMetrics, type GroupMetrics, type LabelOrder } from '../metrics/groups.js';
+import type { IntervalOptions } from '../metrics/intervals.js';
+
+/** Options of {@link evaluateVariants} and evaluateSplit. */
+export interface EvaluateOptions {
+  /** Crop side R (224 in the original). */
+  resolution: number;
+  /** How images are resized: pil (default, torchvision + PIL's exact bytes) or sharp (libvips, faster, about 0.2/255 off). */
+  resize?: ResizeMethod;
+  batchSize: number;
+  cache?: ImageCache;
+  /** Default 'original' (output 0 = class 1). */
+  labelOrder?: LabelOrder;
+  onProgress?: (done: number, total: number) => void;
+  /** Leave out images that do not decode; the count is in `metrics.skipped`. */
+  skipBadImages?: boolean;
+  /** Batches decoded ahead of the model (default 2). */
+  prefetch?: number;
+  /** Images decoded at the same time (default: 2 per core, at least 4). */
+  concurrency?: number;
+  /** Confidence intervals to add to the metrics (per group and bootstrap for the aggregates); none when left out. */
+  intervals?: IntervalOptions;
+}
+
+/**
+ * The group metrics of a split's outputs over the samples that were evaluated (evaluateVariants, evaluateSplit).
+ * @param done 1 for each split position that has an output
+ */
+export function splitMetrics(ds: Dataset, split: Split, outputs: Float32Array, done: Uint8Array, numClasses: number, o: Pick<EvaluateOptions, 'labelOrder' | 'intervals'>): GroupMetrics {
+  const samples = ds.samples[split];
+  const kept = samples.filter((s) => done[s.index] === 1);
+  const keptOutputs = kept.length === samples.length ? outputs : new Float32Array(kept.length * numClasses);
+  if (keptOutputs !== outputs) kept.forEach((s, k) => keptOutputs.set(outputs.subarray(s.index * numClasses, (s.index + 1) * numClasses), k * numClasses));
+  return groupMetrics({
+    split,
+    outputs: keptOutputs,
+    numClasses,
+    samples: kept,
+    trainGroupCounts: ds.trainGroupCounts,
+    groupNames: ds.groupNames,
+    labelOrder: o.labelOrder ?? 'original',
+    intervals: o.intervals,
+  });
+}
+
 
 /** One variant: the first stage its edit touches, and how to put the edit in place and take it out. */
 export interface Variant {
