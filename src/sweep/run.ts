@@ -37,32 +37,11 @@ import { submitSlurm } from './slurm.js';
 import { runPlannedSetting, runPlannedSettings, type SettingOutcome } from './run-setting.js';
 import { runWorkers } from './worker-pool.js';
 import type { TrainingSweepConfigInput } from './training-config.js';
-import { isTrainingConfig, loadTrainingConfig, readTrainingConfigFile, runTrainingIndex, runTrainingSweep, type TrainingOutcome } from './training-run.js';
+import { isTrainingConfig, loadTrainingConfig, readTrainingConfigFile, runTrainingIndex, runTrainingSweep, type SweepOptions, type TrainingOutcome } from './training-run.js';
+
+export type { SweepOptions } from './training-run.js';
 import type { TrainingSweepSummary } from './training-report.js';
 
-/** Options of {@link sweep}. */
-export interface SweepOptions {
-  /** Output folder (overrides the configuration's `out`). */
-  out?: string;
-  /** Worker processes on the base's device (CPU: each gets cores / N libtorch threads). */
-  workers?: number;
-  /** One worker process per device, e.g. ['cuda:0', 'cuda:1']. */
-  devices?: string[];
-  /** Submit a Slurm job array instead of running here. */
-  slurm?: boolean;
-  /** Extra sbatch arguments (a string is split like a shell would, e.g. "--time=2:00:00 -p gpu"). */
-  sbatchArgs?: string | string[];
-  /** Overrides base.device (in-process, Slurm tasks). */
-  device?: string;
-  /** Overrides base.threads. */
-  threads?: number;
-  /** Run finished settings again. Also lets a folder holding a sweep of another base be reused. */
-  force?: boolean;
-  /** Folder relative paths of an object configuration are resolved against (default process.cwd()). */
-  cwd?: string;
-  /** Progress lines (default: stderr). */
-  log?: (line: string) => void;
-}
 
 /** Base keys whose change makes earlier results another experiment. */
 const RESULT_KEYS = ['run', 'checkpoint', 'rewind_checkpoint', 'epoch', 'dataset', 'root', 'target', 'attribute', 'arch', 'head', 'label_order', 'resolution', 'resize', 'vit_ln_eps', 'skip_bad_images'] as const;

@@ -44,17 +44,27 @@ import {
 import { MARKERS, collectTrainingSweep, readTrainingPlan, runFolder, runStatus, selectEpoch, type TrainingSweepPlan, type TrainingSweepSummary } from './training-report.js';
 import { RunDir } from '../train/run-dir.js';
 
-/** Options of a training sweep's run (the sweep's own; see SweepOptions). */
-export interface TrainingSweepOptions {
+/** Options of `sweep` (src/sweep/run.ts), for study and training sweeps alike. */
+export interface SweepOptions {
+  /** Output folder (overrides the configuration's `out`). */
   out?: string;
+  /** Worker processes on the base's device (CPU: each gets cores / N libtorch threads). */
   workers?: number;
+  /** One worker process per device, e.g. ['cuda:0', 'cuda:1']. */
   devices?: string[];
+  /** Submit a Slurm job array instead of running here. */
   slurm?: boolean;
+  /** Extra sbatch arguments (a string is split like a shell would, e.g. "--time=2:00:00 -p gpu"). */
   sbatchArgs?: string | string[];
+  /** Overrides base.device (in-process, Slurm tasks). */
   device?: string;
+  /** Overrides base.threads. */
   threads?: number;
+  /** Run finished settings again. Also lets a folder holding a sweep of another base be reused. */
   force?: boolean;
+  /** Folder relative paths of an object configuration are resolved against (default process.cwd()). */
   cwd?: string;
+  /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
 
@@ -283,7 +293,7 @@ async function runChildren(cfg: TrainingSweepConfig, pending: TrainingPlannedSet
  * @throws UsageError for a bad configuration or options; SpurmemError when sbatch fails. A failing run does
  *   not throw: it is listed in `failed` (its error.json and train.log say why).
  */
-export async function runTrainingSweep(loaded: { config: TrainingSweepConfig; file: string | null }, o: TrainingSweepOptions, log: (l: string) => void): Promise<TrainingSweepSummary> {
+export async function runTrainingSweep(loaded: { config: TrainingSweepConfig; file: string | null }, o: SweepOptions, log: (l: string) => void): Promise<TrainingSweepSummary> {
   const cfg = loaded.config;
   const plan = await planTrainingSweep(cfg, loaded.file);
   const unlock = lockFolder(cfg.out, 'sweep');
@@ -331,7 +341,7 @@ export async function runTrainingSweep(loaded: { config: TrainingSweepConfig; fi
  * @returns the outcome, or null when it had finished before
  * @throws UsageError for an index out of range; SpurmemError when the frozen plan names another setting at `index`
  */
-export async function runTrainingIndex(loaded: { config: TrainingSweepConfig; file: string | null }, index: number, o: TrainingSweepOptions, log: (l: string) => void): Promise<TrainingOutcome | null> {
+export async function runTrainingIndex(loaded: { config: TrainingSweepConfig; file: string | null }, index: number, o: SweepOptions, log: (l: string) => void): Promise<TrainingOutcome | null> {
   const cfg = loaded.config;
   const planPath = join(cfg.out, PLAN_FILE);
   // the frozen plan is the one the array was submitted with (a finetune-prune base sweep is not selected again)
