@@ -64,9 +64,28 @@ describe('spurmem demo --quick', () => {
     expect((await sharp(rep.figure.svg).metadata()).format).toBe('svg');
     expect(md).toContain(`](${relative(out, rep.figure.png)})`);
     expect(rep.plots).toContain(rep.figure.png);
-    // Part II: finetune-prune against ERM on test worst-group and average accuracy; the baselines are said to be missing
-    expect(rep.part2.map((m: { method: string }) => m.method.split(' ')[0])).toEqual(['ERM', 'finetune-prune']);
-    expect(md).toContain('The demo does not run the baselines yet');
+    // Part II: finetune-prune against ERM, GroupDRO and DFR on test worst-group and average accuracy, each
+    // with its bootstrap interval; the numbers are those of the runs' own records
+    expect(rep.part2.map((m: { method: string }) => m.method.split(/[ ,]/)[0])).toEqual(['ERM', 'ERM', 'GroupDRO', 'DFR', 'finetune-prune']);
+    const records = (dir: string) => readFileSync(join(out, dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const bestOf = (recs: { epoch: number; val: { worst_group_accuracy: number } }[]) =>
+      recs.filter((x) => x.epoch >= 0).reduce((a, b) => (b.val.worst_group_accuracy > a.val.worst_group_accuracy ? b : a));
+    const drop = bestOf(records('groupdro'));
+    expect(rep.part2[2].epoch).toBe(drop.epoch);
+    expect(rep.part2[2].worst_group_accuracy).toBe(drop.test.worst_group_accuracy);
+    expect(rep.part2[1].epoch).toBe(bestOf(records('erm')).epoch);
+    expect(rep.part2[3].worst_group_accuracy).toBe(records('dfr').find((x: { epoch: number }) => x.epoch === 0).test.worst_group_accuracy);
+    expect(readFileSync(join(out, 'groupdro', 'config.json'), 'utf8')).toContain('"algorithm": "groupdro"');
+    for (const m of rep.part2) {
+      for (const k of ['worst_group_accuracy', 'average_accuracy']) {
+        const ci = m[`${k}_ci95`];
+        expect(ci, `${m.method} ${k}`).not.toBeNull();
+        expect(ci[0]).toBeLessThanOrEqual(m[k] + 1e-12);
+        expect(ci[1]).toBeGreaterThanOrEqual(m[k] - 1e-12);
+      }
+      expect(md).toContain(`| ${m.method} |`);
+    }
+    expect(md).toContain('## 4. Finetune-prune against the baselines');
     if (rep.contact_sheet) {
       // the flipped-image sheet decodes to pixels
       const { info } = await sharp(rep.contact_sheet.file).raw().toBuffer({ resolveWithObject: true });
@@ -116,7 +135,7 @@ describe('spurmem demo --quick', () => {
       expect((await sharp(svg).metadata()).format, svg).toBe('svg');
     }
     expect(md).toMatch(/!\[[^\]]+\]\(erm\/group_accuracy_test\.png\)/);
-    expect(rep.commands.map((c: { step: string }) => c.step)).toEqual(['data', 'erm', 'critical neurons (a sweep)', 'finetune-prune']);
+    expect(rep.commands.map((c: { step: string }) => c.step)).toEqual(['data', 'erm', 'critical neurons (a sweep)', 'finetune-prune', 'GroupDRO', 'DFR']);
     for (const c of rep.commands as { command: string }[]) {
       // printed the way it runs from any folder: `spurmem` when that is this package on PATH, else node + launcher
       const all = parse(c.command) as string[];

@@ -1,7 +1,7 @@
 /**
  * The demo's report: report.md, report.html (the Markdown rendered by marked) and report.json.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { marked } from 'marked';
@@ -12,7 +12,7 @@ import type { Setting } from '../sweep/index.js';
 import { pairedChangeInterval } from '../metrics/paired.js';
 import type { TrainSummary } from '../train/erm.js';
 import type { FinetuneSummary } from '../train/finetune-prune.js';
-import type { EpochRecord } from '../train/run-dir.js';
+import { bestEpoch, RunDir, type EpochRecord } from '../train/run-dir.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 import { versions } from '../train/run-dir.js';
 
@@ -21,7 +21,7 @@ export interface DemoReportInput {
   /** `--quick`: the report is marked as a smoke test whose numbers are not to be read. */
   quick?: boolean;
   arch: string;
-  plan: { scale: number; size: number; resolution: number; epochs: number; batchSize: number; repeats: number; finetuneEpochs: number; topK: number[]; std: number };
+  plan: { scale: number; size: number; resolution: number; epochs: number; batchSize: number; repeats: number; finetuneEpochs: number; topK: number[]; std: number; evalBatchSize: number };
   erm: TrainSummary;
   ermDir: string;
   /** The study sweep's folder. */
@@ -32,6 +32,12 @@ export interface DemoReportInput {
   failedSettings?: number;
   ft: FinetuneSummary;
   ftDir: string;
+  /** The GroupDRO run (trained like ERM with `--algorithm groupdro`) and its folder. */
+  groupdro: TrainSummary;
+  droDir: string;
+  /** DFR's test metrics (the ERM model of the last epoch with its last layer retrained) and its folder. */
+  dfrTest: GroupMetrics;
+  dfrDir: string;
   dataDir: string;
   commands: { step: string; command: string }[];
   timings: Record<string, number>;
@@ -83,8 +89,21 @@ export interface DemoReport {
   /** The study sweep's folder (sweep.csv, sweep.json, settings/<setting>/). */
   sweep: string;
   finetune: { epoch: number; start_test: GroupMetrics; selected_test: GroupMetrics };
-  /** Part II: test worst-group and average accuracy per method (ERM, finetune-prune; the demo does not run the baselines yet). */
-  part2: { method: string; worst_group_accuracy: number | null; average_accuracy: number | null }[];
+  /**
+   * Part II: test worst-group and average accuracy (with their 95% bootstrap intervals where measured) per
+   * method: ERM (its last epoch, the model studied and the start of finetune-prune and DFR; and its epoch
+   * of best validation worst-group accuracy), GroupDRO and finetune-prune (each at its epoch of best
+   * validation worst-group accuracy) and DFR.
+   */
+  part2: {
+    method: string;
+    epoch: number | null;
+    worst_group_accuracy: number | null;
+    worst_group_accuracy_ci95: [number, number] | null;
+    average_accuracy: number | null;
+    average_accuracy_ci95: [number, number] | null;
+    folder: string;
+  }[];
   plots: string[];
   commands: { step: string; command: string }[];
   timings: Record<string, number>;
@@ -147,6 +166,12 @@ function samplesOf(m: GroupMetrics, ids: number[]): number {
   return m.groups.filter((g) => ids.includes(g.id)).reduce((n, g) => n + g.count, 0);
 }
 
+/** The 95% bootstrap interval of one of `m`'s aggregates, or null when it was not measured. */
+function interval95(m: GroupMetrics, key: 'worst_group_accuracy' | 'average_accuracy'): [number, number] | null {
+  const v = m[`${key}_ci95`];
+  return Array.isArray(v) ? [v[0], v[1]] : null;
+}
+
 function lastRecord(dir: string): EpochRecord {
   const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
   return JSON.parse(lines[lines.length - 1]) as EpochRecord;
@@ -202,9 +227,23 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   const figureStem = join(o.out, 'critical_neurons_change');
   const figure = studySummaries.length > 0 ? await writeChangeCurves(figureStem, curvePoints(studySummaries, minority, majority), { split: 'training', ks: o.plan.topK }) : null;
   if (figure) plots.push(figure.png);
+  const ermBest = bestEpoch(new RunDir(o.ermDir).records()) ?? last;
+  const droBest = bestEpoch(new RunDir(o.droDir).records());
+  const row = (method: string, epoch: number | null, m: GroupMetrics, folder: string): DemoReport['part2'][number] => ({
+    method,
+    epoch,
+    worst_group_accuracy: m.worst_group_accuracy,
+    worst_group_accuracy_ci95: interval95(m, 'worst_group_accuracy'),
+    average_accuracy: m.average_accuracy,
+    average_accuracy_ci95: interval95(m, 'average_accuracy'),
+    folder: rel(folder),
+  });
   const part2: DemoReport['part2'] = [
-    { method: 'ERM', worst_group_accuracy: o.ft.start.test.worst_group_accuracy, average_accuracy: o.ft.start.test.average_accuracy },
-    { method: `finetune-prune (epoch ${o.ft.selected.epoch})`, worst_group_accuracy: o.ft.selected.test.worst_group_accuracy, average_accuracy: o.ft.selected.test.average_accuracy },
+    row('ERM, last epoch (the model studied, finetuned and retrained by DFR)', last.epoch, last.test, o.ermDir),
+    row('ERM, best validation worst-group epoch', ermBest.epoch, ermBest.test, o.ermDir),
+    ...(droBest ? [row('GroupDRO, best validation worst-group epoch', droBest.epoch, droBest.test, o.droDir)] : []),
+    row('DFR (last layer of the last ERM epoch retrained)', null, o.dfrTest, o.dfrDir),
+    row('finetune-prune, best validation worst-group epoch', o.ft.selected.epoch, o.ft.selected.test, o.ftDir),
   ];
 
   // ---- findings
@@ -219,7 +258,8 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   md.push(
     `- **Finetune-prune (Part II).** Test worst-group accuracy ${pct(o.ft.start.test.worst_group_accuracy)} for the ERM model, ` +
       `${pct(o.ft.selected.test.worst_group_accuracy)} after finetuning (epoch ${o.ft.selected.epoch}, selected by ${o.ft.selected.criterion}); ` +
-      `average accuracy ${pct(o.ft.start.test.average_accuracy)} -> ${pct(o.ft.selected.test.average_accuracy)}. ${BASELINES_NOTICE}`,
+      `average accuracy ${pct(o.ft.start.test.average_accuracy)} -> ${pct(o.ft.selected.test.average_accuracy)}. ` +
+      `The baselines on the same split: ${part2.slice(2).filter((r) => !r.method.startsWith('finetune-prune')).map((r) => `${r.method.split(',')[0].split(' (')[0]} ${pct(r.worst_group_accuracy)} worst-group, ${pct(r.average_accuracy)} average`).join('; ')} (section 4).`,
     '',
   );
 
@@ -279,12 +319,31 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   // ---- finetune-prune
   md.push('## 3. Finetune-prune', '', `${o.plan.finetuneEpochs} epoch(s) from the ERM model: 1% smallest-magnitude conv weights masked (refreshed each epoch), NT-Xent between the dense and the masked outputs plus 0.2 x cross-entropy, Adam lr 2e-4 (the original's settings; no augmentation, as for ERM here). Test accuracy:`, '');
   md.push(metricsTable([['ERM (start)', o.ft.start.test], [`finetuned, epoch ${o.ft.selected.epoch}`, o.ft.selected.test]], o.groupNames, minority));
-  md.push('Compared on the test split:', '', '| method | worst-group | average (train-weighted) |', '|---|---:|---:|');
-  for (const m of part2) md.push(`| ${m.method} | ${pct(m.worst_group_accuracy)} | ${pct(m.average_accuracy)} |`);
-  md.push('', BASELINES_NOTICE, '');
   const ftPlot = join(o.ftDir, 'group_accuracy_test.png');
   plots.push(ftPlot);
   md.push(`![Finetune-prune: per-group test accuracy over epochs](${rel(ftPlot)})`, '');
+
+  // ---- Part II against the baselines
+  md.push(
+    '## 4. Finetune-prune against the baselines',
+    '',
+    `GroupDRO: the ERM run's options (${o.plan.epochs} epochs, Adam lr 1e-3, cosine schedule, batch ${o.plan.batchSize}) with the online group-DRO objective ` +
+      `(group weights q updated by exponentiated gradient, step size 0.01, as group_DRO's default), \`spurmem train --algorithm groupdro\`. ` +
+      `DFR: the last layer of the ERM model of the last epoch retrained by L1-regularised logistic regression on group-balanced subsets of the validation split, ` +
+      `C tuned on half of it (\`spurmem dfr\`). Each trained method at its epoch of best validation worst-group accuracy, and ERM also at its last epoch. ` +
+      `Test split, with 95% intervals (group-stratified bootstrap):`,
+    '',
+    '| method | epoch | worst-group [95% interval] | average (train-weighted) [95% interval] |',
+    '|---|---:|---:|---:|',
+  );
+  const ci = (x: [number, number] | null) => (x ? ` [${pct(x[0])}, ${pct(x[1])}]` : '');
+  for (const m of part2) md.push(`| ${m.method} | ${m.epoch ?? ''} | ${pct(m.worst_group_accuracy)}${ci(m.worst_group_accuracy_ci95)} | ${pct(m.average_accuracy)}${ci(m.average_accuracy_ci95)} |`);
+  md.push('');
+  const droPlot = join(o.droDir, 'group_accuracy_test.png');
+  if (existsSync(droPlot)) {
+    plots.push(droPlot);
+    md.push(`![GroupDRO: per-group test accuracy over epochs](${rel(droPlot)})`, '');
+  }
 
   // ---- commands
   md.push('## Each step by hand', '', 'The demo only chose these options; each step kept its folder.', '');
@@ -447,8 +506,6 @@ function largestMinoritySheet(studies: DemoReport['studies']): DemoReport['conta
   return best;
 }
 
-/** Part II's note while the baselines are not in spurmem. */
-export const BASELINES_NOTICE = 'The demo does not run the baselines yet (spurmem train --algorithm groupdro, spurmem dfr), so Part II here compares finetune-prune with ERM only.';
 
 type SummaryBlock = DemoReport['studies'][number]['blocks'][number];
 

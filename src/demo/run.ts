@@ -7,7 +7,9 @@
  *    decoded once) of largest and activated x zero and random_init (std 0.15, the original's value;
  *    10 repeats) x top-k in {1, 2, 3, 5, 10} (`--quick`: top-k in {1, 3}, 3 repeats);
  * 4. finetune-prune from the ERM model;
- * 5. report.md / report.html / report.json in the demo folder.
+ * 5. the baselines of Part II: GroupDRO (trained like ERM, with `--algorithm groupdro`) and DFR (the
+ *    ERM model's last layer retrained on group-balanced validation subsets);
+ * 6. report.md / report.html / report.json in the demo folder.
  * Every step calls the same functions as the standalone commands with options the demo chooses, keeps
  * its own folder, and the report lists the equivalent commands. Running the demo again resumes (the
  * steps already done are read back, not redone).
@@ -22,6 +24,9 @@ import { writeJsonAtomic } from '../util/files.js';
 import { writeDemoReport, type DemoReport } from './report.js';
 import { train, type TrainSummary } from '../train/erm.js';
 import { finetunePrune, type FinetuneSummary } from '../train/finetune-prune.js';
+import { dfr } from '../train/dfr.js';
+import { RunDir } from '../train/run-dir.js';
+import type { GroupMetrics } from '../metrics/groups.js';
 import type { TrainInput } from '../train/options.js';
 import type { FinetuneInput } from '../train/finetune-prune.js';
 import { z } from 'zod';
@@ -55,8 +60,8 @@ export interface DemoOptions {
 /** The sizes the demo runs at; `quick` for tests. */
 export function demoPlan(quick: boolean) {
   return quick
-    ? { scale: 0.06, size: 32, resolution: 32, epochs: 4, batchSize: 32, repeats: 3, finetuneEpochs: 1, topK: [1, 3], std: 0.15 }
-    : { scale: 0.25, size: 32, resolution: 32, epochs: 12, batchSize: 32, repeats: 10, finetuneEpochs: 3, topK: [1, 2, 3, 5, 10], std: 0.15 };
+    ? { scale: 0.05, size: 32, resolution: 32, epochs: 4, batchSize: 32, repeats: 3, finetuneEpochs: 1, topK: [1, 3], std: 0.15, evalBatchSize: 512 }
+    : { scale: 0.1, size: 32, resolution: 32, epochs: 8, batchSize: 32, repeats: 10, finetuneEpochs: 3, topK: [1, 2, 3, 5, 10], std: 0.15, evalBatchSize: 512 };
 }
 
 /** The rankings and modes of the demo's study sweep (the panels of its figure), in their order. */
@@ -69,7 +74,7 @@ export const DEMO_MODES = ['zero', 'random_init'] as const;
  */
 export function demoSweepConfig(o: { ermDir: string; out: string; plan: ReturnType<typeof demoPlan>; seed: number; device: string; threads?: number }): SweepConfigInput {
   return {
-    base: { run: o.ermDir, device: o.device, ...(o.threads !== undefined ? { threads: o.threads } : {}), batch_size: 200 },
+    base: { run: o.ermDir, device: o.device, ...(o.threads !== undefined ? { threads: o.threads } : {}), batch_size: o.plan.evalBatchSize },
     grid: {
       split: 'train',
       ranking: [...DEMO_RANKINGS],
@@ -137,10 +142,10 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const dataArgs = [...cli, 'data', 'make-demo', '--out', dataDir, '--scale', plan.scale, '--size', plan.size, '--seed', seed];
   commands.push({ step: 'data', command: commandLine(dataArgs) });
   if (!existsSync(join(dataDir, 'metadata.csv'))) {
-    log(`1/4 data: building Fashion-Waterbirds in ${dataDir}`);
+    log(`1/6 data: building Fashion-Waterbirds in ${dataDir}`);
     await makeDemoDataset({ out: dataDir, scale: plan.scale, width: plan.size, height: plan.size, seed });
   } else {
-    log(`1/4 data: using ${dataDir}`);
+    log(`1/6 data: using ${dataDir}`);
   }
   timings.data = (Date.now() - t) / 1000;
 
@@ -161,23 +166,22 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
     head: 'linear',
     labelOrder: 'natural',
     batchSize: plan.batchSize,
-    evalBatchSize: 256,
+    evalBatchSize: plan.evalBatchSize,
     seed,
     device,
     threads: o.threads,
     out: ermDir,
     evalInitial: false,
+    keepCheckpoints: 1,
     resume: existsSync(join(ermDir, 'config.json')),
   };
-  commands.push({
-    step: 'erm',
-    command: commandLine([
-      ...cli, 'train', '--dataset', 'folder', '--root', dataDir, '--arch', arch, '--resolution', plan.resolution, '--epochs', plan.epochs,
-      '--optimizer', 'adam', '--lr', '1e-3', '--scheduler', 'cosine', '--no-augment', '--head', 'linear', '--label-order', 'natural',
-      '--batch-size', plan.batchSize, '--eval-batch-size', 256, '--seed', seed, '--device', device, '--no-eval-initial', '--out', ermDir,
-    ]),
-  });
-  log(`2/4 ERM: ${arch} at ${plan.resolution} px, ${plan.epochs} epochs -> ${ermDir}`);
+  const ermCommand = [
+    ...cli, 'train', '--dataset', 'folder', '--root', dataDir, '--arch', arch, '--resolution', plan.resolution, '--epochs', plan.epochs,
+    '--optimizer', 'adam', '--lr', '1e-3', '--scheduler', 'cosine', '--no-augment', '--head', 'linear', '--label-order', 'natural',
+    '--batch-size', plan.batchSize, '--eval-batch-size', plan.evalBatchSize, '--seed', seed, '--device', device, '--no-eval-initial', '--keep-checkpoints', 1,
+  ];
+  commands.push({ step: 'erm', command: commandLine([...ermCommand, '--out', ermDir]) });
+  log(`2/6 ERM: ${arch} at ${plan.resolution} px, ${plan.epochs} epochs -> ${ermDir}`);
   const erm: TrainSummary = await train(trainIn, { log: (l) => log(`  ${l}`) });
   timings.erm = (Date.now() - t) / 1000;
 
@@ -189,7 +193,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const cfg = demoSweepConfig({ ermDir, out: sweepDir, plan, seed, device, threads: o.threads });
   writeJsonAtomic(sweepFile, cfg);
   commands.push({ step: 'critical neurons (a sweep)', command: commandLine([...cli, 'sweep', sweepFile]) });
-  log(`3/4 critical neurons (training split): ${DEMO_RANKINGS.join(', ')} x ${DEMO_MODES.join(', ')} x top-k ${plan.topK.join(', ')} -> ${sweepDir}`);
+  log(`3/6 critical neurons (training split): ${DEMO_RANKINGS.join(', ')} x ${DEMO_MODES.join(', ')} x top-k ${plan.topK.join(', ')} -> ${sweepDir}`);
   // the file written above is a study sweep's, so its summary is a SweepSummary
   const summary = (await sweep(sweepFile, { log: (l) => log(`  ${l}`) })) as SweepSummary;
   const studies: { title: string; setting: Setting; result: StudyResult }[] = [];
@@ -208,22 +212,42 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const ftIn: FinetuneInput = {
     run: ermDir,
     epochs: plan.finetuneEpochs,
-    evalBatchSize: 256,
+    evalBatchSize: plan.evalBatchSize,
     augment: false,
     seed,
     device,
     threads: o.threads,
+    keepCheckpoints: 1,
     out: ftDir,
     resume: existsSync(join(ftDir, 'config.json')),
   };
   commands.push({
     step: 'finetune-prune',
-    command: commandLine([...cli, 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--no-augment', '--eval-batch-size', 256, '--seed', seed, '--device', device, '--out', ftDir]),
+    command: commandLine([...cli, 'finetune-prune', '--run', ermDir, '--epochs', plan.finetuneEpochs, '--no-augment', '--keep-checkpoints', 1, '--eval-batch-size', plan.evalBatchSize, '--seed', seed, '--device', device, '--out', ftDir]),
   });
-  log(`4/4 finetune-prune: ${plan.finetuneEpochs} epoch(s) -> ${ftDir}`);
+  log(`4/6 finetune-prune: ${plan.finetuneEpochs} epoch(s) -> ${ftDir}`);
   const ft: FinetuneSummary = await finetunePrune(ftIn, { log: (l) => log(`  ${l}`) });
   timings.finetune = (Date.now() - t) / 1000;
 
+  // 5. GroupDRO: the ERM run's options with the group-DRO objective (group_DRO's default step size)
+  t = Date.now();
+  const droDir = join(out, 'groupdro');
+  commands.push({ step: 'GroupDRO', command: commandLine([...ermCommand, '--algorithm', 'groupdro', '--out', droDir]) });
+  log(`5/6 GroupDRO: ${arch} at ${plan.resolution} px, ${plan.epochs} epochs -> ${droDir}`);
+  const groupdro: TrainSummary = await train({ ...trainIn, algorithm: 'groupdro', out: droDir, resume: existsSync(join(droDir, 'config.json')) }, { log: (l) => log(`  ${l}`) });
+  timings.groupdro = (Date.now() - t) / 1000;
+
+  // 6. DFR on the ERM model of the last epoch (the one studied and finetuned)
+  t = Date.now();
+  const dfrDir = join(out, 'dfr');
+  commands.push({ step: 'DFR', command: commandLine([...cli, 'dfr', '--run', ermDir, '--batch-size', plan.evalBatchSize, '--seed', seed, '--device', device, '--out', dfrDir]) });
+  log(`6/6 DFR: the ERM model's last layer retrained on group-balanced validation subsets -> ${dfrDir}`);
+  // dfr.json is written last: a DFR folder that has it is done and read back; one without it is redone
+  const dfrTest: GroupMetrics = existsSync(join(dfrDir, 'dfr.json'))
+    ? new RunDir(dfrDir).records().find((r) => r.epoch === 0)!.test
+    : (await dfr({ run: ermDir, seed, device, batchSize: plan.evalBatchSize, threads: o.threads, out: dfrDir, force: existsSync(join(dfrDir, 'config.json')), quiet: true }, { log: (l) => log(`  ${l}`) })).dfr.test;
+  timings.dfr = (Date.now() - t) / 1000;
+
   timings.total = (Date.now() - t0) / 1000;
-  return writeDemoReport({ out, quick: Boolean(o.quick ?? DEMO_DEFAULTS.quick), arch, plan, erm, ermDir, sweepDir, studies, ft, ftDir, dataDir, commands, timings, groupNames: summary.group_names, trainCounts: summary.train_group_counts, failedSettings: summary.failed.length + summary.missing.length });
+  return writeDemoReport({ out, quick: Boolean(o.quick ?? DEMO_DEFAULTS.quick), arch, plan, erm, ermDir, sweepDir, studies, ft, ftDir, groupdro, droDir, dfrTest, dfrDir, dataDir, commands, timings, groupNames: summary.group_names, trainCounts: summary.train_group_counts, failedSettings: summary.failed.length + summary.missing.length });
 }
