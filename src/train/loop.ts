@@ -14,6 +14,9 @@ import { brief, evaluateAll, type EvalSettings } from './evaluate-all.js';
 import type { RunDir } from './run-dir.js';
 import type { Scheduler } from './schedule.js';
 
+/** Least time between two renderings of a run's plots during training (ms); the text summaries are written every epoch. */
+export const PLOT_INTERVAL_MS = 60_000;
+
 /**
  * A training run stopped by its abort signal (a sweep's SIGTERM): the epoch in progress was dropped;
  * `lastCompleteEpoch` (-1: none) is on disk and a resumed run continues after it.
@@ -95,6 +98,7 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
   const stopIfAsked = () => {
     if (o.signal?.aborted) throw new RunInterrupted(o.run.dir, o.run.lastCompleteEpoch());
   };
+  let lastPlots = Date.now();
   for (let epoch = o.start; epoch < epochs; epoch++) {
     stopIfAsked();
     const lr = o.scheduler.lr;
@@ -167,7 +171,11 @@ export async function runEpochs(o: LoopOptions): Promise<void> {
       val: m.val,
       test: m.test,
     });
-    await o.run.writeSummaries({ extraLossLists: o.extraLossLists });
+    // the text summaries every epoch; the plots at most once a minute (the caller draws them after the
+    // last epoch), as rendering them costs about a second, a large share of a short epoch
+    const plots = Date.now() - lastPlots >= PLOT_INTERVAL_MS;
+    await o.run.writeSummaries({ extraLossLists: o.extraLossLists, plots });
+    if (plots) lastPlots = Date.now();
     if (keepCheckpoints) o.run.pruneCheckpoints(keepCheckpoints);
     o.log(
       `epoch ${epoch} loss ${lossSum.toFixed(4)} lr ${lr.toExponential(2)} ${(n / seconds).toFixed(1)} img/s | ` +

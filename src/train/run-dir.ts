@@ -195,9 +195,10 @@ export class RunDir {
 
   /**
    * Rewrites the summaries from metrics.jsonl: the original's text files, training_loss_list.json,
-   * plots (per-group accuracy per split, loss), and best.json (best validation worst-group accuracy).
+   * plots (per-group accuracy per split, loss; left out with `plots: false`, as rendering them takes about
+   * a second), and best.json (best validation worst-group accuracy).
    */
-  async writeSummaries(o: { extraLossLists?: Record<string, string> } = {}): Promise<void> {
+  async writeSummaries(o: { extraLossLists?: Record<string, string>; plots?: boolean } = {}): Promise<void> {
     const recs = this.records().filter((r) => r.epoch >= 0);
     if (recs.length === 0) return;
     for (const split of ['train', 'val', 'test'] as const) {
@@ -207,6 +208,17 @@ export class RunDir {
     for (const [key, file] of Object.entries(o.extraLossLists ?? {})) {
       writeJsonAtomic(this.path(file), recs.map((r) => r.losses?.[key] ?? null));
     }
+    const best = bestEpoch(recs);
+    if (best) {
+      writeJsonAtomic(this.path('best.json'), {
+        criterion: 'highest validation worst-group accuracy (ties: the earlier epoch)',
+        epoch: best.epoch,
+        checkpoint: `epoch_${best.epoch}_checkpoints.pth.tar`,
+        val: { worst_group_accuracy: best.val.worst_group_accuracy, average_accuracy: best.val.average_accuracy },
+        test: { worst_group_accuracy: best.test.worst_group_accuracy, average_accuracy: best.test.average_accuracy, mean_accuracy: best.test.mean_accuracy },
+      });
+    }
+    if (o.plots === false) return;
     const all = this.records();
     const initial = all.some((r) => r.epoch < 0);
     const epochTitle = initial ? 'epoch (-1: before training)' : 'epoch';
@@ -246,16 +258,6 @@ export class RunDir {
       this.path('loss'),
       lineChart({ title: 'Training loss (sum of batch means)', subtitle: epochNote, rows: lossRows, xTitle: 'epoch', yTitle: 'loss', xKind: 'integer', independentY: true }),
     );
-    const best = bestEpoch(recs);
-    if (best) {
-      writeJsonAtomic(this.path('best.json'), {
-        criterion: 'highest validation worst-group accuracy (ties: the earlier epoch)',
-        epoch: best.epoch,
-        checkpoint: `epoch_${best.epoch}_checkpoints.pth.tar`,
-        val: { worst_group_accuracy: best.val.worst_group_accuracy, average_accuracy: best.val.average_accuracy },
-        test: { worst_group_accuracy: best.test.worst_group_accuracy, average_accuracy: best.test.average_accuracy, mean_accuracy: best.test.mean_accuracy },
-      });
-    }
   }
 }
 
