@@ -47,7 +47,7 @@ export class CpuBudget {
   /** The thread count the trial chose, with the seconds per image it measured for each candidate. */
   chosen: { threads: number; secondsPerImage: Record<number, number> } | undefined;
   readonly #queue: Waiter[] = [];
-  /** Core-seconds spent in decode tasks and wall seconds in model calls since the last reset (for reports and benchmarks). */
+  /** Core-seconds spent in decode tasks (images decoded) and wall seconds in model calls since the last reset (for reports and benchmarks). */
   readonly spent = { decodeSeconds: 0, decodeTasks: 0, modelSeconds: 0, modelCalls: 0 };
   /** The most tokens held at once since the last reset (never above `cores`). */
   peak = 0;
@@ -221,15 +221,16 @@ export class CpuBudget {
   }
 
   /**
-   * Runs one decode task that spreads over threads of its own (the addon's batch decoder): waits for one
-   * decode token (first come, first served), then also takes the tokens free at that moment, up to
-   * `most` and the decode cap, unless someone is waiting for them; `f` gets the count. Its wall time times
-   * the count counts as decode core-seconds.
+   * Runs the decoding of `images` images spread over threads of its own (the addon's batch decoder): waits
+   * for one decode token (first come, first served), then also takes the tokens free at that moment, up to
+   * `images` and the decode cap, unless someone is waiting for them; `f` gets the count. Its wall time
+   * times the count counts as decode core-seconds, and it counts as `images` decode tasks.
    */
-  async decodeWide<T>(most: number, f: (threads: number) => Promise<T>): Promise<T> {
+  async decodeWide<T>(images: number, f: (threads: number) => Promise<T>): Promise<T> {
+    const most = Math.max(1, Math.floor(images));
     let k = await this.#acquire(1, true);
     if (this.#queue.length === 0) {
-      const extra = Math.max(0, Math.min(this.#free, this.#decodeCap - this.#decoding, Math.floor(most) - k));
+      const extra = Math.max(0, Math.min(this.#free, this.#decodeCap - this.#decoding, most - k));
       this.#free -= extra;
       this.#decoding += extra;
       k += extra;
@@ -240,7 +241,7 @@ export class CpuBudget {
       return await f(k);
     } finally {
       this.spent.decodeSeconds += ((performance.now() - t0) / 1000) * k;
-      this.spent.decodeTasks += 1;
+      this.spent.decodeTasks += most;
       this.#release(k, true);
     }
   }
