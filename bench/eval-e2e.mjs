@@ -7,7 +7,8 @@
 // with 202,599 names, hard links to 256 distinct 178x218 JPEGs, so it takes a few MiB; --test-images N
 // keeps N images in the test partition (default 19,962, CelebA's) and moves the rest to train.
 //
-// Every row says the machine's 1-minute load average when it ended (the machine may be shared).
+// Every row says its CPU time (user + system, all threads: the core-seconds it used, steadier than the wall
+// time on a busy machine) and the machine's 1-minute load average when it ended (the machine may be shared).
 // --quick leaves out the rows that are not comparisons with PyTorch (--threads 1, spinning OpenMP threads,
 // evaluate() twice).
 //
@@ -83,10 +84,10 @@ async function celebaFolder() {
 
 /** Runs a command under /usr/bin/time; returns wall seconds, max RSS in MiB and stdout. */
 function timed(cmd, args, env = {}) {
-  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M %U %S', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr.slice(-3000)}`);
-  const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
-  return { wall: Number(m[1]), rssMib: Number(m[2]) / 1024, stdout: r.stdout, stderr: r.stderr, load: loadavg()[0] };
+  const m = /@@([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { wall: Number(m[1]), rssMib: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), stdout: r.stdout, stderr: r.stderr, load: loadavg()[0] };
 }
 
 // ---- child: the lower bound's two parts, each on one core --------------------------------------------
@@ -138,7 +139,7 @@ console.log(`eval of ${nTest} CelebA-sized test images (178x218 JPEG) at ${R} px
 const rows = [];
 const show = (label, t) => {
   const py = t.py ? ` (data ${t.py.data.toFixed(1)} s, model ${t.py.compute.toFixed(1)} s)` : '';
-  console.log(`  ${label.padEnd(66)} ${t.wall.toFixed(1).padStart(7)} s  ${t.rssMib.toFixed(0).padStart(5)} MiB  load ${t.load.toFixed(1)}${py}`);
+  console.log(`  ${label.padEnd(66)} ${t.wall.toFixed(1).padStart(7)} s  ${t.cpu.toFixed(1).padStart(7)} CPU s  ${t.rssMib.toFixed(0).padStart(5)} MiB  load ${t.load.toFixed(1)}${py}`);
 };
 const row = (label, t) => {
   rows.push([label, t]);
@@ -171,4 +172,5 @@ console.log(`  spurmem / lower bound: ${(ours.wall / lower).toFixed(2)}`);
 if (torch['2/0']) console.log(`  PyTorch (2 threads, num_workers=0) / spurmem: ${(torch['2/0'].wall / ours.wall).toFixed(2)}x`);
 if (torch['1/0']) console.log(`  PyTorch (1 thread, num_workers=0) / spurmem: ${(torch['1/0'].wall / ours.wall).toFixed(2)}x`);
 if (torch['2/2']) console.log(`  PyTorch (DataLoader num_workers=2) / spurmem: ${(torch['2/2'].wall / ours.wall).toFixed(2)}x`);
+if (torch['1/0']) console.log(`  CPU seconds, PyTorch (1 thread, num_workers=0) / spurmem: ${(torch['1/0'].cpu / ours.cpu).toFixed(2)}x`);
 if (api) console.log(`  Node API evaluate() twice in one process: ${api.first.toFixed(1)} s, then ${api.second.toFixed(1)} s (the second decodes nothing)`);
