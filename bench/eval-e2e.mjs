@@ -169,6 +169,7 @@ const api = values.quick ? undefined : JSON.parse(timed(process.execPath, [join(
 
 console.log(`  lower bound: (decode ${bound.decode.toFixed(1)} + model ${bound.compute.toFixed(1)} core-s) / ${cores} cores = ${lower.toFixed(1)} s (load ${boundRun.load.toFixed(1)})`);
 console.log(`  spurmem / lower bound: ${(ours.wall / lower).toFixed(2)}`);
+console.log(`  spurmem's CPU seconds / (decode + model core-seconds): ${(ours.cpu / (bound.decode + bound.compute)).toFixed(2)} (the pipeline's overhead, whatever the load)`);
 if (torch['2/0']) console.log(`  PyTorch (2 threads, num_workers=0) / spurmem: ${(torch['2/0'].wall / ours.wall).toFixed(2)}x`);
 if (torch['1/0']) console.log(`  PyTorch (1 thread, num_workers=0) / spurmem: ${(torch['1/0'].wall / ours.wall).toFixed(2)}x`);
 if (torch['2/2']) console.log(`  PyTorch (DataLoader num_workers=2) / spurmem: ${(torch['2/2'].wall / ours.wall).toFixed(2)}x`);
