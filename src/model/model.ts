@@ -57,7 +57,7 @@ let threadsSet: number | undefined;
  * use (os.availableParallelism(), or a sweep worker's share; libtorch's own default is the physical cores, often half of them) to
  * start with, after which the process's CPU budget may choose half of them by trial
  * (src/util/cpu-budget.ts). Model calls on the CPU and image decoding share the cores through that
- * budget; `decodeThreads` caps the images decoded at once (`--decode-threads`). Returns the count set now.
+ * budget; `decodeThreads` caps the decoding threads at once (`--decode-threads`). Returns the count set now.
  * @throws UsageError when n is not a positive integer.
  */
 export function setThreads(n?: number, o: { decodeThreads?: number } = {}): number {
