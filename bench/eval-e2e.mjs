@@ -7,7 +7,12 @@
 // with 202,599 names, hard links to 256 distinct 178x218 JPEGs, so it takes a few MiB; --test-images N
 // keeps N images in the test partition (default 19,962, CelebA's) and moves the rest to train.
 //
-//   npm run build:ts && node bench/eval-e2e.mjs [--resolution 32] [--test-images N] [--skip-torch]
+// Every row says its CPU time (user + system, all threads: the core-seconds it used, steadier than the wall
+// time on a busy machine) and the machine's 1-minute load average when it ended (the machine may be shared).
+// --quick leaves out the rows that are not comparisons with PyTorch (--threads 1, spinning OpenMP threads,
+// evaluate() twice).
+//
+//   npm run build:ts && node bench/eval-e2e.mjs [--resolution 32] [--test-images N] [--skip-torch] [--quick]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -20,6 +25,7 @@ const { values } = parseArgs({
     resolution: { type: 'string', default: '32' },
     'test-images': { type: 'string', default: '19962' },
     'skip-torch': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
     child: { type: 'string' },
   },
 });
@@ -78,10 +84,10 @@ async function celebaFolder() {
 
 /** Runs a command under /usr/bin/time; returns wall seconds, max RSS in MiB and stdout. */
 function timed(cmd, args, env = {}) {
-  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M %U %S', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr.slice(-3000)}`);
-  const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
-  return { wall: Number(m[1]), rssMib: Number(m[2]) / 1024, stdout: r.stdout, stderr: r.stderr };
+  const m = /@@([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { wall: Number(m[1]), rssMib: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), stdout: r.stdout, stderr: r.stderr, load: loadavg()[0] };
 }
 
 // ---- child: the lower bound's two parts, each on one core --------------------------------------------
@@ -133,7 +139,7 @@ console.log(`eval of ${nTest} CelebA-sized test images (178x218 JPEG) at ${R} px
 const rows = [];
 const show = (label, t) => {
   const py = t.py ? ` (data ${t.py.data.toFixed(1)} s, model ${t.py.compute.toFixed(1)} s)` : '';
-  console.log(`  ${label.padEnd(66)} ${t.wall.toFixed(1).padStart(7)} s  ${t.rssMib.toFixed(0).padStart(5)} MiB${py}`);
+  console.log(`  ${label.padEnd(66)} ${t.wall.toFixed(1).padStart(7)} s  ${t.cpu.toFixed(1).padStart(7)} CPU s  ${t.rssMib.toFixed(0).padStart(5)} MiB  load ${t.load.toFixed(1)}${py}`);
 };
 const row = (label, t) => {
   rows.push([label, t]);
@@ -143,8 +149,10 @@ const row = (label, t) => {
 const spurmem = (extra = [], env = {}) =>
   timed(process.execPath, [join(repoDir, 'bin', 'spurmem.js'), 'eval', '--dataset', 'celeba', '--root', root, '--checkpoint', weights, '--split', 'test', '--resolution', String(R), '--json', ...extra], env);
 const ours = row('spurmem eval (default)', spurmem());
-row('spurmem eval --threads 1', spurmem(['--threads', '1']));
-row('spurmem eval, OpenMP threads spinning (OMP_WAIT_POLICY=ACTIVE)', spurmem([], { OMP_WAIT_POLICY: 'ACTIVE' }));
+if (!values.quick) {
+  row('spurmem eval --threads 1', spurmem(['--threads', '1']));
+  row('spurmem eval, OpenMP threads spinning (OMP_WAIT_POLICY=ACTIVE)', spurmem([], { OMP_WAIT_POLICY: 'ACTIVE' }));
+}
 const torch = {};
 if (!values['skip-torch']) {
   for (const [label, threads, workers] of [['PyTorch, original way (num_workers=0), 1 thread', 1, 0], ['PyTorch, original way (num_workers=0), 2 threads', 2, 0], ['PyTorch, DataLoader(num_workers=2), 2 threads', 2, 2]]) {
@@ -154,13 +162,16 @@ if (!values['skip-torch']) {
     row(label, t);
   }
 }
-const bound = JSON.parse(timed(process.execPath, [join(benchDir, 'eval-e2e.mjs'), '--child', 'bound', '--resolution', String(R)], { BENCH_ROOT: root, BENCH_WEIGHTS: weights }).stdout.trim());
+const boundRun = timed(process.execPath, [join(benchDir, 'eval-e2e.mjs'), '--child', 'bound', '--resolution', String(R)], { BENCH_ROOT: root, BENCH_WEIGHTS: weights });
+const bound = JSON.parse(boundRun.stdout.trim());
 const lower = (bound.decode + bound.compute) / cores;
-const api = JSON.parse(timed(process.execPath, [join(benchDir, 'eval-e2e.mjs'), '--child', 'api', '--resolution', String(R)], { BENCH_ROOT: root, BENCH_WEIGHTS: weights }).stdout.trim());
+const api = values.quick ? undefined : JSON.parse(timed(process.execPath, [join(benchDir, 'eval-e2e.mjs'), '--child', 'api', '--resolution', String(R)], { BENCH_ROOT: root, BENCH_WEIGHTS: weights }).stdout.trim());
 
-console.log(`  lower bound: (decode ${bound.decode.toFixed(1)} + model ${bound.compute.toFixed(1)} core-s) / ${cores} cores = ${lower.toFixed(1)} s`);
+console.log(`  lower bound: (decode ${bound.decode.toFixed(1)} + model ${bound.compute.toFixed(1)} core-s) / ${cores} cores = ${lower.toFixed(1)} s (load ${boundRun.load.toFixed(1)})`);
 console.log(`  spurmem / lower bound: ${(ours.wall / lower).toFixed(2)}`);
+console.log(`  spurmem's CPU seconds / (decode + model core-seconds): ${(ours.cpu / (bound.decode + bound.compute)).toFixed(2)} (the pipeline's overhead, whatever the load)`);
 if (torch['2/0']) console.log(`  PyTorch (2 threads, num_workers=0) / spurmem: ${(torch['2/0'].wall / ours.wall).toFixed(2)}x`);
 if (torch['1/0']) console.log(`  PyTorch (1 thread, num_workers=0) / spurmem: ${(torch['1/0'].wall / ours.wall).toFixed(2)}x`);
 if (torch['2/2']) console.log(`  PyTorch (DataLoader num_workers=2) / spurmem: ${(torch['2/2'].wall / ours.wall).toFixed(2)}x`);
-console.log(`  Node API evaluate() twice in one process: ${api.first.toFixed(1)} s, then ${api.second.toFixed(1)} s (the second decodes nothing)`);
+if (torch['1/0']) console.log(`  CPU seconds, PyTorch (1 thread, num_workers=0) / spurmem: ${(torch['1/0'].cpu / ours.cpu).toFixed(2)}x`);
+if (api) console.log(`  Node API evaluate() twice in one process: ${api.first.toFixed(1)} s, then ${api.second.toFixed(1)} s (the second decodes nothing)`);

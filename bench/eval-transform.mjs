@@ -1,6 +1,6 @@
-// Eval-transform throughput on Waterbirds-sized JPEGs (500 x 375): spurmem's pipeline (sharp decodes many
-// images at a time; the default, exact path resizes each batch with PIL's algorithm in one native call,
-// `--resize sharp` with libvips; batches of uint8 pixels, /255 and Normalize happen later on the device) vs
+// Eval-transform throughput on Waterbirds-sized JPEGs (500 x 375): spurmem's pipeline (the default, exact
+// path reads, decodes (libjpeg, as PIL) and resizes (PIL's algorithm) each batch in one native call on the
+// addon's threads; `--resize sharp` decodes and resizes with libvips, many images at a time; batches of uint8 pixels, /255 and Normalize happen later on the device) vs
 // the original's torchvision + PIL pipeline in one Python process (DataLoader with num_workers=0, as the
 // original).
 // Both decode the same files from the page cache; each side runs 3 times and the best run counts.

@@ -3,12 +3,19 @@
 
 #include "async.h"
 #include "js_convert.h"
+#include "image/jpeg_decode.h"
 #include "image/pil_resample.h"
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace spurmem {
@@ -102,8 +109,167 @@ Napi::Value PilTransform(const Napi::CallbackInfo& info) {
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, keep);
 }
 
+/// One file of decodeTransformFiles: where its bytes come from and its transform.
+struct FileJob {
+  std::string file;
+  const uint8_t* bytes = nullptr;  ///< the file's bytes when JS read them (else read from `file`)
+  size_t size = 0;
+  bool wholeImage = false;         ///< box = the whole decoded image
+  image::TransformSpec spec;
+  size_t offset = 0;               ///< where its window's bytes go in `out`
+};
+
+/// Per-file outcome: 0 done, 1 not a file the native decoder handles, 2 failed (`message` says why).
+struct FileResult {
+  int status = 0;
+  std::string message;
+};
+
+bool readWholeFile(const std::string& path, std::vector<uint8_t>& buf, std::string& why) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    why = std::string("cannot read image (") + (errno == ENOENT ? "no such file" : std::strerror(errno)) + ")";
+    return false;
+  }
+  buf.clear();
+  uint8_t chunk[1 << 16];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + n);
+  const bool bad = std::ferror(f) != 0;
+  std::fclose(f);
+  if (bad) {
+    why = "cannot read image (read error)";
+    return false;
+  }
+  if (buf.empty()) {
+    why = "cannot decode image (the file is empty)";
+    return false;
+  }
+  return true;
+}
+
+void runFileJob(const FileJob& job, uint8_t* out, std::vector<uint8_t>& buf, FileResult& r) {
+  const uint8_t* bytes = job.bytes;
+  size_t size = job.size;
+  if (!bytes) {
+    if (!readWholeFile(job.file, buf, r.message)) {
+      r.status = 2;
+      return;
+    }
+    bytes = buf.data();
+    size = buf.size();
+  }
+  image::JpegPixels px;
+  try {
+    if (!image::decodeJpeg(bytes, size, px)) {
+      r.status = 1;
+      return;
+    }
+  } catch (const std::exception& e) {
+    r.status = 2;
+    r.message = std::string("cannot decode image (") + e.what() + ")";
+    return;
+  }
+  image::SourceImage src;
+  src.data = px.data.data();
+  src.width = px.width;
+  src.height = px.height;
+  src.channels = px.channels;
+  src.toRgb = px.channels == 1 ? image::ToRgb::Grey : image::ToRgb::Rgb;
+  image::TransformSpec t = job.spec;
+  if (job.wholeImage) t.box = image::Rect{0, 0, px.width, px.height};
+  try {
+    image::checkTransform(src, t);
+    image::pilTransform(src, t, out + job.offset);
+  } catch (const std::exception& e) {
+    r.status = 2;
+    r.message = errorText(e);
+  }
+}
+
+// decodeTransformFiles({files: [{file, bytes?, box?, size, window, flip}], out, threads}) -> Promise<(0|1|string)[]>
+// Reads, decodes (JPEG, libjpeg) and transforms (PIL's resize) every file on `threads` threads; per file:
+// 0 done (its window's bytes are in out), 1 not a JPEG this decoder handles (out untouched), or the reason
+// it failed. A missing box means the whole decoded image.
+Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsOptions o(info, 0, "decodeTransformFiles");
+  auto outV = o.value("out");
+  if (!outV.IsTypedArray() || outV.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw Napi::TypeError::New(env, "decodeTransformFiles: out must be a Uint8Array");
+  auto out = outV.As<Napi::Uint8Array>();
+  const int64_t threads = o.integer("threads");
+  if (threads < 1) throw Napi::RangeError::New(env, "decodeTransformFiles: threads must be >= 1");
+  std::vector<Napi::Value> keep{outV};
+  auto jobs = std::make_shared<std::vector<FileJob>>();
+  size_t total = 0;
+  for (const JsOptions& e : o.objects("files")) {
+    FileJob j;
+    j.file = e.str("file");
+    if (e.has("bytes")) {
+      auto b = e.value("bytes");
+      if (!b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw Napi::TypeError::New(env, e.what + ".bytes must be a Uint8Array");
+      auto ta = b.As<Napi::Uint8Array>();
+      j.bytes = ta.Data();
+      j.size = ta.ByteLength();
+      keep.push_back(b);
+    }
+    j.wholeImage = !e.has("box");
+    if (!j.wholeImage) j.spec.box = rectField(e, "box");
+    auto size = e.integers("size", 2, "[width, height]");
+    j.spec.outWidth = static_cast<int>(size[0]);
+    j.spec.outHeight = static_cast<int>(size[1]);
+    j.spec.window = rectField(e, "window");
+    j.spec.flip = e.flag("flip");
+    if (j.spec.window.width <= 0 || j.spec.window.height <= 0)
+      throw Napi::RangeError::New(env, e.what + ".window must have a positive width and height");
+    j.offset = total;
+    total += static_cast<size_t>(j.spec.window.width) * j.spec.window.height * 3;
+    jobs->push_back(std::move(j));
+  }
+  if (out.ByteLength() != total)
+    throw Napi::RangeError::New(env, "decodeTransformFiles: out holds " + std::to_string(out.ByteLength()) + " bytes, the windows need " + std::to_string(total));
+  uint8_t* dst = out.Data();
+  auto results = std::make_shared<std::vector<FileResult>>(jobs->size());
+  const int nThreads = static_cast<int>(std::min<int64_t>(threads, std::max<size_t>(1, jobs->size())));
+  return runAsync(
+      env,
+      [jobs, results, dst, nThreads]() {
+        std::atomic<size_t> next{0};
+        auto worker = [&]() {
+          std::vector<uint8_t> buf;
+          for (size_t i = next++; i < jobs->size(); i = next++) {
+            try {
+              runFileJob((*jobs)[i], dst, buf, (*results)[i]);
+            } catch (const std::exception& e) {  // out of memory: this file fails, the threads go on
+              (*results)[i] = FileResult{2, errorText(e)};
+            }
+          }
+        };
+        std::vector<std::thread> pool;
+        for (int t = 1; t < nThreads; t++) pool.emplace_back(worker);
+        worker();
+        for (auto& t : pool) t.join();
+      },
+      [results](Napi::Env env) -> Napi::Value {
+        auto arr = Napi::Array::New(env, results->size());
+        for (size_t i = 0; i < results->size(); i++) {
+          const FileResult& r = (*results)[i];
+          if (r.status == 2) arr.Set(i, Napi::String::New(env, r.message));
+          else arr.Set(i, Napi::Number::New(env, r.status));
+        }
+        return arr;
+      },
+      keep);
+}
+
 }  // namespace
 
-void registerImageOps(Napi::Env env, Napi::Object exports) { exports.Set("pilTransform", Napi::Function::New(env, PilTransform)); }
+void registerImageOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("pilTransform", Napi::Function::New(env, PilTransform));
+  exports.Set("decodeTransformFiles", Napi::Function::New(env, DecodeTransformFiles));
+  exports.Set("nativeJpeg", Napi::Boolean::New(env, image::jpegDecoderAvailable()));
+}
 
 }  // namespace spurmem

@@ -5,7 +5,7 @@
 
 namespace spurmem {
 
-/// Adds pilTransform to the module's exports.
+/// Adds pilTransform, decodeTransformFiles and nativeJpeg (whether libjpeg was found at build time) to the module's exports.
 void registerImageOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace spurmem

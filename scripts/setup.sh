@@ -20,7 +20,8 @@ if [ "$mode" = full ]; then
   # mate-backgrounds: real photos for the tests that compare transforms with torchvision + PIL
   # python3-statsmodels, python3-scipy: the reference intervals and tests the statistics are checked against
   # python3-sklearn: the L1 logistic regression DFR's solver is checked against
-  pkgs=(cmake g++ make zlib1g-dev libopenblas0-openmp fonts-dejavu-core dataset-fashion-mnist mate-backgrounds python3-torch python3-torchvision python3-statsmodels python3-scipy python3-sklearn)
+  # libjpeg62-turbo-dev: the native JPEG decoder (the library PIL links; without it images go through sharp)
+  pkgs=(cmake g++ make zlib1g-dev libjpeg62-turbo-dev libopenblas0-openmp fonts-dejavu-core dataset-fashion-mnist mate-backgrounds python3-torch python3-torchvision python3-statsmodels python3-scipy python3-sklearn)
   # libtorch: Debian's, unless the user points at their own (official zip or a pip torch)
   if [ -z "${LIBTORCH:-}" ] && [ -z "${Torch_DIR:-}" ]; then pkgs=(libtorch-dev "${pkgs[@]}"); fi
   missing=()

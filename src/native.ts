@@ -214,6 +214,22 @@ export interface PilTransformImage {
   flip: boolean;
 }
 
+/** One file of {@link Addon.decodeTransformFiles}; rectangles are [left, top, width, height] in pixels. */
+export interface DecodeTransformFile {
+  /** The file to read (and the name errors use). */
+  file: string;
+  /** The file's bytes when they were read already (the file is not read again). */
+  bytes?: Uint8Array;
+  /** Crop of the decoded image that is resized; absent: the whole image. */
+  box?: [number, number, number, number];
+  /** Size [width, height] the crop is resized to (PIL's resize, BILINEAR). */
+  size: [number, number];
+  /** Part of the resized image that is written. */
+  window: [number, number, number, number];
+  /** Mirror the window left-right. */
+  flip: boolean;
+}
+
 export interface Addon {
   Model: new (o: NativeModelSpec) => NativeModelHandle;
   Checkpoint: unknown;
@@ -239,6 +255,16 @@ export interface Addon {
    * its image.
    */
   pilTransform(o: { images: PilTransformImage[]; out: Uint8Array }): Promise<void>;
+  /** Whether the addon was built with libjpeg (the native JPEG decoder of decodeTransformFiles). */
+  nativeJpeg: boolean;
+  /**
+   * Reads, decodes (JPEG through libjpeg, as PIL does: RGB or greyscale, any subsampling, progressive) and
+   * transforms (as pilTransform) every file on `threads` threads of its own, on a worker thread. Per file:
+   * 0 done (its window's bytes are in `out`, one window after another), 1 not a file this decoder handles
+   * (not a JPEG, CMYK/YCCK; nothing written), or why it failed ("cannot decode image (...)", without the
+   * file's name). Always 1 without libjpeg.
+   */
+  decodeTransformFiles(o: { files: DecodeTransformFile[]; out: Uint8Array; threads: number }): Promise<(0 | 1 | string)[]>;
 }
 
 /** The package's root folder (holds package.json and build/). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { CpuBudget, cpuBudget } from '../src/util/cpu-budget.js';
+import { CORES_ENV, CpuBudget, childCoresEnv, cpuBudget, processCores } from '../src/util/cpu-budget.js';
 import { openDataset, loadBatches, sharedImageCache } from '../src/data/index.js';
 import { addon } from '../src/native.js';
 import { createModel } from '../src/model/index.js';
@@ -49,6 +49,49 @@ describe('the CPU budget', () => {
     expect(most).toBe(1);
     expect(() => b.setDecodeThreads(0)).toThrow(/--decode-threads expects a positive integer, got '0'/);
     expect(() => new CpuBudget(0)).toThrow(/cores must be a positive integer/);
+  });
+
+  it('a batch decode on the addon\'s threads takes the free tokens, within the decode cap, and never a waiting call\'s', async () => {
+    const b = new CpuBudget(4, 3);
+    const got: number[] = [];
+    await b.decodeWide(10, async (n) => void got.push(n)); // all free: the cap
+    await b.decodeWide(2, async (n) => void got.push(n)); // no more threads than images
+    expect(got).toEqual([3, 2]);
+    expect(b.spent.decodeTasks).toBe(12);
+    // a model call holds 3 of the 4 tokens: the batch gets the one left
+    got.length = 0;
+    let release = () => undefined as void;
+    const model = b.compute(3, () => new Promise<void>((r) => (release = r)));
+    await sleep(1);
+    const wide = b.decodeWide(10, async (n) => void got.push(n));
+    await sleep(1);
+    release();
+    await Promise.all([model, wide]);
+    expect(got).toEqual([1]);
+    // a model call waiting for every token: a batch decode that gets the one free token takes no more
+    got.length = 0;
+    const order: string[] = [];
+    const one = b.decode(() => sleep(10));
+    const waiting = b.compute(4, async () => void order.push('model'));
+    const after = b.decodeWide(10, async (n) => void order.push(`decode ${n}`));
+    await Promise.all([one, waiting, after]);
+    expect(order).toEqual(['model', 'decode 3']);
+  });
+
+  it('a sweep worker\'s budget is its share of the cores', () => {
+    const env = childCoresEnv(2, {});
+    expect(Number(env[CORES_ENV])).toBe(Math.max(1, Math.floor(cpuBudget().cores / 2)));
+    expect(childCoresEnv(1000, {})[CORES_ENV]).toBe('1');
+    const before = process.env[CORES_ENV];
+    try {
+      process.env[CORES_ENV] = '1';
+      expect(processCores()).toBe(1);
+      process.env[CORES_ENV] = 'x';
+      expect(processCores()).toBe(availableParallelism());
+    } finally {
+      if (before === undefined) delete process.env[CORES_ENV];
+      else process.env[CORES_ENV] = before;
+    }
   });
 
   it('the thread trial keeps the count with the lower time per image', async () => {

@@ -1,16 +1,21 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   decodeImage,
   evalTransform,
   loadBatches,
+  nativeJpegDecoder,
   pilMode,
   headerInfo,
   pilTransformImages,
   randomResizedCropBox,
   trainTransform,
+  transformFiles,
+  trainPlan,
+  type FileTransform,
 } from '../src/data/index.js';
+import { SpurmemError } from '../src/util/errors.js';
 import { Rng } from '../src/util/random.js';
 import { tempDir } from './helpers/datasets.js';
 import { pythonCode as runPythonCode, runPython, testDir } from './helpers/python.js';
@@ -143,4 +148,105 @@ describe('eval and train transforms vs torchvision + PIL on real photos: identic
     // it is an approximation: some bytes differ
     expect(Object.values(res).some((v) => v.differing > 0)).toBe(true);
   });
+});
+
+describe('the native JPEG decoder (libjpeg, as PIL decodes) then PIL\'s resize: identical bytes', () => {
+  const jpegs = () => photos.filter((p) => p.format === 'JPEG' && p.mode !== 'CMYK');
+
+  it('is built in wherever libjpeg\'s headers are installed', () => {
+    if (existsSync('/usr/include/jpeglib.h') || existsSync('/usr/include/x86_64-linux-gnu/jpeglib.h')) expect(nativeJpegDecoder()).toBe(true);
+  });
+
+  it.skipIf(!nativeJpegDecoder())(
+    'RGB and greyscale; 4:2:0, 4:2:2, 4:4:0, 4:4:4; baseline, progressive, restart markers; odd sizes: decode, eval at R = 32 and 224, train at R = 64',
+    async () => {
+      const files = jpegs();
+      for (const tag of ['422', 'L_progressive', 'rst_rows_420', 'rst_mcus_422', 'rst_rows_440', 'rst_rows_444_progressive', 'rst_mcus_L', 'progressive444']) {
+        expect(files.some((p) => p.file.includes(tag)), tag).toBe(true);
+      }
+      const jobs: Job[] = [];
+      const native: FileTransform[] = [];
+      for (const p of files) {
+        const bytes = readFileSync(p.file);
+        native.push({ file: p.file, bytes, plan: { box: [0, 0, p.width, p.height], size: [p.width, p.height], window: [0, 0, p.width, p.height], flip: false } });
+        jobs.push({ file: p.file, kind: 'decode', tag: 'native' });
+        for (const R of [32, 224]) {
+          native.push({ file: p.file, resolution: R });
+          jobs.push({ file: p.file, resolution: R, kind: 'eval', tag: 'native' });
+        }
+        const rng = new Rng(jobs.length);
+        const plan = trainPlan(p.width, p.height, 64, rng);
+        native.push({ file: p.file, bytes, plan });
+        jobs.push({ file: p.file, resolution: 64, kind: 'train', tag: 'native', box: [plan.box[1], plan.box[0], plan.box[3], plan.box[2]], flip: plan.flip });
+      }
+      const ours = await transformFiles(native, 2);
+      // every file went through the native decoder (none left to sharp, none failed)
+      ours.forEach((r, k) => expect(r instanceof Uint8Array, `${native[k].file}: ${String(r)}`).toBe(true));
+      const res = compare(jobs, ours as Uint8Array[]);
+      let images = 0;
+      for (const [k, v] of Object.entries(res)) {
+        images += v.images;
+        if (v.max > 0) console.log(`${k}: max |diff| ${v.max}, ${v.differing} bytes differ`);
+        expect(v.max, k).toBe(0);
+      }
+      expect(images).toBe(files.length * 4);
+      console.log(`native JPEG decoder: ${files.length} files x (decode, eval R = 32 and 224, train R = 64), max |diff| 0`);
+    },
+  );
+
+  it.skipIf(!nativeJpegDecoder())('leaves CMYK/YCCK JPEGs and other formats to sharp', async () => {
+    const others = photos.filter((p) => p.format !== 'JPEG' || p.mode === 'CMYK');
+    expect(others.some((p) => p.mode === 'CMYK') && others.some((p) => p.format === 'PNG')).toBe(true);
+    const r = await transformFiles(others.map((p) => ({ file: p.file, resolution: 32 })), 2);
+    expect(r).toEqual(others.map(() => undefined));
+  });
+
+  it.skipIf(!nativeJpegDecoder())('a truncated or corrupt JPEG: an error naming the file; --skip-bad-images skips it, the rest of its batch loads', async () => {
+    const dir = tempDir();
+    const good = files422();
+    const bytes = readFileSync(good);
+    const cut = join(dir, 'cut.jpg');
+    writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
+    // a corrupt header: the first Huffman table's class/id byte set to an impossible table id
+    const bad = join(dir, 'bad_huffman.jpg');
+    const b = Buffer.from(bytes);
+    const dht = b.indexOf(Buffer.from([0xff, 0xc4]));
+    b[dht + 4] = 0x1f;
+    writeFileSync(bad, b);
+    const missing = join(dir, 'missing.jpg');
+    const r = await transformFiles([good, cut, bad, missing].map((file) => ({ file, resolution: 32 })), 2);
+    expect(r[0] instanceof Uint8Array).toBe(true);
+    for (const e of r.slice(1)) expect(e).toBeInstanceOf(SpurmemError);
+    expect((r[1] as Error).message).toBe(`${cut}: cannot decode image (truncated JPEG: the file ends after ${bytes.length >> 1} bytes without an end-of-image marker (FFD9))`);
+    expect((r[2] as Error).message).toBe(`${bad}: cannot decode image (Bogus DHT index 15)`); // libjpeg's words
+    expect((r[3] as Error).message).toBe(`${missing}: cannot read image (no such file)`);
+    await expect(evalTransform(cut, 32)).rejects.toThrow(`${cut}: cannot decode image (truncated JPEG`);
+    await expect(trainTransform(bad, 32, new Rng(1))).rejects.toThrow(`${bad}: cannot decode image (`);
+    // PIL refuses both files too
+    const pil = runPythonCode(
+      `from PIL import Image\n` +
+        `for f in ${JSON.stringify([cut, bad])}:\n` +
+        `    try:\n        Image.open(f).convert('RGB'); print('ok')\n` +
+        `    except Exception as e:\n        print('error', type(e).__name__)\n`,
+    );
+    expect(pil.trim().split('\n')).toEqual(['error OSError', 'error OSError']);
+    // through the loader, in one batch with good images
+    const list = [good, cut, good, bad, good].map((file, i) => ({ file, line: i + 2, split: 'test', y: 0, a: 0, g: 0 }) as unknown as Sample);
+    const skipped: string[] = [];
+    let kept = 0;
+    for (const augment of [false, true]) {
+      for await (const batch of loadBatches(list, { resolution: 32, batchSize: 5, augment, skipBadImages: true, onSkip: (s, why) => skipped.push(`${s.file}: ${why}`) })) kept += batch.samples.length;
+    }
+    expect(kept).toBe(6);
+    expect(skipped).toHaveLength(4);
+    expect(skipped.filter((l) => l.startsWith(cut) && l.includes('truncated JPEG'))).toHaveLength(2);
+    expect(skipped.filter((l) => l.startsWith(bad))).toHaveLength(2);
+    await expect(
+      (async () => {
+        for await (const _ of loadBatches(list, { resolution: 32, batchSize: 5 })) void _;
+      })(),
+    ).rejects.toThrow(`${cut}: cannot decode image (truncated JPEG`);
+  });
+
+  const files422 = () => photos.find((p) => p.file.includes('jpeg_422_'))!.file;
 });

@@ -11,10 +11,15 @@
  * boxes. `resize: 'sharp'` is the faster approximation of earlier versions: libvips resizes, colours
  * of CMYK files go through an ICC transform, and results differ from PIL's by about 0.2/255 per pixel.
  * Both ignore embedded ICC profiles and EXIF orientation, as PIL does.
+ *
+ * With `pil`, JPEGs (RGB and greyscale; baseline or progressive, any subsampling) skip sharp: the addon
+ * reads, decodes (the system libjpeg, as PIL does) and transforms whole batches of files on threads of its
+ * own ({@link transformFiles}); CMYK/YCCK JPEGs, other formats, and every file when the addon was built
+ * without libjpeg, go through sharp as above.
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { addon, type PilToRgb, type PilTransformImage } from '../native.js';
+import { addon, type DecodeTransformFile, type PilToRgb, type PilTransformImage } from '../native.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import type { Rng } from '../util/random.js';
 import { headerInfo, headerSize, pilMode, truncationReason } from './image-header.js';
@@ -385,6 +390,73 @@ export async function pilTransformImages(items: readonly { image: DecodedImage; 
   return out;
 }
 
+/** Whether the addon decodes JPEGs itself (it was built with libjpeg); otherwise sharp decodes every image. */
+export function nativeJpegDecoder(): boolean {
+  return addon().nativeJpeg === true;
+}
+
+/**
+ * A file for {@link transformFiles}: the eval transform at `resolution`, or a given plan (the train
+ * transform's, drawn from the size in the file's header) with the file's bytes.
+ */
+export type FileTransform = { file: string; resolution: number } | { file: string; bytes: Buffer; plan: TransformPlan };
+
+/**
+ * Reads, decodes and transforms files in one native call on `threads` threads of the addon: JPEGs (RGB and
+ * greyscale) through libjpeg as PIL decodes them, then PIL's resize ({@link pilTransformImages}'s bytes).
+ * @param threads decoding threads (the CPU budget's decode tokens for this batch)
+ * @returns per file: its window's RGB bytes (views into one buffer); `undefined` for a file the native decoder
+ *   does not handle (not a JPEG, CMYK/YCCK, or an addon built without libjpeg: use {@link decodeImage});
+ *   or a SpurmemError naming the file (missing, empty, corrupt, truncated: the words of decodeImage's errors)
+ */
+export async function transformFiles(jobs: readonly FileTransform[], threads: number): Promise<(Uint8Array | SpurmemError | undefined)[]> {
+  if (jobs.length === 0) return [];
+  let total = 0;
+  const files: DecodeTransformFile[] = jobs.map((j) => {
+    let f: DecodeTransformFile;
+    if ('plan' in j) {
+      f = { file: j.file, bytes: j.bytes, box: j.plan.box, size: j.plan.size, window: j.plan.window, flip: j.plan.flip };
+    } else {
+      const p = evalPlan(1, 1, j.resolution); // its box (the whole image) is the native default
+      f = { file: j.file, size: p.size, window: p.window, flip: false };
+    }
+    total += f.window[2] * f.window[3] * 3;
+    return f;
+  });
+  const out = new Uint8Array(total);
+  const status = await addon().decodeTransformFiles({ files, out, threads: Math.max(1, Math.floor(threads)) });
+  const res: (Uint8Array | SpurmemError | undefined)[] = [];
+  let at = 0;
+  for (let i = 0; i < files.length; i++) {
+    const n = files[i].window[2] * files[i].window[3] * 3;
+    const st = status[i];
+    if (st === 0) res.push(out.subarray(at, at + n));
+    else if (st === 1) res.push(undefined);
+    else res.push(await nativeError(files[i].file, files[i].bytes, st));
+    at += n;
+  }
+  return res;
+}
+
+/** The error for a file the native decoder could not read or decode, worded as decodeImage's. */
+async function nativeError(file: string, bytes: Uint8Array | undefined, why: string): Promise<SpurmemError> {
+  if (why.startsWith('cannot decode image')) {
+    let b = bytes;
+    if (b === undefined) b = await readFile(file).catch(() => undefined);
+    const cut = b && b.length > 0 ? truncationReason(b) : undefined;
+    if (cut) return new SpurmemError(`${file}: cannot decode image (${cut})`);
+  }
+  return new SpurmemError(`${file}: ${why}`);
+}
+
+/** The native path of the `pil` transforms for one file, or undefined when sharp must decode it. */
+async function nativeOne(job: FileTransform): Promise<Uint8Array | undefined> {
+  if (!nativeJpegDecoder()) return undefined;
+  const [r] = await transformFiles([job], 1);
+  if (r instanceof SpurmemError) throw r;
+  return r;
+}
+
 /**
  * The original's eval transform up to ToTensor: torchvision Resize((S, S)) with S = round(R·256/224),
  * ignoring the aspect ratio (PIL bilinear), then CenterCrop(R). With `resize: 'pil'` (default) the bytes
@@ -393,8 +465,13 @@ export async function pilTransformImages(items: readonly { image: DecodedImage; 
  * @throws SpurmemError naming the file when it is missing or does not decode
  */
 export async function evalTransform(file: string, resolution: number, o: { resize?: ResizeMethod } = {}): Promise<Uint8Array> {
+  const pil = checkResizeMethod(o.resize) === 'pil';
+  if (pil) {
+    const px = await nativeOne({ file, resolution });
+    if (px) return px;
+  }
   const input = await readImageFile(file);
-  if (checkResizeMethod(o.resize) === 'pil') {
+  if (pil) {
     const d = await decodeImage(file, input);
     return pilTransformImages([{ image: d, plan: evalPlan(d.width, d.height, resolution) }]);
   }
@@ -414,6 +491,16 @@ export async function evalTransform(file: string, resolution: number, o: { resiz
 export async function trainTransform(file: string, resolution: number, rng: Rng, o: { resize?: ResizeMethod } = {}): Promise<Uint8Array> {
   const input = await readImageFile(file);
   if (checkResizeMethod(o.resize) === 'pil') {
+    const h = nativeJpegDecoder() ? headerInfo(input) : undefined;
+    if (h?.format === 'jpeg') {
+      // the plan is drawn from the header's size first: rng is used once, whichever decoder runs
+      const plan = trainPlan(h.width, h.height, resolution, rng);
+      const [r] = await transformFiles([{ file, bytes: input, plan }], 1);
+      if (r instanceof SpurmemError) throw r;
+      if (r) return r;
+      const d = await decodeImage(file, input);
+      return pilTransformImages([{ image: d, plan }]);
+    }
     const d = await decodeImage(file, input);
     return pilTransformImages([{ image: d, plan: trainPlan(d.width, d.height, resolution, rng) }]);
   }

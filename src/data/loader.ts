@@ -1,6 +1,7 @@
 /**
- * Batches of decoded images for the native model: seeded shuffling, the original's transforms, many
- * images decoded concurrently on libuv's thread pool (sharp), PIL's resize for a whole batch in one native
+ * Batches of decoded images for the native model: seeded shuffling, the original's transforms, the JPEGs of
+ * a batch read, decoded and resized in one native call on the addon's threads (as many as the CPU budget
+ * gives), other images decoded concurrently on libuv's thread pool (sharp) and resized as PIL in one native
  * call, and a prefetch queue of whole batches, so decoding overlaps the model's forward and backward passes. The deterministic eval transform is cached
  * (ImageCache), so a split evaluated again (a study evaluates 11+ times, ERM every epoch) decodes nothing.
  */
@@ -10,7 +11,23 @@ import sharp from 'sharp';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import { Rng } from '../util/random.js';
 import { cpuBudget } from '../util/cpu-budget.js';
-import { checkResizeMethod, decodeImage, evalPlan, evalTransform, pilTransformImages, trainPlan, trainTransform, type DecodedImage, type ResizeMethod, type TransformPlan } from './images.js';
+import { readFile } from 'node:fs/promises';
+import { headerInfo } from './image-header.js';
+import {
+  checkResizeMethod,
+  decodeImage,
+  evalPlan,
+  evalTransform,
+  nativeJpegDecoder,
+  pilTransformImages,
+  trainPlan,
+  trainTransform,
+  transformFiles,
+  type DecodedImage,
+  type FileTransform,
+  type ResizeMethod,
+  type TransformPlan,
+} from './images.js';
 import type { Sample } from './types.js';
 
 // libuv's pool runs sharp's decodes and the model's AsyncWorkers; its size is read once, at the first
@@ -248,9 +265,51 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
     throw new SpurmemError(`${messageOf(e)} (metadata line ${s.line}, ${s.split} split; use --skip-bad-images to skip such images)`);
   };
 
+  // pil: JPEGs go through the addon's decoder, a batch per call (the rest, and what it leaves, as above)
+  const native = resize === 'pil' && nativeJpegDecoder();
+  type Result = Uint8Array | { image: DecodedImage; plan: TransformPlan } | string;
+  const nativeBatch = async (idx: number[]): Promise<(Result | undefined)[]> => {
+    const results: (Result | undefined)[] = idx.map(() => undefined);
+    const jobs: FileTransform[] = [];
+    const at: number[] = [];
+    // the train transform's box is drawn from the size in the file's header: read the files first
+    const read = o.augment ? await Promise.all(idx.map((i) => readFile(samples[i].file).catch(() => undefined))) : [];
+    for (let k = 0; k < idx.length; k++) {
+      const s = samples[idx[k]];
+      if (!o.augment) {
+        const hit = o.cache?.get(s.file, R, resize);
+        if (hit) results[k] = hit;
+        else {
+          jobs.push({ file: s.file, resolution: R });
+          at.push(k);
+        }
+        continue;
+      }
+      const bytes = read[k];
+      if (!bytes) continue; // decodeOne says why
+      const h = headerInfo(bytes);
+      if (h?.format !== 'jpeg') continue;
+      jobs.push({ file: s.file, bytes, plan: trainPlan(h.width, h.height, R, new Rng(seed, epoch, idx[k], 0xa06)) });
+      at.push(k);
+    }
+    if (jobs.length === 0) return results;
+    const out = await budget.decodeWide(jobs.length, (threads) => transformFiles(jobs, threads));
+    out.forEach((r, n) => {
+      const k = at[n];
+      const s = samples[idx[k]];
+      if (r instanceof Uint8Array) {
+        // a cached image gets its own copy (not a view keeping the whole batch's buffer)
+        if (!o.augment && o.cache) o.cache.set(s.file, R, r.slice(), resize);
+        results[k] = r;
+      } else if (r) results[k] = failed(s, r);
+    });
+    return results;
+  };
+
   const makeBatch = async (b: number): Promise<ImageBatch> => {
     const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
-    const results = await Promise.all(idx.map((i) => decodeOne(i)));
+    const first = native ? await nativeBatch(idx) : idx.map(() => undefined);
+    const results = await Promise.all(idx.map((i, k) => first[k] ?? decodeOne(i)));
     // one native call resizes every decoded image of the batch
     const todo: number[] = [];
     results.forEach((r, k) => {

@@ -2,7 +2,6 @@
  * Models: torchvision ResNets and timm/DeiT Vision Transformers built natively with PyTorch's parameter
  * names, so original checkpoints load unchanged. The {@link Model} class owns the addon's handle.
  */
-import { availableParallelism } from 'node:os';
 import {
   addon,
   type ActivatedLoss,
@@ -55,10 +54,10 @@ let threadsSet: number | undefined;
 /**
  * Sets how many CPU threads libtorch uses for each operation (convolutions, matrix products), for every
  * native call from now on (PyTorch's torch.set_num_threads). Without `n`, every core this process may
- * use (os.availableParallelism(); libtorch's own default is the physical cores, often half of them) to
+ * use (os.availableParallelism(), or a sweep worker's share; libtorch's own default is the physical cores, often half of them) to
  * start with, after which the process's CPU budget may choose half of them by trial
  * (src/util/cpu-budget.ts). Model calls on the CPU and image decoding share the cores through that
- * budget; `decodeThreads` caps the images decoded at once (`--decode-threads`). Returns the count set now.
+ * budget; `decodeThreads` caps the decoding threads at once (`--decode-threads`). Returns the count set now.
  * @throws UsageError when n is not a positive integer.
  */
 export function setThreads(n?: number, o: { decodeThreads?: number } = {}): number {
@@ -70,7 +69,7 @@ export function setThreads(n?: number, o: { decodeThreads?: number } = {}): numb
   if (n === undefined) {
     // not given: every core, of which the CPU budget's trial may leave some to decoding in evaluation passes
     cpuBudget().adaptTorchThreads(apply);
-    return threadsSet ?? availableParallelism();
+    return threadsSet ?? cpuBudget().cores;
   }
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--threads expects a positive integer, got '${n}'`);
   cpuBudget().setTorchThreads(n, apply);

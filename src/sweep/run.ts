@@ -14,11 +14,11 @@
  * atomically, marks it finished, so a sweep started again skips it. A failed setting leaves error.json
  * and is run again next time.
  */
-import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { resolveBase } from '../base.js';
 import { prepareStudy } from '../neurons/study.js';
+import { processCores } from '../util/cpu-budget.js';
 import { SpurmemError, UsageError } from '../util/errors.js';
 import { lockFolder, writeJsonAtomic } from '../util/files.js';
 import {
@@ -157,7 +157,7 @@ async function runSweep(cfg: LoadedSweepConfig['config'], plan: SweepPlan, o: Sw
   if (pending.length > 0) {
     if (o.workers !== undefined || o.devices) {
       const devices = o.devices ?? Array.from({ length: o.workers! }, () => cfg.base.device ?? 'cpu');
-      const threads = cfg.base.threads ?? Math.max(1, Math.floor(availableParallelism() / devices.length));
+      const threads = cfg.base.threads ?? Math.max(1, Math.floor(processCores() / devices.length));
       await runWorkers({ base: studyBase(cfg), out: cfg.out, devices, threads, settings: pending, log });
     } else {
       // every pending setting in one pass over its split (see runPlannedSettings)

@@ -18,13 +18,14 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../native.js';
 import type { SweepSelection } from '../options/enums.js';
 import { finetunePrune } from '../train/finetune-prune.js';
 import { train } from '../train/erm.js';
 import { RunInterrupted } from '../train/loop.js';
+import { childCoresEnv, processCores } from '../util/cpu-budget.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import { lockFolder, writeJsonAtomic } from '../util/files.js';
 import { readSweepFile } from './config.js';
@@ -265,7 +266,7 @@ async function runChildren(cfg: TrainingSweepConfig, pending: TrainingPlannedSet
         for (let p = queue.shift(); p; p = queue.shift()) {
           const setting = p;
           const args = [bin, 'sweep', join(cfg.out, CONFIG_FILE), '--index', String(setting.index), '--device', device, '--threads', String(threads)];
-          const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SPURMEM_PROGRESS: '0' } });
+          const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: childCoresEnv(devices.length, { ...process.env, SPURMEM_PROGRESS: '0' }) });
           children.add(child);
           let stderr = '';
           child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -311,7 +312,7 @@ export async function runTrainingSweep(loaded: { config: TrainingSweepConfig; fi
     } else if (pending.length > 0 && (o.workers !== undefined || o.devices)) {
       const base = cfg.base as { device?: string; threads?: number };
       const devices = o.devices ?? Array.from({ length: o.workers! }, () => o.device ?? base.device ?? 'cpu');
-      const threads = o.threads ?? base.threads ?? Math.max(1, Math.floor(availableParallelism() / devices.length));
+      const threads = o.threads ?? base.threads ?? Math.max(1, Math.floor(processCores() / devices.length));
       await runChildren(cfg, pending, devices, threads, log);
     } else if (pending.length > 0) {
       const term = onSigterm(log);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../native.js';
 import type { StudyBaseInput } from '../neurons/study.js';
+import { childCoresEnv } from '../util/cpu-budget.js';
 import { SpurmemError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/files.js';
 import type { PlannedSetting } from './config.js';
@@ -30,7 +31,8 @@ export function workerScript(): string {
 }
 
 /**
- * Runs the settings on worker processes, one per entry of `devices`, each with `threads` libtorch threads.
+ * Runs the settings on worker processes, one per entry of `devices`, each with `threads` libtorch threads and
+ * a CPU budget of cores / workers.
  * @throws SpurmemError when no worker could load the base (with the first worker's reason)
  */
 export async function runWorkers(o: {
@@ -52,7 +54,8 @@ export async function runWorkers(o: {
       (device, w) =>
         new Promise<void>((resolveWorker) => {
           const name = `worker ${w} (${device})`;
-          const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+          // each worker's CPU budget is its share of the cores
+          const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: childCoresEnv(o.devices.length) });
           let current: PlannedSetting | null = null;
           const send = (m: ToWorker) => {
             if (child.connected) child.send(m);

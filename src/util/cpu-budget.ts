@@ -12,8 +12,9 @@
  * running them side by side instead makes each slower than alone (oversubscribed cores, and OpenMP
  * threads that spin while they wait take cycles from the decoder).
  *
- * `decodeThreads` (the flag `--decode-threads`) caps the decode tasks that run at once; by default they
- * may take every core the model is not using.
+ * `decodeThreads` (the flag `--decode-threads`) caps the decode threads that run at once; by default they
+ * may take every core the model is not using. A batch decoded by the addon's own threads ({@link
+ * CpuBudget.decodeWide}) holds one token per thread.
  *
  * When libtorch's thread count is not given (`--threads`), the budget chooses it for evaluation passes
  * (eval-mode forward calls) on a CPU by trial: the first such calls run with every core, the next with
@@ -46,7 +47,7 @@ export class CpuBudget {
   /** The thread count the trial chose, with the seconds per image it measured for each candidate. */
   chosen: { threads: number; secondsPerImage: Record<number, number> } | undefined;
   readonly #queue: Waiter[] = [];
-  /** Core-seconds spent in decode tasks and wall seconds in model calls since the last reset (for reports and benchmarks). */
+  /** Core-seconds spent in decode tasks (images decoded) and wall seconds in model calls since the last reset (for reports and benchmarks). */
   readonly spent = { decodeSeconds: 0, decodeTasks: 0, modelSeconds: 0, modelCalls: 0 };
   /** The most tokens held at once since the last reset (never above `cores`). */
   peak = 0;
@@ -170,14 +171,14 @@ export class CpuBudget {
   }
 
   #fits(w: Waiter): boolean {
-    return w.n <= this.#free && (!w.decode || this.#decoding < this.#decodeCap);
+    return w.n <= this.#free && (!w.decode || this.#decoding + w.n <= this.#decodeCap);
   }
 
   #pump(): void {
     while (this.#queue.length > 0 && this.#fits(this.#queue[0])) {
       const w = this.#queue.shift()!;
       this.#free -= w.n;
-      if (w.decode) this.#decoding += 1;
+      if (w.decode) this.#decoding += w.n;
       this.peak = Math.max(this.peak, this.cores - this.#free);
       w.go();
     }
@@ -189,7 +190,7 @@ export class CpuBudget {
     const w: Waiter = { n: k, decode, go: () => undefined };
     if (this.#queue.length === 0 && this.#fits(w)) {
       this.#free -= k;
-      if (decode) this.#decoding += 1;
+      if (decode) this.#decoding += k;
       this.peak = Math.max(this.peak, this.cores - this.#free);
       return k;
     }
@@ -202,7 +203,7 @@ export class CpuBudget {
 
   #release(k: number, decode: boolean): void {
     this.#free += k;
-    if (decode && k > 0) this.#decoding -= 1;
+    if (decode) this.#decoding -= k;
     this.#pump();
   }
 
@@ -215,6 +216,32 @@ export class CpuBudget {
     } finally {
       this.spent.decodeSeconds += (performance.now() - t0) / 1000;
       this.spent.decodeTasks += 1;
+      this.#release(k, true);
+    }
+  }
+
+  /**
+   * Runs the decoding of `images` images spread over threads of its own (the addon's batch decoder): waits
+   * for one decode token (first come, first served), then also takes the tokens free at that moment, up to
+   * `images` and the decode cap, unless someone is waiting for them; `f` gets the count. Its wall time
+   * times the count counts as decode core-seconds, and it counts as `images` decode tasks.
+   */
+  async decodeWide<T>(images: number, f: (threads: number) => Promise<T>): Promise<T> {
+    const most = Math.max(1, Math.floor(images));
+    let k = await this.#acquire(1, true);
+    if (this.#queue.length === 0) {
+      const extra = Math.max(0, Math.min(this.#free, this.#decodeCap - this.#decoding, most - k));
+      this.#free -= extra;
+      this.#decoding += extra;
+      k += extra;
+      this.peak = Math.max(this.peak, this.cores - this.#free);
+    }
+    const t0 = performance.now();
+    try {
+      return await f(k);
+    } finally {
+      this.spent.decodeSeconds += ((performance.now() - t0) / 1000) * k;
+      this.spent.decodeTasks += most;
       this.#release(k, true);
     }
   }
@@ -250,8 +277,28 @@ const TRIAL_CALLS = 3;
 
 let budget: CpuBudget | undefined;
 
-/** The process's CPU budget (created on first use with every available core). */
+/**
+ * The environment variable through which a parent process gives a child its share of the cores (a sweep's
+ * worker processes each get cores / workers); absent, a process has every available core.
+ */
+export const CORES_ENV = 'SPURMEM_CPU_CORES';
+
+/** The cores this process may use: its share from {@link CORES_ENV} when a parent set one, else os.availableParallelism(). */
+export function processCores(): number {
+  const v = Number(process.env[CORES_ENV]);
+  return Number.isInteger(v) && v > 0 ? Math.min(v, availableParallelism()) : availableParallelism();
+}
+
+/** The process's CPU budget (created on first use with {@link processCores} cores). */
 export function cpuBudget(): CpuBudget {
-  budget ??= new CpuBudget();
+  budget ??= new CpuBudget(processCores());
   return budget;
+}
+
+/**
+ * The environment of a child process that gets `share` of `of` parts of this process's cores (at least 1):
+ * a sweep's N workers each get cores / N, so that together they do not ask for more threads than there are cores.
+ */
+export function childCoresEnv(of: number, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, [CORES_ENV]: String(Math.max(1, Math.floor(cpuBudget().cores / Math.max(1, of)))) };
 }

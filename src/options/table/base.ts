@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ARCHS, CI_METHODS, DATASET_KINDS, DEMO_ARCHS, HEADS, LABEL_ORDERS, RESIZE_METHODS, type DatasetKind, type LabelOrder, type ResizeMethod } from '../enums.js';
 import { DEVICE_PATTERN, choice, int, opt } from '../spec.js';
 
-const DECODE_THREADS = 'images decoded at once (default: every core the model is not using; decoding and libtorch share the cores)';
+const DECODE_THREADS = 'threads decoding images at once (default: every core the model is not using; decoding and libtorch share the cores)';
 const TARGET = 'class: a metadata.csv column (default y) or a CelebA attribute (default Blond_Hair)';
 const ATTRIBUTE = 'spurious attribute: a metadata.csv column (default place) or a CelebA attribute (default Male)';
 const WITH_CK = ' (with --checkpoint)';
