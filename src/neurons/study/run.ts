@@ -4,7 +4,8 @@
  * touched tensors in place (no model copies); the result folder last. The channel rankings draw each
  * repeat's edit once, save the edited rows, and evaluate all repeats (of one setting or of many settings
  * of a sweep) in one pass over the split, batch by batch: the unchanged prefix of the network runs once
- * per batch and each repeat only from the first block it touches.
+ * per batch and each repeat only from the first block it touches, or from the first block where its edit
+ * departs from an earlier repeat's (sharedPrefixes).
  */
 import { join, resolve } from 'node:path';
 import type { Split } from '../../data/types.js';
