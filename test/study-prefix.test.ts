@@ -133,6 +133,76 @@ describe('studies on kept prefix activations', () => {
     }
   }, 300_000);
 
+  it('evaluateVariants: variants that share a prefix with another (or are the same edit) give the outputs of full passes, and run fewer stages', async () => {
+    const model = ctx.model;
+    const stages = model.stages();
+    const shallow = { name: 'layer1.0.conv1.weight', index: 3 };
+    const deep = { name: 'layer3.1.conv2.weight', index: 5 };
+    // A; A then a deeper channel (same seed: the first channel gets the same values); A again; A with another seed
+    const lists = [[shallow], [shallow, deep], [shallow], [shallow]];
+    const seeds = [7, 7, 7, 8];
+    const ids: { original: number; edited: number; start: number }[] = [];
+    const want: Float32Array[] = [];
+    for (const [g, edits] of lists.entries()) {
+      const original = model.snapshotChannels([shallow, deep]);
+      await model.modifyChannels({ edits, mode: 'random_init', std: 0.3, seed: seeds[g] });
+      want.push((await evaluateSplit(model, ctx.ds, 'train', evaluateOptions(ctx))).outputs);
+      const edited = model.snapshotChannels([shallow, deep]);
+      model.restore(original);
+      ids.push({ original, edited, start: model.stageOf(shallow.name) });
+    }
+    const from = model.stageOf(deep.name);
+    expect(ids.map((x) => x.start)).toEqual([1, 1, 1, 1]);
+    expect(from).toBe(6);
+    const shares = [undefined, { variant: 0, from }, { variant: 0, from: stages }, undefined];
+    const variants = ids.map((x, v) => ({ start: x.start, enter: () => model.restore(x.edited), leave: () => model.restore(x.original), shares: shares[v] }));
+    // the stages each forward call runs
+    let work = 0;
+    const forward = model.forward.bind(model);
+    model.forward = (b, o = {}) => {
+      work += (o.to ?? stages) - (o.from ?? 0);
+      return forward(b, o);
+    };
+    let ev;
+    try {
+      ev = await evaluateVariants(model, ctx.ds, 'train', variants, evaluateOptions(ctx));
+    } finally {
+      model.forward = forward;
+    }
+    ev.results.forEach((r, v) => expect(r.outputs, `variant ${v}`).toEqual(want[v]));
+    expect(want[1]).not.toEqual(want[0]);
+    expect(want[3]).not.toEqual(want[0]);
+    // per batch: variant 0 whole (from the batch), variant 1 from the deep channel's stage, variant 2 not
+    // at all; then the prefix to stage 1 and variant 3 from there
+    const batches = Math.ceil(ctx.ds.samples.train.length / ctx.base.batchSize);
+    expect(work).toBe(batches * (stages + (stages - from) + 1 + (stages - 1)));
+    await expect(evaluateVariants(model, ctx.ds, 'train', [{ ...variants[0], shares: { variant: 0, from } }], evaluateOptions(ctx))).rejects.toThrow(/variant 0 shares the input of variant 0/);
+    await expect(evaluateVariants(model, ctx.ds, 'train', [variants[0], { ...variants[1], shares: { variant: 0, from: stages + 1 } }], evaluateOptions(ctx))).rejects.toThrow(/outside \[1, 10\]/);
+    for (const x of ids) {
+      model.releaseSnapshot(x.original);
+      model.releaseSnapshot(x.edited);
+    }
+  }, 300_000);
+
+  it('a sweep of nested top-k settings with the same seed, one pass: each setting as when run alone', async () => {
+    const inputs = [1, 2, 3, 4].flatMap((topK) => [
+      { split: 'train' as const, ranking: 'largest' as const, mode: 'random_init' as const, std: 0.15, topK, repeats: 2, seed: 4 },
+      { split: 'train' as const, ranking: 'largest' as const, mode: 'zero' as const, topK },
+      { split: 'train' as const, ranking: 'largest' as const, mode: 'rewind' as const, topK, rewindEpochs: 1 },
+    ]);
+    // the same setting twice: the same edits
+    inputs.push({ ...inputs[0] });
+    const alone: StudyResult[] = [];
+    for (const [i, s] of inputs.entries()) alone.push(await runStudySetting(ctx, { ...s, out: join(dir, `nested-alone-${i}`), quiet: true }, () => {}));
+    const prepared = [];
+    for (const [i, s] of inputs.entries()) prepared.push(await prepareStudySetting(ctx, { ...s, out: join(dir, `nested-shared-${i}`), quiet: true }, () => {}));
+    await evaluateStudySettings(ctx, prepared);
+    for (const [i, p] of prepared.entries()) {
+      const r = await finishStudySetting(p);
+      expect(r.blocks.map((b) => [b.channels, b.seeds, b.repeats]), `setting ${i}`).toEqual(alone[i].blocks.map((b) => [b.channels, b.seeds, b.repeats]));
+    }
+  }, 600_000);
+
   it("settings evaluated in one shared pass give each setting's own study results", async () => {
     const inputs = [
       { split: 'train' as const, ranking: 'largest' as const, mode: 'random_init' as const, std: 0.15, topK: 2, repeats: 3, seed: 1 },

@@ -4,7 +4,8 @@
  * touched tensors in place (no model copies); the result folder last. The channel rankings draw each
  * repeat's edit once, save the edited rows, and evaluate all repeats (of one setting or of many settings
  * of a sweep) in one pass over the split, batch by batch: the unchanged prefix of the network runs once
- * per batch and each repeat only from the first block it touches.
+ * per batch and each repeat only from the first block it touches, or from the first block where its edit
+ * departs from an earlier repeat's (sharedPrefixes).
  */
 import { join, resolve } from 'node:path';
 import type { Split } from '../../data/types.js';
@@ -12,6 +13,7 @@ import { evaluateVariants, type Variant } from '../../eval/evaluate-variants.js'
 import { stateDictPath } from '../../checkpoint.js';
 import type { GroupMetrics } from '../../metrics/groups.js';
 import type { ModelInfo as NativeModelInfo, ModificationMode, NativeCheckpoint } from '../../native.js';
+import { isRandomMode } from '../../options/enums.js';
 import { accuracyLine } from '../../report/text.js';
 import { SpurmemError, UsageError, flagName, optionsError } from '../../util/errors.js';
 import { candidateParams } from '../rank.js';
@@ -44,6 +46,17 @@ interface PreparedRepeat {
   edited: number;
   /** Snapshot of the same weights unedited. */
   original: number;
+  /** What the edit is, to find repeats that are the same edit up to some stage (see sharedPrefixes). */
+  edit: RepeatEdit;
+}
+
+/**
+ * A repeat's edit as modifyChannels makes it: the channels in order with their stages, and what else
+ * decides the values written (mode; for the random modes std and seed; for the rewind modes the source).
+ */
+interface RepeatEdit {
+  key: string;
+  channels: { name: string; index: number; stage: number }[];
 }
 
 /** One block of a prepared setting: its plan and, once evaluated, the metrics and outcomes of each repeat. */
@@ -152,6 +165,8 @@ export async function prepareStudySetting(
       const names = [...new Set(edits.map((e) => e.name))];
       const save = () => (wholeTensors ? model.snapshot(names) : model.snapshotChannels(edits));
       const start = Math.max(0, Math.min(...names.map((n) => model.stageOf(n))));
+      const channels = edits.map((e) => ({ ...e, stage: Math.max(0, model.stageOf(e.name)) }));
+      const source = src ? JSON.stringify([src.path, srcPath]) : '';
       const original = save();
       snapshots.push(original);
       for (const seed of block.seeds) {
@@ -159,7 +174,8 @@ export async function prepareStudySetting(
           await model.modifyChannels({ edits, mode: s.mode, std: s.std, seed, source: src?.ck, sourcePath: srcPath });
           const edited = save();
           snapshots.push(edited);
-          block.repeats.push({ seed, start, edited, original });
+          const key = JSON.stringify([s.mode, isRandomMode(s.mode) ? [s.std, seed] : null, source]);
+          block.repeats.push({ seed, start, edited, original, edit: { key, channels } });
         } finally {
           model.restore(original);
         }
@@ -208,6 +224,8 @@ export async function evaluateStudySettings(ctx: StudyContext, prepared: Prepare
         }
       }
     }
+    const edits = list.flatMap((p) => p.state.blocks.flatMap((b) => b.repeats.map((r) => r.edit)));
+    sharedPrefixes(edits, variants, model.stages());
     const ev = await evaluateVariants(model, ctx.ds, split, variants, evaluateOptions(ctx));
     const n = Math.max(1, variants.length);
     ev.results.forEach((res, v) => {
@@ -223,6 +241,35 @@ export async function evaluateStudySettings(ctx: StudyContext, prepared: Prepare
       p.state.evaluated = true;
     }
   }
+}
+
+/**
+ * Marks the variants whose weights equal an earlier variant's on every stage before some stage (see
+ * Variant.shares), from their edits: modifyChannels writes the channels in order with one generator
+ * seeded by the repeat's seed, so two edits with the same key and the same first channels write those
+ * channels alike, and differ only from the earliest stage of a channel after their common start (of
+ * either edit; the number of stages when both lists are the same: the same edit). Each variant takes
+ * the earlier variant without `shares` that it agrees with longest, when that is past its own start.
+ */
+function sharedPrefixes(edits: RepeatEdit[], variants: Variant[], stages: number): void {
+  const byKey = new Map<string, number[]>();
+  edits.forEach((e, v) => {
+    const candidates = byKey.get(e.key) ?? [];
+    let best = { variant: -1, from: 0 };
+    for (const u of candidates) {
+      const a = edits[u].channels;
+      const b = e.channels;
+      let n = 0;
+      while (n < a.length && n < b.length && a[n].name === b[n].name && a[n].index === b[n].index) n++;
+      const from = Math.min(stages, ...a.slice(n).map((c) => c.stage), ...b.slice(n).map((c) => c.stage));
+      if (from > best.from) best = { variant: u, from };
+    }
+    if (best.variant >= 0 && best.from > variants[v].start) variants[v].shares = best;
+    else {
+      candidates.push(v);
+      byKey.set(e.key, candidates);
+    }
+  });
 }
 
 function outcomesOf(p: PreparedStudySetting, outputs: Float32Array): Outcomes {
