@@ -111,6 +111,18 @@ describe('the CPU budget', () => {
       expect(applied.at(-1)).toBe(want);
       expect(b.chosen!.secondsPerImage[fastWith]).toBeLessThan(b.chosen!.secondsPerImage[fastWith === 2 ? 1 : 2]);
     }
+    // a gap that holds another model call (a training epoch between evaluations) is not measured: long
+    // training calls after every evaluation with 2 threads do not make 2 threads look slow
+    {
+      const b = new CpuBudget(2);
+      b.adaptTorchThreads(() => {});
+      for (let i = 0; i < 12 && !b.chosen; i++) {
+        const k = b.threadsFor(true);
+        await b.compute(k, () => sleep(k === 2 ? 4 : 25), { apply: true, images: 10 });
+        if (k === 2) await b.compute(b.threadsFor(false), () => sleep(80), { apply: true });
+      }
+      expect(b.chosen?.threads).toBe(2);
+    }
     // a count that is given is kept: no trial
     const b = new CpuBudget(2);
     b.setTorchThreads(1);

@@ -17,10 +17,12 @@
  * CpuBudget.decodeWide}) holds one token per thread.
  *
  * When libtorch's thread count is not given (`--threads`), the budget chooses it for evaluation passes
- * (eval-mode forward calls) on a CPU by trial: the first such calls run with every core, the next with
- * half of them (the rest left to decoding, side by side), each for a few calls after one to settle; the
- * count whose time per image from one call's end to the next (waiting for data included) is lower is kept
- * for the rest of the process. Fewer model threads win where decoding is a large share and the model
+ * (eval-mode forward calls) on a CPU by trial: successive such calls alternate between every core and
+ * half of them (the rest left to decoding, side by side) until each count has a few measurements; the
+ * count whose median time per image from one call's end to the next (waiting for data included) is lower
+ * is kept for the rest of the process. Alternating call by call gives both counts the same conditions (a
+ * first pass that decodes, a later one that reads the cache); a gap that holds any other model call (a
+ * training epoch between two evaluations, a gradient) is not measured. Fewer model threads win where decoding is a large share and the model
  * scales poorly across cores, or where other processes take cores. Training steps and gradients always
  * run with the fixed count (every core, or `--threads`): their reductions (batch statistics, the loss)
  * could round differently with another count, and a run's numbers must not depend on the machine's load.
@@ -43,7 +45,7 @@ export class CpuBudget {
   #fixed: number;
   #applied: number | undefined;
   #apply: ((n: number) => void) | undefined;
-  #trial: { candidates: number[]; at: number; seen: number; perImage: number[][]; lastEnd: number | undefined } | undefined;
+  #trial: { candidates: number[]; at: number; perImage: number[][]; lastEnd: number | undefined } | undefined;
   /** The thread count the trial chose, with the seconds per image it measured for each candidate. */
   chosen: { threads: number; secondsPerImage: Record<number, number> } | undefined;
   readonly #queue: Waiter[] = [];
@@ -116,24 +118,28 @@ export class CpuBudget {
     const candidates = [...new Set([this.cores, Math.ceil(this.cores / 2)])];
     this.#torchThreads = candidates[0];
     this.applyThreads(this.cores);
-    if (candidates.length > 1) this.#trial = { candidates, at: 0, seen: 0, perImage: candidates.map(() => []), lastEnd: undefined };
+    if (candidates.length > 1) this.#trial = { candidates, at: 0, perImage: candidates.map(() => []), lastEnd: undefined };
   }
 
-  /** One model call of `images` images ended (CPU calls during a trial). */
+  /**
+   * One model call ended (CPU calls during a trial): `images` > 0 for an eval-mode forward with the trial's
+   * current count, 0 for any other call (its time is not the trial's: the next gap is not measured).
+   */
   #noteCall(images: number): void {
     const t = this.#trial;
-    if (!t || images <= 0) return;
+    if (!t) return;
+    if (images <= 0) {
+      t.lastEnd = undefined;
+      return;
+    }
     const now = performance.now();
     const last = t.lastEnd;
     t.lastEnd = now;
-    if (last === undefined) return;
-    t.seen += 1;
-    if (t.seen <= 1) return; // the first call with a new count settles it
-    t.perImage[t.at].push((now - last) / 1000 / images);
-    if (t.perImage[t.at].length < TRIAL_CALLS) return;
-    t.at += 1;
-    t.seen = 0;
-    if (t.at < t.candidates.length) {
+    if (last !== undefined && t.perImage[t.at].length < TRIAL_CALLS) t.perImage[t.at].push((now - last) / 1000 / images);
+    if (t.perImage.some((xs) => xs.length < TRIAL_CALLS)) {
+      // the next call with the other count (the one still short of measurements)
+      t.at = (t.at + 1) % t.candidates.length;
+      if (t.perImage[t.at].length >= TRIAL_CALLS) t.at = (t.at + 1) % t.candidates.length;
       this.#torchThreads = t.candidates[t.at];
       return;
     }
@@ -272,7 +278,7 @@ export class CpuBudget {
   }
 }
 
-/** Calls measured per candidate thread count (after one to settle). */
+/** Calls measured per candidate thread count. */
 const TRIAL_CALLS = 3;
 
 let budget: CpuBudget | undefined;
