@@ -203,6 +203,19 @@ describe('studies on kept prefix activations', () => {
     }
   }, 600_000);
 
+  it('activated settings on one base rank from one gradient pass per source group, with the channels a fresh pass gives', async () => {
+    ctx.gradientCache.clear();
+    const a = await runStudySetting(ctx, { split: 'train', ranking: 'activated', mode: 'zero', topK: 3, seed: 1, out: join(dir, 'grad-a'), quiet: true }, () => {});
+    const passes = ctx.gradientCache.size;
+    expect(passes).toBeGreaterThan(0);
+    const b = await runStudySetting(ctx, { split: 'train', ranking: 'activated', mode: 'random_init', std: 0.15, topK: 1, repeats: 1, seed: 1, out: join(dir, 'grad-b'), quiet: true }, () => {});
+    expect(ctx.gradientCache.size).toBe(passes);
+    ctx.gradientCache.clear();
+    const c = await runStudySetting(ctx, { split: 'train', ranking: 'activated', mode: 'random_init', std: 0.15, topK: 1, repeats: 1, seed: 1, out: join(dir, 'grad-c'), quiet: true }, () => {});
+    expect(b.blocks.map((x) => [x.channels, x.repeats])).toEqual(c.blocks.map((x) => [x.channels, x.repeats]));
+    expect(b.blocks.map((x) => x.channels[0])).toEqual(a.blocks.map((x) => x.channels[0]));
+  }, 300_000);
+
   it("settings evaluated in one shared pass give each setting's own study results", async () => {
     const inputs = [
       { split: 'train' as const, ranking: 'largest' as const, mode: 'random_init' as const, std: 0.15, topK: 2, repeats: 3, seed: 1 },

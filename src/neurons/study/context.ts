@@ -36,6 +36,12 @@ export interface StudyContext {
   defaultOut: string;
   unmodified: Map<Split, { outputs: Float32Array; metrics: GroupMetrics }>;
   rewindCache: Map<string, NativeCheckpoint>;
+  /**
+   * `activated`'s gradient norms of the base model on a source group's poorest samples, by split, loss and
+   * samples: every setting of a sweep that ranks from the same samples (another top-k or mode) reads them
+   * here instead of running the same backward pass again (the weights are the base's for every setting).
+   */
+  gradientCache: Map<string, { scaleLog2: number; norms: Record<string, Float32Array> }>;
   /** Dataset warnings and settings that contradict what the run or checkpoint records. */
   warnings: string[];
   /** What was assumed about the checkpoint (see ResolvedBase.notes). */
@@ -74,6 +80,7 @@ export async function prepareStudy(input: StudyBaseInput): Promise<StudyContext>
     defaultOut: r.runDir ? join(r.runDir, 'studies') : join('experiments', 'studies', stem),
     unmodified: new Map(),
     rewindCache: new Map(),
+    gradientCache: new Map(),
     warnings: [...r.warnings, ...ds.warnings],
     notes: [...r.notes],
   };

@@ -51,10 +51,16 @@ export async function planBlocks(
         plans.push({ source: g, channels: [], skipped: `group ${g}: no samples in the ${split} split` });
         continue;
       }
-      const chosen = pos.map((i) => samples[i]);
-      const b = await batchOf(ctx, chosen);
-      const targets = Int32Array.from(b.samples, (x) => targetIndex(x.y, ctx.labelOrder));
-      const grads = await model.gradients({ images: b.images, shape: b.shape }, { targets, names: cands, train: false, loss: s.activatedLoss });
+      const key = `${split}|${s.activatedLoss}|${cands.join(',')}|${pos.join(',')}`;
+      let grads = ctx.gradientCache.get(key);
+      if (!grads) {
+        const chosen = pos.map((i) => samples[i]);
+        const b = await batchOf(ctx, chosen);
+        const targets = Int32Array.from(b.samples, (x) => targetIndex(x.y, ctx.labelOrder));
+        const { scaleLog2, norms } = await model.gradients({ images: b.images, shape: b.shape }, { targets, names: cands, train: false, loss: s.activatedLoss });
+        grads = { scaleLog2, norms };
+        ctx.gradientCache.set(key, grads);
+      }
       const problem = rankingProblem({
         group: g,
         k: s.topK,
