@@ -1,7 +1,7 @@
 /**
  * The demo's report: report.md, report.html (the Markdown rendered by marked) and report.json.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { marked } from 'marked';
@@ -10,9 +10,8 @@ import type { Flips, PooledRow, StudyResult } from '../neurons/study.js';
 import { writeChangeCurves, type ChangePoint } from '../report/plots.js';
 import type { Setting } from '../sweep/index.js';
 import { pairedChangeInterval } from '../metrics/paired.js';
-import type { TrainSummary } from '../train/erm.js';
 import type { FinetuneSummary } from '../train/finetune-prune.js';
-import { bestEpoch, RunDir, type EpochRecord } from '../train/run-dir.js';
+import { bestEpoch, RunDir } from '../train/run-dir.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 import { versions } from '../train/run-dir.js';
 
@@ -22,7 +21,6 @@ export interface DemoReportInput {
   quick?: boolean;
   arch: string;
   plan: { scale: number; size: number; resolution: number; epochs: number; batchSize: number; repeats: number; finetuneEpochs: number; topK: number[]; std: number; evalBatchSize: number };
-  erm: TrainSummary;
   ermDir: string;
   /** The study sweep's folder. */
   sweepDir: string;
@@ -32,8 +30,7 @@ export interface DemoReportInput {
   failedSettings?: number;
   ft: FinetuneSummary;
   ftDir: string;
-  /** The GroupDRO run (trained like ERM with `--algorithm groupdro`) and its folder. */
-  groupdro: TrainSummary;
+  /** The GroupDRO run's folder (trained like ERM with `--algorithm groupdro`). */
   droDir: string;
   /** DFR's test metrics (the ERM model of the last epoch with its last layer retrained) and its folder. */
   dfrTest: GroupMetrics;
@@ -172,17 +169,13 @@ function interval95(m: GroupMetrics, key: 'worst_group_accuracy' | 'average_accu
   return Array.isArray(v) ? [v[0], v[1]] : null;
 }
 
-function lastRecord(dir: string): EpochRecord {
-  const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]) as EpochRecord;
-}
-
 /** Writes report.md, report.html and report.json into `o.out`; returns their paths and content. */
 export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   const minority = minorityGroups(o.trainCounts);
   const majority = o.groupNames.map((_, i) => i).filter((i) => !minority.includes(i));
   const rel = (p: string) => relative(o.out, p);
-  const last = lastRecord(o.ermDir);
+  const ermRecords = new RunDir(o.ermDir).records();
+  const last = ermRecords[ermRecords.length - 1];
   const gap = last.test.worst_group_accuracy !== null && last.test.average_accuracy !== null ? 100 * (last.test.average_accuracy - last.test.worst_group_accuracy) : null;
   const plots: string[] = [];
   const md: string[] = [];
@@ -227,7 +220,7 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
   const figureStem = join(o.out, 'critical_neurons_change');
   const figure = studySummaries.length > 0 ? await writeChangeCurves(figureStem, curvePoints(studySummaries, minority, majority), { split: 'training', ks: o.plan.topK }) : null;
   if (figure) plots.push(figure.png);
-  const ermBest = bestEpoch(new RunDir(o.ermDir).records()) ?? last;
+  const ermBest = bestEpoch(ermRecords) ?? last;
   const droBest = bestEpoch(new RunDir(o.droDir).records());
   const row = (method: string, epoch: number | null, m: GroupMetrics, folder: string): DemoReport['part2'][number] => ({
     method,
@@ -238,11 +231,14 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
     average_accuracy_ci95: interval95(m, 'average_accuracy'),
     folder: rel(folder),
   });
+  const baselines = [
+    ...(droBest ? [{ name: 'GroupDRO', row: row('GroupDRO, best validation worst-group epoch', droBest.epoch, droBest.test, o.droDir) }] : []),
+    { name: 'DFR', row: row('DFR (last layer of the last ERM epoch retrained)', null, o.dfrTest, o.dfrDir) },
+  ];
   const part2: DemoReport['part2'] = [
     row('ERM, last epoch (the model studied, finetuned and retrained by DFR)', last.epoch, last.test, o.ermDir),
     row('ERM, best validation worst-group epoch', ermBest.epoch, ermBest.test, o.ermDir),
-    ...(droBest ? [row('GroupDRO, best validation worst-group epoch', droBest.epoch, droBest.test, o.droDir)] : []),
-    row('DFR (last layer of the last ERM epoch retrained)', null, o.dfrTest, o.dfrDir),
+    ...baselines.map((b) => b.row),
     row('finetune-prune, best validation worst-group epoch', o.ft.selected.epoch, o.ft.selected.test, o.ftDir),
   ];
 
@@ -259,7 +255,7 @@ export async function writeDemoReport(o: DemoReportInput): Promise<DemoReport> {
     `- **Finetune-prune (Part II).** Test worst-group accuracy ${pct(o.ft.start.test.worst_group_accuracy)} for the ERM model, ` +
       `${pct(o.ft.selected.test.worst_group_accuracy)} after finetuning (epoch ${o.ft.selected.epoch}, selected by ${o.ft.selected.criterion}); ` +
       `average accuracy ${pct(o.ft.start.test.average_accuracy)} -> ${pct(o.ft.selected.test.average_accuracy)}. ` +
-      `The baselines on the same split: ${part2.slice(2).filter((r) => !r.method.startsWith('finetune-prune')).map((r) => `${r.method.split(',')[0].split(' (')[0]} ${pct(r.worst_group_accuracy)} worst-group, ${pct(r.average_accuracy)} average`).join('; ')} (section 4).`,
+      `The baselines on the same split: ${baselines.map((b) => `${b.name} ${pct(b.row.worst_group_accuracy)} worst-group, ${pct(b.row.average_accuracy)} average`).join('; ')} (section 4).`,
     '',
   );
 

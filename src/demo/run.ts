@@ -22,7 +22,7 @@ import type { StudyResult } from '../neurons/study.js';
 import { settingLabel, sweep, type Setting, type SweepConfigInput, type SweepSummary } from '../sweep/index.js';
 import { writeJsonAtomic } from '../util/files.js';
 import { writeDemoReport, type DemoReport } from './report.js';
-import { train, type TrainSummary } from '../train/erm.js';
+import { train } from '../train/erm.js';
 import { finetunePrune, type FinetuneSummary } from '../train/finetune-prune.js';
 import { dfr } from '../train/dfr.js';
 import { RunDir } from '../train/run-dir.js';
@@ -182,7 +182,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   ];
   commands.push({ step: 'erm', command: commandLine([...ermCommand, '--out', ermDir]) });
   log(`2/6 ERM: ${arch} at ${plan.resolution} px, ${plan.epochs} epochs -> ${ermDir}`);
-  const erm: TrainSummary = await train(trainIn, { log: (l) => log(`  ${l}`) });
+  await train(trainIn, { log: (l) => log(`  ${l}`) });
   timings.erm = (Date.now() - t) / 1000;
 
   // 3. the study sweep on the final ERM epoch, training split (where memorisation lives; the original's
@@ -234,7 +234,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   const droDir = join(out, 'groupdro');
   commands.push({ step: 'GroupDRO', command: commandLine([...ermCommand, '--algorithm', 'groupdro', '--out', droDir]) });
   log(`5/6 GroupDRO: ${arch} at ${plan.resolution} px, ${plan.epochs} epochs -> ${droDir}`);
-  const groupdro: TrainSummary = await train({ ...trainIn, algorithm: 'groupdro', out: droDir, resume: existsSync(join(droDir, 'config.json')) }, { log: (l) => log(`  ${l}`) });
+  await train({ ...trainIn, algorithm: 'groupdro', out: droDir, resume: existsSync(join(droDir, 'config.json')) }, { log: (l) => log(`  ${l}`) });
   timings.groupdro = (Date.now() - t) / 1000;
 
   // 6. DFR on the ERM model of the last epoch (the one studied and finetuned)
@@ -249,5 +249,5 @@ export async function demo(o: DemoOptions = {}): Promise<DemoReport> {
   timings.dfr = (Date.now() - t) / 1000;
 
   timings.total = (Date.now() - t0) / 1000;
-  return writeDemoReport({ out, quick: Boolean(o.quick ?? DEMO_DEFAULTS.quick), arch, plan, erm, ermDir, sweepDir, studies, ft, ftDir, groupdro, droDir, dfrTest, dfrDir, dataDir, commands, timings, groupNames: summary.group_names, trainCounts: summary.train_group_counts, failedSettings: summary.failed.length + summary.missing.length });
+  return writeDemoReport({ out, quick: Boolean(o.quick ?? DEMO_DEFAULTS.quick), arch, plan, ermDir, sweepDir, studies, ft, ftDir, droDir, dfrTest, dfrDir, dataDir, commands, timings, groupNames: summary.group_names, trainCounts: summary.train_group_counts, failedSettings: summary.failed.length + summary.missing.length });
 }
