@@ -14,7 +14,7 @@
 //
 //   npm run build:ts && node bench/eval-e2e.mjs [--resolution 32] [--test-images N] [--skip-torch] [--quick]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,12 +33,8 @@ const R = Number(values.resolution);
 const nTest = Number(values['test-images']);
 const TOTAL = 202599;
 const CELEBA = { train: 162770, val: 19867, test: 19962 };
-const ATTRS = (
-  '5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair ' +
-  'Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male ' +
-  'Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks ' +
-  'Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young'
-).split(' ');
+// the 40 attribute names of CelebA's list_attr_celeba.txt, in its order (shared with test/celeba.test.ts)
+const ATTRS = readFileSync(join(repoDir, 'test', 'fixtures', 'celeba_attributes.txt'), 'utf8').trim().split(' ');
 
 /** The CelebA-sized folder (made once per test size). */
 async function celebaFolder() {

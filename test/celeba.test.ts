@@ -1,15 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDataset, PUBLISHED_COUNTS, type Dataset } from '../src/data/index.js';
 import { tempDir, writeJpeg } from './helpers/datasets.js';
+import { testDir } from './helpers/python.js';
 
-const ATTRS = (
-  '5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair ' +
-  'Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male ' +
-  'Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks ' +
-  'Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young'
-).split(' ');
+/** The 40 attribute names of CelebA's list_attr_celeba.txt, in its order (shared with bench/eval-e2e.mjs). */
+const ATTRS = readFileSync(join(testDir, 'fixtures', 'celeba_attributes.txt'), 'utf8').trim().split(' ');
 
 interface Row { image: string; values: number[]; partition: number }
 
