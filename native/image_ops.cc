@@ -5,6 +5,7 @@
 #include "js_convert.h"
 #include "image/jpeg_decode.h"
 #include "image/pil_resample.h"
+#include "image/task_pool.h"
 
 #include <ATen/Parallel.h>
 
@@ -187,21 +188,20 @@ void runFileJob(const FileJob& job, uint8_t* out, std::vector<uint8_t>& buf, Fil
   }
 }
 
-// decodeTransformFiles({files: [{file, bytes?, box?, size, window, flip}], out, threads}) -> Promise<(0|1|string)[]>
-// Reads, decodes (JPEG, libjpeg) and transforms (PIL's resize) every file on `threads` threads; per file:
-// 0 done (its window's bytes are in out), 1 not a JPEG this decoder handles (out untouched), or the reason
-// it failed. A missing box means the whole decoded image.
-Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  JsOptions o(info, 0, "decodeTransformFiles");
+/// The files of a decodeTransformFiles call, read from its options (on the JS thread).
+struct FileJobs {
+  std::vector<FileJob> jobs;
+  uint8_t* dst = nullptr;
+  std::vector<Napi::Value> keep;  ///< the JS buffers the jobs read and write
+};
+
+FileJobs fileJobs(Napi::Env env, const JsOptions& o, const char* what) {
+  FileJobs r;
   auto outV = o.value("out");
   if (!outV.IsTypedArray() || outV.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw Napi::TypeError::New(env, "decodeTransformFiles: out must be a Uint8Array");
+    throw Napi::TypeError::New(env, std::string(what) + ": out must be a Uint8Array");
   auto out = outV.As<Napi::Uint8Array>();
-  const int64_t threads = o.integer("threads");
-  if (threads < 1) throw Napi::RangeError::New(env, "decodeTransformFiles: threads must be >= 1");
-  std::vector<Napi::Value> keep{outV};
-  auto jobs = std::make_shared<std::vector<FileJob>>();
+  r.keep.push_back(outV);
   size_t total = 0;
   for (const JsOptions& e : o.objects("files")) {
     FileJob j;
@@ -213,7 +213,7 @@ Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
       auto ta = b.As<Napi::Uint8Array>();
       j.bytes = ta.Data();
       j.size = ta.ByteLength();
-      keep.push_back(b);
+      r.keep.push_back(b);
     }
     j.wholeImage = !e.has("box");
     if (!j.wholeImage) j.spec.box = rectField(e, "box");
@@ -226,11 +226,46 @@ Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, e.what + ".window must have a positive width and height");
     j.offset = total;
     total += static_cast<size_t>(j.spec.window.width) * j.spec.window.height * 3;
-    jobs->push_back(std::move(j));
+    r.jobs.push_back(std::move(j));
   }
   if (out.ByteLength() != total)
-    throw Napi::RangeError::New(env, "decodeTransformFiles: out holds " + std::to_string(out.ByteLength()) + " bytes, the windows need " + std::to_string(total));
-  uint8_t* dst = out.Data();
+    throw Napi::RangeError::New(env, std::string(what) + ": out holds " + std::to_string(out.ByteLength()) + " bytes, the windows need " + std::to_string(total));
+  r.dst = out.Data();
+  return r;
+}
+
+/// One file's job, where any exception (out of memory) fails that file only.
+void runFileJobSafely(const FileJob& job, uint8_t* dst, std::vector<uint8_t>& buf, FileResult& r) {
+  try {
+    runFileJob(job, dst, buf, r);
+  } catch (const std::exception& e) {
+    r = FileResult{2, errorText(e)};
+  }
+}
+
+/// Per file: 0, 1, or the reason it failed (decodeTransformFiles' result).
+Napi::Array statusArray(Napi::Env env, const std::vector<FileResult>& results) {
+  auto arr = Napi::Array::New(env, results.size());
+  for (size_t i = 0; i < results.size(); i++) {
+    const FileResult& r = results[i];
+    if (r.status == 2) arr.Set(i, Napi::String::New(env, r.message));
+    else arr.Set(i, Napi::Number::New(env, r.status));
+  }
+  return arr;
+}
+
+// decodeTransformFiles({files: [{file, bytes?, box?, size, window, flip}], out, threads}) -> Promise<(0|1|string)[]>
+// Reads, decodes (JPEG, libjpeg) and transforms (PIL's resize) every file on `threads` threads; per file:
+// 0 done (its window's bytes are in out), 1 not a JPEG this decoder handles (out untouched), or the reason
+// it failed. A missing box means the whole decoded image.
+Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsOptions o(info, 0, "decodeTransformFiles");
+  const int64_t threads = o.integer("threads");
+  if (threads < 1) throw Napi::RangeError::New(env, "decodeTransformFiles: threads must be >= 1");
+  FileJobs fj = fileJobs(env, o, "decodeTransformFiles");
+  auto jobs = std::make_shared<std::vector<FileJob>>(std::move(fj.jobs));
+  uint8_t* dst = fj.dst;
   auto results = std::make_shared<std::vector<FileResult>>(jobs->size());
   const int nThreads = static_cast<int>(std::min<int64_t>(threads, std::max<size_t>(1, jobs->size())));
   return runAsync(
@@ -239,29 +274,73 @@ Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
         std::atomic<size_t> next{0};
         auto worker = [&]() {
           std::vector<uint8_t> buf;
-          for (size_t i = next++; i < jobs->size(); i = next++) {
-            try {
-              runFileJob((*jobs)[i], dst, buf, (*results)[i]);
-            } catch (const std::exception& e) {  // out of memory: this file fails, the threads go on
-              (*results)[i] = FileResult{2, errorText(e)};
-            }
-          }
+          for (size_t i = next++; i < jobs->size(); i = next++) runFileJobSafely((*jobs)[i], dst, buf, (*results)[i]);
         };
         std::vector<std::thread> pool;
         for (int t = 1; t < nThreads; t++) pool.emplace_back(worker);
         worker();
         for (auto& t : pool) t.join();
       },
-      [results](Napi::Env env) -> Napi::Value {
-        auto arr = Napi::Array::New(env, results->size());
-        for (size_t i = 0; i < results->size(); i++) {
-          const FileResult& r = (*results)[i];
-          if (r.status == 2) arr.Set(i, Napi::String::New(env, r.message));
-          else arr.Set(i, Napi::Number::New(env, r.status));
-        }
-        return arr;
+      [results](Napi::Env env) -> Napi::Value { return statusArray(env, *results); }, fj.keep);
+}
+
+/// A decodeTransformFilesPooled call in flight: created on the JS thread, deleted there when it settles.
+struct PooledCall {
+  explicit PooledCall(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise::Deferred deferred;
+  std::vector<Napi::Reference<Napi::Value>> refs;
+  std::vector<FileJob> jobs;
+  std::vector<FileResult> results;
+  uint8_t* dst = nullptr;
+  double cpuSeconds = 0;
+  Napi::ThreadSafeFunction settle;
+};
+
+// decodeTransformFilesPooled({files, out, threads}) -> Promise<{status: (0|1|string)[], cpuSeconds}>
+// decodeTransformFiles on the process's decoding pool (image/task_pool.h): its idle-priority threads decode
+// while the model runs, its normal ones while the foreground is open (setDecodeForeground). `threads` sets
+// the pool's threads of each kind. cpuSeconds: the CPU time the files took.
+Napi::Value DecodeTransformFilesPooled(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsOptions o(info, 0, "decodeTransformFilesPooled");
+  const int64_t threads = o.integer("threads");
+  if (threads < 1) throw Napi::RangeError::New(env, "decodeTransformFilesPooled: threads must be >= 1");
+  FileJobs fj = fileJobs(env, o, "decodeTransformFilesPooled");
+  auto* call = new PooledCall(env);
+  call->jobs = std::move(fj.jobs);
+  call->results.resize(call->jobs.size());
+  call->dst = fj.dst;
+  for (auto& v : fj.keep) call->refs.push_back(Napi::Persistent(v));
+  Napi::Promise promise = call->deferred.Promise();
+  call->settle = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "spurmem decode", 0, 1);
+  auto& pool = image::TaskPool::instance();
+  pool.workers(static_cast<int>(threads));
+  pool.submit(
+      call->jobs.size(),
+      [call](size_t i) {
+        thread_local std::vector<uint8_t> buf;
+        runFileJobSafely(call->jobs[i], call->dst, buf, call->results[i]);
       },
-      keep);
+      [call](double cpuSeconds) {
+        call->cpuSeconds = cpuSeconds;
+        Napi::ThreadSafeFunction settle = call->settle;  // `call` is deleted on the JS thread
+        settle.BlockingCall([call](Napi::Env env, Napi::Function) {
+          auto r = Napi::Object::New(env);
+          r.Set("status", statusArray(env, call->results));
+          r.Set("cpuSeconds", Napi::Number::New(env, call->cpuSeconds));
+          call->deferred.Resolve(r);
+          delete call;
+        });
+        settle.Release();
+      });
+  return promise;
+}
+
+// setDecodeForeground(open): whether the decoding pool's normal-priority threads take files (the CPU budget
+// opens it whenever no model call runs on the CPU).
+Napi::Value SetDecodeForeground(const Napi::CallbackInfo& info) {
+  image::TaskPool::instance().setForeground(info.Length() > 0 && info[0].ToBoolean().Value());
+  return info.Env().Undefined();
 }
 
 }  // namespace
@@ -270,6 +349,10 @@ void registerImageOps(Napi::Env env, Napi::Object exports) {
   exports.Set("pilTransform", Napi::Function::New(env, PilTransform));
   exports.Set("decodeTransformFiles", Napi::Function::New(env, DecodeTransformFiles));
   exports.Set("nativeJpeg", Napi::Boolean::New(env, image::jpegDecoderAvailable()));
+  exports.Set("decodeTransformFilesPooled", Napi::Function::New(env, DecodeTransformFilesPooled));
+  exports.Set("setDecodeForeground", Napi::Function::New(env, SetDecodeForeground));
+  // whether the decoding pool decodes at idle priority beside the model (checked once, on load)
+  exports.Set("decodeInBackground", Napi::Boolean::New(env, image::jpegDecoderAvailable() && image::TaskPool::idlePriorityAvailable()));
 }
 
 }  // namespace spurmem

@@ -265,6 +265,17 @@ export interface Addon {
    * file's name). Always 1 without libjpeg.
    */
   decodeTransformFiles(o: { files: DecodeTransformFile[]; out: Uint8Array; threads: number }): Promise<(0 | 1 | string)[]>;
+  /**
+   * decodeTransformFiles on the process's decoding pool (native/image/task_pool.h): `threads` threads at idle
+   * scheduling priority decode while the model runs (in the gaps it leaves on the cores), and as many at
+   * normal priority while the foreground is open ({@link Addon.setDecodeForeground}). Batches are served
+   * first come, first served. `cpuSeconds`: the CPU time (all threads) the files took.
+   */
+  decodeTransformFilesPooled(o: { files: DecodeTransformFile[]; out: Uint8Array; threads: number }): Promise<{ status: (0 | 1 | string)[]; cpuSeconds: number }>;
+  /** Opens (true) or closes the decoding pool's normal-priority threads (open: no model call runs on the CPU). */
+  setDecodeForeground(open: boolean): void;
+  /** Whether the decoding pool has idle-priority threads (libjpeg, and an OS with an idle scheduling policy: Linux). */
+  decodeInBackground: boolean;
 }
 
 /** The package's root folder (holds package.json and build/). */

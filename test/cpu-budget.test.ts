@@ -78,6 +78,41 @@ describe('the CPU budget', () => {
     expect(order).toEqual(['model', 'decode 3']);
   });
 
+  it('tells the decoding pool when model calls run on the CPU (not GPU calls); decoding in the background ends the thread trial', async () => {
+    const b = new CpuBudget(2);
+    const said: boolean[] = [];
+    b.onModelCalls((running) => said.push(running));
+    expect(said).toEqual([false]);
+    let release = () => undefined as void;
+    const first = b.compute(1, () => new Promise<void>((r) => (release = r)));
+    await sleep(1);
+    const second = b.compute(1, () => sleep(5)); // a second CPU call beside the first: the pool hears once
+    await second;
+    expect(said).toEqual([false, true]);
+    release();
+    await first;
+    expect(said).toEqual([false, true, false]);
+    await b.compute(0, () => sleep(1)); // a GPU call leaves the cores to decoding
+    await expect(b.compute(2, async () => { throw new Error('native'); })).rejects.toThrow('native');
+    expect(said).toEqual([false, true, false, true, false]);
+    // pooled decodes hold no token and count their CPU seconds
+    const r = await b.decodePooled(7, async (threads) => ({ threads, cpuSeconds: 0.25 }));
+    expect(r.threads).toBe(2);
+    expect(b.spent.decodeTasks).toBe(7);
+    expect(b.spent.decodeSeconds).toBeCloseTo(0.25);
+    // a trial under way ends at the fixed count; a later adaptTorchThreads starts none
+    const t = new CpuBudget(2);
+    t.adaptTorchThreads(() => {});
+    await t.compute(t.threadsFor(true), () => sleep(1), { apply: true, images: 10 });
+    expect(t.torchThreads).toBe(1); // the trial's second candidate
+    t.decodingInBackground();
+    expect(t.torchThreads).toBe(2);
+    t.adaptTorchThreads(() => {});
+    for (let i = 0; i < 12; i++) await t.compute(t.threadsFor(true), () => sleep(1), { apply: true, images: 10 });
+    expect(t.chosen).toBeUndefined();
+    expect(t.torchThreads).toBe(2);
+  });
+
   it('a sweep worker\'s budget is its share of the cores', () => {
     const env = childCoresEnv(2, {});
     expect(Number(env[CORES_ENV])).toBe(Math.max(1, Math.floor(cpuBudget().cores / 2)));

@@ -12,10 +12,13 @@ import {
   randomResizedCropBox,
   trainTransform,
   transformFiles,
+  transformFilesPooled,
+  backgroundDecoding,
   trainPlan,
   type FileTransform,
 } from '../src/data/index.js';
 import { SpurmemError } from '../src/util/errors.js';
+import { addon } from '../src/native.js';
 import { Rng } from '../src/util/random.js';
 import { tempDir } from './helpers/datasets.js';
 import { pythonCode as runPythonCode, runPython, testDir } from './helpers/python.js';
@@ -193,6 +196,33 @@ describe('the native JPEG decoder (libjpeg, as PIL decodes) then PIL\'s resize: 
       console.log(`native JPEG decoder: ${files.length} files x (decode, eval R = 32 and 224, train R = 64), max |diff| 0`);
     },
   );
+
+  it.skipIf(!nativeJpegDecoder())('the decoding pool gives the batch call\'s bytes and errors; with the foreground closed its idle-priority threads still decode on idle cores', async () => {
+    const jobs: FileTransform[] = jpegs().map((p) => ({ file: p.file, resolution: 32 }));
+    const png = photos.find((p) => p.format === 'PNG')!;
+    jobs.push({ file: join(tempDir(), 'missing.jpg'), resolution: 32 }, { file: png.file, resolution: 32 });
+    const show = (rs: (Uint8Array | SpurmemError | undefined)[]) => rs.map((r) => (r instanceof Uint8Array ? Buffer.from(r).toString('hex') : r instanceof Error ? r.message : r));
+    const want = show(await transformFiles(jobs, 2));
+    expect(want.at(-2)).toMatch(/missing\.jpg: cannot read image \(no such file\)$/);
+    expect(want.at(-1)).toBeUndefined(); // a PNG is left to sharp
+    // batches queued together, with other thread counts
+    const [a, b, c] = await Promise.all([transformFilesPooled(jobs, 2), transformFilesPooled(jobs.slice(0, 3), 1), transformFilesPooled(jobs, 3)]);
+    expect(show(a.results)).toEqual(want);
+    expect(show(b.results)).toEqual(want.slice(0, 3));
+    expect(show(c.results)).toEqual(want);
+    expect(a.cpuSeconds).toBeGreaterThan(0);
+    expect(await transformFilesPooled([], 2)).toEqual({ results: [], cpuSeconds: 0 });
+    // Linux has an idle scheduling priority: there the pool decodes beside the model
+    if (process.platform === 'linux') expect(backgroundDecoding()).toBe(true);
+    if (backgroundDecoding()) {
+      addon().setDecodeForeground(false); // as while a model call runs: only the idle-priority threads decode
+      try {
+        expect(show((await transformFilesPooled(jobs, 2)).results)).toEqual(want);
+      } finally {
+        addon().setDecodeForeground(true);
+      }
+    }
+  });
 
   it.skipIf(!nativeJpegDecoder())('leaves CMYK/YCCK JPEGs and other formats to sharp', async () => {
     const others = photos.filter((p) => p.format !== 'JPEG' || p.mode === 'CMYK');

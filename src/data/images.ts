@@ -20,6 +20,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { addon, type DecodeTransformFile, type PilToRgb, type PilTransformImage } from '../native.js';
+import { cpuBudget } from '../util/cpu-budget.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import type { Rng } from '../util/random.js';
 import { headerInfo, headerSize, pilMode, truncationReason } from './image-header.js';
@@ -411,6 +412,43 @@ export type FileTransform = { file: string; resolution: number } | { file: strin
  */
 export async function transformFiles(jobs: readonly FileTransform[], threads: number): Promise<(Uint8Array | SpurmemError | undefined)[]> {
   if (jobs.length === 0) return [];
+  const { files, out } = nativeFiles(jobs);
+  const status = await addon().decodeTransformFiles({ files, out, threads: Math.max(1, Math.floor(threads)) });
+  return fileResults(files, out, status);
+}
+
+/**
+ * Whether {@link transformFilesPooled} decodes in the background: the addon has the native JPEG decoder
+ * and the OS an idle scheduling priority (Linux).
+ */
+export function backgroundDecoding(): boolean {
+  if (addon().decodeInBackground !== true) return false;
+  if (!poolLinked) {
+    cpuBudget().onModelCalls((running) => addon().setDecodeForeground(!running));
+    cpuBudget().decodingInBackground();
+    poolLinked = true;
+  }
+  return true;
+}
+
+let poolLinked = false;
+
+/**
+ * {@link transformFiles} on the process's decoding pool: `threads` threads at idle priority decode while
+ * the model runs (in the gaps libtorch's threads leave on the cores, without slowing them down), and as many
+ * at normal priority while no model call runs on the CPU (see src/util/cpu-budget.ts,
+ * `onModelCalls`). Batches are served first come, first served.
+ * @returns the results as transformFiles', and the CPU seconds the files took (all threads)
+ */
+export async function transformFilesPooled(jobs: readonly FileTransform[], threads: number): Promise<{ results: (Uint8Array | SpurmemError | undefined)[]; cpuSeconds: number }> {
+  if (jobs.length === 0) return { results: [], cpuSeconds: 0 };
+  const { files, out } = nativeFiles(jobs);
+  const r = await addon().decodeTransformFilesPooled({ files, out, threads: Math.max(1, Math.floor(threads)) });
+  return { results: await fileResults(files, out, r.status), cpuSeconds: r.cpuSeconds };
+}
+
+/** The addon's file list for jobs, and the buffer their windows go to. */
+function nativeFiles(jobs: readonly FileTransform[]): { files: DecodeTransformFile[]; out: Uint8Array } {
   let total = 0;
   const files: DecodeTransformFile[] = jobs.map((j) => {
     let f: DecodeTransformFile;
@@ -423,8 +461,11 @@ export async function transformFiles(jobs: readonly FileTransform[], threads: nu
     total += f.window[2] * f.window[3] * 3;
     return f;
   });
-  const out = new Uint8Array(total);
-  const status = await addon().decodeTransformFiles({ files, out, threads: Math.max(1, Math.floor(threads)) });
+  return { files, out: new Uint8Array(total) };
+}
+
+/** Per file: its window's bytes (a view into out), undefined (not for the native decoder) or its error. */
+async function fileResults(files: DecodeTransformFile[], out: Uint8Array, status: (0 | 1 | string)[]): Promise<(Uint8Array | SpurmemError | undefined)[]> {
   const res: (Uint8Array | SpurmemError | undefined)[] = [];
   let at = 0;
   for (let i = 0; i < files.length; i++) {

@@ -11,6 +11,8 @@ export {
   decodeImage,
   pilTransformImages,
   transformFiles,
+  transformFilesPooled,
+  backgroundDecoding,
   nativeJpegDecoder,
   type FileTransform,
   evalPlan,

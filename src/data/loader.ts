@@ -23,6 +23,8 @@ import {
   trainPlan,
   trainTransform,
   transformFiles,
+  transformFilesPooled,
+  backgroundDecoding,
   type DecodedImage,
   type FileTransform,
   type ResizeMethod,
@@ -168,7 +170,7 @@ export interface LoadBatchesOptions {
   resize?: ResizeMethod;
   /** Cache of eval-transform results (ignored with augment). */
   cache?: ImageCache;
-  /** Batches decoded ahead of the consumer (default 2). */
+  /** Batches decoded ahead of the consumer (default 4 on the decoding pool, which decodes while the model runs; else 2). */
   prefetch?: number;
   /** Images decoded at the same time (default: 2 per core, at least 4). */
   concurrency?: number;
@@ -228,7 +230,6 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
   const order = epochOrder(samples.length, o);
   const nBatches = Math.ceil(order.length / o.batchSize);
   const slots = new Slots(o.concurrency ?? Math.max(4, 2 * availableParallelism()));
-  const prefetch = o.prefetch ?? 2;
   const seed = o.seed ?? 0;
   const epoch = o.epoch ?? 0;
   const resize = checkResizeMethod(o.resize, 'loadBatches: resize');
@@ -267,6 +268,9 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
 
   // pil: JPEGs go through the addon's decoder, a batch per call (the rest, and what it leaves, as above)
   const native = resize === 'pil' && nativeJpegDecoder();
+  // where the OS allows, on the decoding pool: it decodes while the model runs (src/util/cpu-budget.ts)
+  const pooled = native && backgroundDecoding();
+  const prefetch = o.prefetch ?? (pooled ? 4 : 2);
   type Result = Uint8Array | { image: DecodedImage; plan: TransformPlan } | string;
   const nativeBatch = async (idx: number[]): Promise<(Result | undefined)[]> => {
     const results: (Result | undefined)[] = idx.map(() => undefined);
@@ -293,7 +297,9 @@ export async function* loadBatches(samples: readonly Sample[], o: LoadBatchesOpt
       at.push(k);
     }
     if (jobs.length === 0) return results;
-    const out = await budget.decodeWide(jobs.length, (threads) => transformFiles(jobs, threads));
+    const out = pooled
+      ? (await budget.decodePooled(jobs.length, (threads) => transformFilesPooled(jobs, threads))).results
+      : await budget.decodeWide(jobs.length, (threads) => transformFiles(jobs, threads));
     out.forEach((r, n) => {
       const k = at[n];
       const s = samples[idx[k]];

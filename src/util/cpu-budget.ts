@@ -16,7 +16,15 @@
  * may take every core the model is not using. A batch decoded by the addon's own threads ({@link
  * CpuBudget.decodeWide}) holds one token per thread.
  *
- * When libtorch's thread count is not given (`--threads`), the budget chooses it for evaluation passes
+ * JPEGs decoded on the addon's decoding pool ({@link CpuBudget.decodePooled}, where the OS has an idle
+ * scheduling priority) hold no token: the pool's idle-priority threads run only on cores that no other
+ * thread wants, so they decode in the gaps a forward pass leaves on the cores without slowing it down,
+ * and its normal-priority threads run only while no model call runs on the CPU (the budget tells the pool,
+ * {@link CpuBudget.onModelCalls}). Measured on 2 cores, a forward pass with 2 threads leaves about 0.6 of a
+ * core to the idle-priority threads and runs 5-8% slower beside them; decoding at normal priority beside
+ * it made it 60-80% slower (bench/eval-e2e.mjs).
+ *
+ * When libtorch's thread count is not given (`--threads`) and images are not decoded on the pool, the budget chooses it for evaluation passes
  * (eval-mode forward calls) on a CPU by trial: successive such calls alternate between every core and
  * half of them (the rest left to decoding, side by side) until each count has a few measurements; the
  * count whose median time per image from one call's end to the next (waiting for data included) is lower
@@ -53,6 +61,9 @@ export class CpuBudget {
   readonly spent = { decodeSeconds: 0, decodeTasks: 0, modelSeconds: 0, modelCalls: 0 };
   /** The most tokens held at once since the last reset (never above `cores`). */
   peak = 0;
+  #cpuCalls = 0;
+  #pooled = false;
+  #onModelCalls: ((running: boolean) => void) | undefined;
 
   /**
    * @param cores tokens in the pool (default: every core this process may use, os.availableParallelism())
@@ -114,7 +125,7 @@ export class CpuBudget {
   adaptTorchThreads(apply: (n: number) => void): void {
     this.#apply = apply;
     this.#fixed = this.cores;
-    if (this.#trial || this.chosen) return;
+    if (this.#trial || this.chosen || this.#pooled) return;
     const candidates = [...new Set([this.cores, Math.ceil(this.cores / 2)])];
     this.#torchThreads = candidates[0];
     this.applyThreads(this.cores);
@@ -253,6 +264,41 @@ export class CpuBudget {
   }
 
   /**
+   * Runs the decoding of `images` images on the addon's decoding pool (see the module comment): holds no
+   * token; `f` gets the decode thread cap, and the CPU seconds it reports count as decode core-seconds. It
+   * counts as `images` decode tasks.
+   */
+  async decodePooled<T extends { cpuSeconds: number }>(images: number, f: (threads: number) => Promise<T>): Promise<T> {
+    const r = await f(this.#decodeCap);
+    this.spent.decodeSeconds += r.cpuSeconds;
+    this.spent.decodeTasks += Math.max(1, Math.floor(images));
+    return r;
+  }
+
+  /**
+   * Tells `hook` whether model calls run on the CPU: true when the first of them starts, false when the last
+   * ends, and at once with the current state (the decoding pool's normal-priority threads decode while none
+   * runs). One hook per budget; a later one replaces it.
+   */
+  onModelCalls(hook: (running: boolean) => void): void {
+    this.#onModelCalls = hook;
+    hook(this.#cpuCalls > 0);
+  }
+
+  /**
+   * Says that images are decoded on the decoding pool ({@link CpuBudget.decodePooled}): decoding then takes
+   * only what the model leaves, so evaluation passes use libtorch's fixed count (every core, or
+   * `--threads`) and no thread trial runs (one under way ends).
+   */
+  decodingInBackground(): void {
+    this.#pooled = true;
+    if (this.#trial) {
+      this.#trial = undefined;
+      this.#torchThreads = this.#fixed;
+    }
+  }
+
+  /**
    * Runs one model call (or a batch resize on libtorch's threads) holding `threads` tokens (0 for a GPU
    * call). `o.apply`: set libtorch's count to `threads` when the call starts (CPU model calls);
    * `o.images`: the batch size of an eval-mode forward, which feeds the thread trial.
@@ -260,10 +306,12 @@ export class CpuBudget {
   async compute<T>(threads: number, f: () => Promise<T>, o: { apply?: boolean; images?: number } = {}): Promise<T> {
     const k = await this.#acquire(threads, false);
     const t0 = performance.now();
+    if (threads > 0 && this.#cpuCalls++ === 0) this.#onModelCalls?.(true);
     try {
       if (o.apply) this.applyThreads(threads);
       return await f();
     } finally {
+      if (threads > 0 && --this.#cpuCalls === 0) this.#onModelCalls?.(false);
       this.spent.modelSeconds += (performance.now() - t0) / 1000;
       this.spent.modelCalls += 1;
       this.#release(k, false);
