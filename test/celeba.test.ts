@@ -63,6 +63,24 @@ describe('CelebA readers', () => {
     expect(ds.warnings[0]).toContain(`celeba: group counts (groups 0/1/2/3) differ from the published ones: train 2/2/1/1 (published ${PUBLISHED_COUNTS.celeba.train.join('/')})`);
   });
 
+  it('the lists split their fields on any whitespace (runs of spaces, tabs, CRLF, blank lines), as the official files are read', async () => {
+    const root = copyOfficial((r) => r);
+    const seps = [' ', '  ', '\t', ' \t ', '\u00a0'];
+    const attr = [String(rows.length), '\t' + ATTRS.join('  ') + ' ', ''];
+    rows.forEach((r, i) => attr.push(`${i % 2 ? '  ' : ''}${r.image}${seps[i % seps.length]}${r.values.map((v) => String(v)).join(seps[(i + 1) % seps.length])}  `));
+    writeFileSync(join(root, 'list_attr_celeba.txt'), attr.join('\r\n'));
+    writeFileSync(join(root, 'list_eval_partition.txt'), '\n' + rows.map((r, i) => `${r.image}${seps[i % seps.length]}${r.partition}\t`).join('\r\n'));
+    const ds = await openDataset({ dataset: 'celeba', root });
+    const got = [...ds.samples.train, ...ds.samples.val, ...ds.samples.test];
+    expect(got.map(({ file, y, a, group, split, index }) => ({ file, y, a, group, split, index }))).toEqual(expectedSamples(ds, 'img_align_celeba'));
+    // a blank line after the names: the rows' line numbers count it
+    expect(got.map((s) => s.line)).toEqual(rows.map((_, i) => i + 4));
+    // a value glued to the next one is one field too few, on its line
+    attr[5] = attr[5].replace(/(-?1)\s+(-?1)\s*$/, '$1$2');
+    writeFileSync(join(root, 'list_attr_celeba.txt'), attr.join('\r\n'));
+    await expect(openDataset({ dataset: 'celeba', root })).rejects.toThrow(/list_attr_celeba\.txt line 6: 40 fields, expected 41/);
+  });
+
   it('Kaggle CSVs and the nested img_align_celeba/img_align_celeba/ folder give the same samples', async () => {
     const root = tempDir();
     mkdirSync(join(root, 'img_align_celeba'));

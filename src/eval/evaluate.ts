@@ -134,7 +134,12 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const given = parsed.data;
   setThreads(given.threads, { decodeThreads: given.decodeThreads });
-  const ck = await readCheckpoint(given.checkpoint);
+  const reading = readCheckpoint(given.checkpoint);
+  // the dataset's lists are parsed (on this thread) while the addon reads the checkpoint and loads the
+  // weights (on its own); its errors still come after the checkpoint's, as when it was opened after them
+  const opening = openDataset({ dataset: given.dataset, root: given.root, target: given.target, attribute: given.attribute, skipBadImages: given.skipBadImages });
+  opening.catch(() => undefined);
+  const ck = await reading;
   const meta = readCheckpointMeta(ck);
   const sd = stateDictPath(ck);
   const warnings = recordedContradictions({ arch: given.arch, resolution: given.resolution, labelOrder: given.labelOrder }, (_, mk) => meta[mk], given.checkpoint);
@@ -153,7 +158,7 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   };
   const model = createModel({ arch: o.arch, head, device: o.device, imageSize: o.resolution, lnEps: o.vitLnEps ?? checkpointLnEps(ck) ?? 1e-6 });
   await loadWeights(model, ck, { archReason: arch.reason });
-  const ds = await openDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, skipBadImages: o.skipBadImages });
+  const ds = await opening;
   hooks.onDataset?.(ds);
   const r = await evaluateSplit(model, ds, o.split, {
     resolution: o.resolution,
