@@ -148,7 +148,7 @@ export const BASE_OPTIONS = {
       train: { help: 'batch size', default: 256 },
       finetune: { help: 'batch size', default: 100 },
       study: { help: 'evaluation batch size (the original: 200)', default: 200 },
-      eval: { help: 'images per forward pass', default: 100 },
+      eval: { help: 'images per forward pass (the original: 200)', default: 200 },
     },
   }),
   evalBatchSize: opt({
