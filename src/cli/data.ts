@@ -2,8 +2,7 @@
  * `spurmem data make-demo` (the built-in Fashion-Waterbirds dataset) and `spurmem data check`.
  */
 import { Command } from 'commander';
-import { makeDemoDataset } from '../data/fashion-waterbirds.js';
-import { checkDataset, type CheckReport } from '../data/check.js';
+import type { CheckReport } from '../data/check.js';
 import { SPLITS } from '../data/types.js';
 import { addDatasetOptions, type DatasetFlags } from './dataset-options.js';
 import { addOptions } from '../options/derive.js';
@@ -23,6 +22,7 @@ function makeDemoCommand(): Command {
       }) => {
         const bar = progressBar('make-demo');
         const t0 = Date.now();
+        const { makeDemoDataset } = await import('../data/fashion-waterbirds.js');
         const r = await makeDemoDataset({
           out: o.out, scale: o.scale, width: o.size[0], height: o.size[1], seed: o.seed, fashionMnistDir: o.fashionMnist,
           classes0: o.classes0, classes1: o.classes1, itemSize: o.itemSize, itemOpacity: o.itemOpacity, force: o.force,
@@ -79,6 +79,7 @@ function checkCommand(): Command {
     .option('--json', 'print the report as JSON: {dataset, root, metadataFile, groupNames, splits, missing, undecodable, modes, converted, warnings, ok}')
     .action(async (o: DatasetFlags & { deep?: boolean; json?: boolean }) => {
       const bar = progressBar('decoding');
+      const { checkDataset } = await import('../data/check.js');
       const r = await checkDataset({ dataset: o.dataset, root: o.root, target: o.target, attribute: o.attribute, deep: o.deep, onProgress: bar.update }).finally(() => bar.stop());
       process.stdout.write((o.json ? JSON.stringify(r) : checkText(r)) + '\n');
       if (!r.ok) process.exitCode = 1;

@@ -2,8 +2,6 @@
  * `spurmem demo`: the whole study on the built-in dataset, with a report.
  */
 import { Command } from 'commander';
-import { demo } from '../demo/run.js';
-import { SMOKE_TEST_NOTICE, findingLines } from '../demo/report.js';
 import { addOptions } from '../options/derive.js';
 import { DEMO_KEYS } from '../options/table.js';
 import type { DemoArch } from '../options/enums.js';
@@ -16,6 +14,8 @@ export function demoCommand(): Command {
   );
   return addOptions(cmd, 'demo', DEMO_KEYS)
     .action(async (o: { out: string; quick?: boolean; arch: DemoArch; device: string; threads?: number; seed: number }) => {
+      const { demo } = await import('../demo/run.js');
+      const { SMOKE_TEST_NOTICE, findingLines } = await import('../demo/report.js');
       const r = await demo(o);
       const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
       const lines = [

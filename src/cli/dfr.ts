@@ -3,7 +3,7 @@
  * by L1 logistic regression on group-balanced subsets of the validation split.
  */
 import { Command } from 'commander';
-import { dfr } from '../train/dfr.js';
+import type { dfr } from '../train/dfr.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
 import { runFolderAction } from './common.js';
@@ -22,7 +22,7 @@ export function dfrCommand(): Command {
   );
   addOptions(cmd, 'finetune', DFR_FINETUNE_FLAGS);
   addOptions(cmd, 'dfr', ['subsamples', 'out']);
-  return runFolderAction(cmd, 'print the summary as JSON', (o) => dfr(o as Parameters<typeof dfr>[0]), (s) => {
+  return runFolderAction(cmd, 'print the summary as JSON', async (o) => (await import('../train/dfr.js')).dfr(o as Parameters<typeof dfr>[0]), (s) => {
     const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
     return (
       `run folder: ${s.out}\n` +

@@ -11,19 +11,12 @@ import type { Split } from '../data/types.js';
 import type { Head, ResizeMethod } from '../options/enums.js';
 import type { GroupMetrics, LabelOrder } from '../metrics/groups.js';
 import { ciKey, type Aggregate, type CiMethod, type Interval } from '../metrics/intervals.js';
-import { evaluateDetailed, evaluationResult, type EvaluateInput } from '../eval/evaluate.js';
+import type { EvaluateInput } from '../eval/evaluate.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
 import { QUIET_HELP } from './common.js';
 import type { DatasetFlags } from './dataset-options.js';
 import { progressBar } from '../util/progress.js';
-
-export { detectHead } from '../eval/evaluate.js';
-
-/** The JSON `spurmem eval --json` prints (see evaluationResult in src/eval/evaluate.ts). */
-export function evalJson(m: GroupMetrics): Record<string, unknown> {
-  return { ...evaluationResult(m) };
-}
 
 const fmt = (v: number | null) => (v === null ? 'no samples' : v.toFixed(4));
 const fmtCi = (v: Interval | null | undefined) => (v ? `[${v[0].toFixed(4)}, ${v[1].toFixed(4)}]` : '');
@@ -106,6 +99,7 @@ export function evalCommand(): Command {
     .action(async (o: EvalFlags) => {
       const { json, quiet, ...opts } = o;
       const bar = progressBar(`eval ${o.split}`);
+      const { evaluateDetailed } = await import('../eval/evaluate.js');
       const r = await evaluateDetailed(opts as EvaluateInput, {
         onDataset: (ds) => {
           if (!quiet) (json ? process.stderr : process.stdout).write(countsTable(ds) + '\n');

@@ -2,7 +2,7 @@
  * `spurmem finetune-prune`: the paper's Part II.
  */
 import { Command } from 'commander';
-import { finetunePrune } from '../train/finetune-prune.js';
+import type { finetunePrune } from '../train/finetune-prune.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
 import { addRunFolderOptions, runFolderAction } from './common.js';
@@ -23,7 +23,7 @@ export function finetunePruneCommand(): Command {
     );
   addOptions(cmd, 'finetune', FINETUNE_FLAGS);
   addRunFolderOptions(cmd, 'finetune');
-  return runFolderAction(cmd, 'print the summary as JSON', (o) => finetunePrune(o as Parameters<typeof finetunePrune>[0]), (s) => {
+  return runFolderAction(cmd, 'print the summary as JSON', async (o) => (await import('../train/finetune-prune.js')).finetunePrune(o as Parameters<typeof finetunePrune>[0]), (s) => {
     const f = (x: number | null) => (x === null ? '  n/a ' : x.toFixed(4));
     return (
       `run folder: ${s.out}\n` +

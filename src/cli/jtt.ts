@@ -3,7 +3,7 @@
  * split, and a final run with the error set upsampled.
  */
 import { Command } from 'commander';
-import { jtt } from '../train/jtt.js';
+import type { jtt } from '../train/jtt.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
 import { runFolderAction } from './common.js';
@@ -25,7 +25,7 @@ export function jttCommand(): Command {
   addOptions(cmd, 'train', STAGE_FLAGS);
   addOptions(cmd, 'jtt', ['identificationEpochs', 'upweight', 'out']);
   addOptions(cmd, 'train', STAGE_RUN_FLAGS);
-  return runFolderAction(cmd, 'print the summary as JSON', (o) => jtt(o as Parameters<typeof jtt>[0]), (s) => {
+  return runFolderAction(cmd, 'print the summary as JSON', async (o) => (await import('../train/jtt.js')).jtt(o as Parameters<typeof jtt>[0]), (s) => {
     const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
     return (
       `folder: ${s.out}\n` +

@@ -2,7 +2,7 @@
  * `spurmem study`: change the critical neurons of a trained model and measure per-group accuracy.
  */
 import { Command } from 'commander';
-import { study, type PairedFields, type StudyResult } from '../neurons/study.js';
+import type { study, PairedFields, StudyResult } from '../neurons/study.js';
 import { addOptions, cliOption } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
 
@@ -86,7 +86,7 @@ export function studyCommand(): Command {
     .action(async (o: Record<string, unknown>) => {
       const { json, quiet, ...opts } = o;
       const log = quiet ? (l: string) => (l.startsWith('warning: ') ? process.stderr.write(l + '\n') : undefined) : undefined;
-      const r = await study(opts as Parameters<typeof study>[0], log);
+      const r = await (await import('../neurons/study.js')).study(opts as Parameters<typeof study>[0], log);
       process.stdout.write(json ? JSON.stringify(r) + '\n' : studyTable(r));
     });
 }

@@ -2,23 +2,7 @@
  * `spurmem sweep CONFIG` and `spurmem sweep collect DIR`: grids of study settings on one base.
  */
 import { Command } from 'commander';
-import {
-  collectSweep,
-  collectTrainingSweep,
-  isTrainingSweep,
-  loadSweepConfigFile,
-  planSweep,
-  planTrainingSweep,
-  readTrainingConfigFile,
-  runSweepIndex,
-  settingLabel,
-  sweep,
-  sweepTable,
-  trainingSettingLabel,
-  trainingSweepText,
-  type SweepSummary,
-  type TrainingSweepSummary,
-} from '../sweep/index.js';
+import type { SweepSummary, TrainingSweepSummary } from '../sweep/index.js';
 import { UsageError } from '../util/errors.js';
 import { addOptions } from '../options/derive.js';
 import type { EpochSelection, SweepSelection } from '../options/enums.js';
@@ -101,7 +85,11 @@ worst-group, average, mean and overall accuracy, mean +- std over seeds (ddof 1)
 the selected hyperparameters named); spurmem sweep table OUT redraws them. collect says which runs are
 finished, running, requeued, failed or missing.`;
 
-function report(s: SweepSummary | TrainingSweepSummary, json: boolean | undefined): void {
+/** The sweep modules, loaded when a sweep command runs (not for every command's start). */
+const sweeps = () => import('../sweep/index.js');
+
+async function report(s: SweepSummary | TrainingSweepSummary, json: boolean | undefined): Promise<void> {
+  const { sweepTable, trainingSweepText } = await sweeps();
   if ('command' in s) {
     process.stdout.write(json ? JSON.stringify(s) + '\n' : trainingSweepText(s));
     if (s.failed.length || s.missing.length || s.running.length || s.requeued.length) process.exitCode = 1;
@@ -126,6 +114,7 @@ export function sweepCommand(): Command {
     .addHelpText('after', HELP)
     .action(async (config: string, o: Record<string, unknown>) => {
       if (o.sbatchArgs !== undefined && !o.slurm) throw new UsageError('--sbatch-args goes with --slurm');
+      const { loadSweepConfigFile, planSweep, planTrainingSweep, readTrainingConfigFile, runSweepIndex, settingLabel, sweep, trainingSettingLabel } = await sweeps();
       if (o.list) {
         const training = readTrainingConfigFile(config);
         if (training) {
@@ -169,7 +158,7 @@ export function sweepCommand(): Command {
         process.stdout.write(o.json ? JSON.stringify(s.slurm) + '\n' : `submitted Slurm job ${s.slurm.job_id}: array ${s.slurm.array} (${s.slurm.indices.length} task${s.slurm.indices.length === 1 ? '' : 's'}), script ${s.slurm.script}\nwhen it has finished: spurmem sweep collect ${s.out}\n`);
         return;
       }
-      report(s, o.json as boolean | undefined);
+      await report(s, o.json as boolean | undefined);
     });
   cmd
     .command('collect')
@@ -179,7 +168,8 @@ export function sweepCommand(): Command {
     .action(async (dir: string, o: { json?: boolean }, c: Command) => {
       // `sweep collect DIR --json`: the parent command, which has --json too, may have taken the flag
       const json = o.json ?? (c.parent?.opts().json as boolean | undefined);
-      report(isTrainingSweep(dir) ? await collectTrainingSweep(dir) : await collectSweep(dir), json);
+      const { collectSweep, collectTrainingSweep, isTrainingSweep } = await sweeps();
+      await report(isTrainingSweep(dir) ? await collectTrainingSweep(dir) : await collectSweep(dir), json);
     });
   addOptions(
     cmd
@@ -191,9 +181,10 @@ export function sweepCommand(): Command {
   )
     .option('--json', 'print sweep.json instead of the table')
     .action(async (dir: string, o: { groupBy?: string[]; select?: SweepSelection; epochSelect?: EpochSelection; json?: boolean }, c: Command) => {
+      const { collectTrainingSweep, isTrainingSweep } = await sweeps();
       if (!isTrainingSweep(dir)) throw new UsageError(`${dir}: not the folder of a train or finetune-prune sweep (spurmem sweep table draws their tables)`);
       const json = o.json ?? (c.parent?.opts().json as boolean | undefined);
-      report(await collectTrainingSweep(dir, { groupBy: o.groupBy, select: o.select, epochSelect: o.epochSelect }), json);
+      await report(await collectTrainingSweep(dir, { groupBy: o.groupBy, select: o.select, epochSelect: o.epochSelect }), json);
     });
   return cmd;
 }

@@ -2,7 +2,7 @@
  * `spurmem train`: ERM training with per-epoch group metrics, checkpoints PyTorch can read, and resume.
  */
 import { Command } from 'commander';
-import { train } from '../train/erm.js';
+import type { train } from '../train/erm.js';
 import { addOptions } from '../options/derive.js';
 import type { OptionKey } from '../options/table.js';
 import { addRunFolderOptions, runFolderAction } from './common.js';
@@ -22,7 +22,7 @@ export function trainCommand(): Command {
   addOptions(cmd, 'train', TRAIN_FLAGS);
   addRunFolderOptions(cmd, 'train');
   addOptions(cmd, 'train', ['evalInitial', 'evalBatchSize']);
-  return runFolderAction(cmd, 'print the run summary as JSON', (o) => train(o as Parameters<typeof train>[0]), (summary) => {
+  return runFolderAction(cmd, 'print the run summary as JSON', async (o) => (await import('../train/erm.js')).train(o as Parameters<typeof train>[0]), (summary) => {
     const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
     return (
       `run folder: ${summary.out}\n` +
