@@ -133,13 +133,13 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   const parsed = evaluateSchema.safeParse(input);
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const given = parsed.data;
-  setThreads(given.threads, { decodeThreads: given.decodeThreads });
-  const reading = readCheckpoint(given.checkpoint);
-  // the dataset's lists are parsed (on this thread) while the addon reads the checkpoint and loads the
-  // weights (on its own); its errors still come after the checkpoint's, as when it was opened after them
+  // the dataset's lists are parsed (on this thread) first: its image folder is listed (on a libuv thread)
+  // while the addon loads and reads the checkpoint. Its errors still come after the checkpoint's, as when
+  // it was opened after the model.
   const opening = openDataset({ dataset: given.dataset, root: given.root, target: given.target, attribute: given.attribute, skipBadImages: given.skipBadImages });
   opening.catch(() => undefined);
-  const ck = await reading;
+  setThreads(given.threads, { decodeThreads: given.decodeThreads });
+  const ck = await readCheckpoint(given.checkpoint);
   const meta = readCheckpointMeta(ck);
   const sd = stateDictPath(ck);
   const warnings = recordedContradictions({ arch: given.arch, resolution: given.resolution, labelOrder: given.labelOrder }, (_, mk) => meta[mk], given.checkpoint);
