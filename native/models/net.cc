@@ -29,6 +29,16 @@ std::vector<std::pair<std::string, torch::Tensor>> Net::namedParameters() {
   return out;
 }
 
+torch::Tensor Net::forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput) {
+  checkStageRange(opts.arch, from, to, numStages());
+  torch::Tensor y = x;
+  for (int64_t st = from; st < to; ++st) {
+    if (onInput) onInput(st, y);
+    y = runStage(st, y);
+  }
+  return y;
+}
+
 torch::Tensor Net::head(const torch::Tensor& features) {
   torch::Tensor y = headLinear->forward(features);
   return opts.softmaxHead && !headLogits ? torch::softmax(y, 1) : y;

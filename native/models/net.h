@@ -43,8 +43,9 @@ struct Net : torch::nn::Module {
   /// cls_token, pos_embed); stages 1..n are the residual blocks in order (ResNet: layer1.0 ... layer4.last;
   /// ViT: blocks.0 ... blocks.n-1); stage n + 1 is the head (ResNet: average pool + fc; ViT: norm + head).
   /// No stage writes into its input, so an input kept by `onInput` stays valid for a later call from that
-  /// stage. Throws std::invalid_argument unless 0 <= from < to <= numStages().
-  virtual torch::Tensor forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput = nullptr) = 0;
+  /// stage. Throws std::invalid_argument unless 0 <= from < to <= numStages(). Each model says what one
+  /// stage does (runStage); the loop over them is here.
+  torch::Tensor forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput = nullptr);
   /// Number of stages: the blocks + 2.
   virtual int64_t numStages() const = 0;
   /// The stage that owns a parameter or buffer (see forwardStages), or -1 for a name the net does not have.
@@ -71,6 +72,8 @@ struct Net : torch::nn::Module {
   std::vector<std::pair<std::string, torch::Tensor>> namedParameters();
 
  protected:
+  /// Runs stage `stage` (see forwardStages) on its input x and returns its output.
+  virtual torch::Tensor runStage(int64_t stage, const torch::Tensor& x) = 0;
   /// Applies the 2-way head: Linear then (optionally) softmax over classes.
   torch::Tensor head(const torch::Tensor& features);
   Linear headLinear{nullptr};

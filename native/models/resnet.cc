@@ -108,22 +108,10 @@ ResNet::ResNet(const NetOptions& o) : Net(o) {
   collectMaskSlots();
 }
 
-torch::Tensor ResNet::forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput) {
-  const int64_t n = numStages();
-  checkStageRange(opts.arch, from, to, n);
-  torch::Tensor y = x;
-  for (int64_t st = from; st < to; ++st) {
-    if (onInput) onInput(st, y);
-    if (st == 0) {
-      y = bn1->forward(conv1->forward(y)).relu_();
-      y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
-    } else if (st < n - 1) {
-      y = blocks[st - 1](y);
-    } else {
-      y = head(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
-    }
-  }
-  return y;
+torch::Tensor ResNet::runStage(int64_t stage, const torch::Tensor& x) {
+  if (stage == 0) return torch::max_pool2d(bn1->forward(conv1->forward(x)).relu_(), {3, 3}, {2, 2}, {1, 1});
+  if (stage < numStages() - 1) return blocks[stage - 1](x);
+  return head(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
 }
 
 int64_t ResNet::stageOf(const std::string& name) const {

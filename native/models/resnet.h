@@ -10,7 +10,7 @@ namespace spurmem {
 /// 3-4-6-3) with a `fc` head (see NetOptions::softmaxHead).
 struct ResNet : Net {
   explicit ResNet(const NetOptions& o);
-  torch::Tensor forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput = nullptr) override;
+  torch::Tensor runStage(int64_t stage, const torch::Tensor& x) override;
   int64_t numStages() const override { return static_cast<int64_t>(blocks.size()) + 2; }
   /// conv1/bn1: 0; layer<l>.<b>.*: 1 + the blocks before it; fc: the last stage.
   int64_t stageOf(const std::string& name) const override;

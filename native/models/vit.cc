@@ -81,23 +81,14 @@ VisionTransformer::VisionTransformer(const NetOptions& o) : Net(o) {
   }
 }
 
-torch::Tensor VisionTransformer::forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput) {
-  const int64_t n = numStages();
-  checkStageRange(opts.arch, from, to, n);
-  torch::Tensor y = x;
-  for (int64_t st = from; st < to; ++st) {
-    if (onInput) onInput(st, y);
-    if (st == 0) {
-      y = patchProj->forward(y).flatten(2).transpose(1, 2);  // [B, N, D]
-      auto cls = cls_token.expand({y.size(0), -1, -1});
-      y = torch::cat({cls, y}, 1) + pos_embed;
-    } else if (st < n - 1) {
-      y = blocks[st - 1]->forward(y);
-    } else {
-      y = head(norm->forward(y).select(1, 0));
-    }
+torch::Tensor VisionTransformer::runStage(int64_t stage, const torch::Tensor& x) {
+  if (stage == 0) {
+    auto y = patchProj->forward(x).flatten(2).transpose(1, 2);  // [B, N, D]
+    auto cls = cls_token.expand({y.size(0), -1, -1});
+    return torch::cat({cls, y}, 1) + pos_embed;
   }
-  return y;
+  if (stage < numStages() - 1) return blocks[stage - 1]->forward(x);
+  return head(norm->forward(x).select(1, 0));
 }
 
 int64_t VisionTransformer::stageOf(const std::string& name) const {

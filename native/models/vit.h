@@ -38,7 +38,7 @@ TORCH_MODULE(ViTBlock);
 /// original 1e-5).
 struct VisionTransformer : Net {
   explicit VisionTransformer(const NetOptions& o);
-  torch::Tensor forwardStages(const torch::Tensor& x, int64_t from, int64_t to, const StageInput& onInput = nullptr) override;
+  torch::Tensor runStage(int64_t stage, const torch::Tensor& x) override;
   int64_t numStages() const override { return depth + 2; }
   /// cls_token, pos_embed, patch_embed.*: 0; blocks.<i>.*: 1 + i; norm.*, head.*: the last stage.
   int64_t stageOf(const std::string& name) const override;
