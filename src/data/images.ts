@@ -435,7 +435,7 @@ let poolLinked = false;
 
 /**
  * {@link transformFiles} on the process's decoding pool: `threads` threads at idle priority decode while
- * the model runs (in the gaps libtorch's threads leave on the cores, without slowing them down), and as many
+ * the model runs (in the gaps libtorch's threads leave on the cores, hardly slowing them down), and as many
  * at normal priority while no model call runs on the CPU (see src/util/cpu-budget.ts,
  * `onModelCalls`). Batches are served first come, first served.
  * @returns the results as transformFiles', and the CPU seconds the files took (all threads)

@@ -18,15 +18,16 @@
  *
  * JPEGs decoded on the addon's decoding pool ({@link CpuBudget.decodePooled}, where the OS has an idle
  * scheduling priority) hold no token: the pool's idle-priority threads run only on cores that no other
- * thread wants, so they decode in the gaps a forward pass leaves on the cores without slowing it down,
+ * thread wants, so they decode in the gaps a forward pass leaves on the cores and hardly slow it down,
  * and its normal-priority threads run only while no model call runs on the CPU (the budget tells the pool,
- * {@link CpuBudget.onModelCalls}). Measured on 2 cores, a forward pass with 2 threads leaves about 0.6 of a
- * core to the idle-priority threads and runs 5-8% slower beside them; decoding at normal priority beside
- * it made it 60-80% slower (bench/eval-e2e.mjs).
+ * {@link CpuBudget.onModelCalls}). Measured on 2 cores (a ResNet-18 forward loop with 2 threads beside a
+ * decoding loop), the forward pass left about 0.6 of a core to idle-priority decoding threads and ran 5-8%
+ * slower beside them; beside decoding threads of normal priority it ran 60-80% slower.
  *
- * When libtorch's thread count is not given (`--threads`) and images are not decoded on the pool, the budget chooses it for evaluation passes
- * (eval-mode forward calls) on a CPU by trial: successive such calls alternate between every core and
- * half of them (the rest left to decoding, side by side) until each count has a few measurements; the
+ * When libtorch's thread count is not given (`--threads`) and images are not decoded on the pool, the
+ * budget chooses it for evaluation passes (eval-mode forward calls) on a CPU by trial: successive such
+ * calls alternate between every core and half of them (the rest left to decoding, side by side) until
+ * each count has a few measurements; the
  * count whose median time per image from one call's end to the next (waiting for data included) is lower
  * is kept for the rest of the process. Alternating call by call gives both counts the same conditions (a
  * first pass that decodes, a later one that reads the cache); a gap that holds any other model call (a
