@@ -149,7 +149,8 @@ bool readWholeFile(const std::string& path, std::vector<uint8_t>& buf, std::stri
   return true;
 }
 
-void runFileJob(const FileJob& job, uint8_t* out, std::vector<uint8_t>& buf, FileResult& r) {
+/// Reads, decodes and transforms one file; its window's bytes go to `window`.
+void runFileJob(const FileJob& job, uint8_t* window, std::vector<uint8_t>& buf, FileResult& r) {
   const uint8_t* bytes = job.bytes;
   size_t size = job.size;
   if (!bytes) {
@@ -181,7 +182,7 @@ void runFileJob(const FileJob& job, uint8_t* out, std::vector<uint8_t>& buf, Fil
   if (job.wholeImage) t.box = image::Rect{0, 0, px.width, px.height};
   try {
     image::checkTransform(src, t);
-    image::pilTransform(src, t, out + job.offset);
+    image::pilTransform(src, t, window);
   } catch (const std::exception& e) {
     r.status = 2;
     r.message = errorText(e);
@@ -235,9 +236,9 @@ FileJobs fileJobs(Napi::Env env, const JsOptions& o, const char* what) {
 }
 
 /// One file's job, where any exception (out of memory) fails that file only.
-void runFileJobSafely(const FileJob& job, uint8_t* dst, std::vector<uint8_t>& buf, FileResult& r) {
+void runFileJobSafely(const FileJob& job, uint8_t* window, std::vector<uint8_t>& buf, FileResult& r) {
   try {
-    runFileJob(job, dst, buf, r);
+    runFileJob(job, window, buf, r);
   } catch (const std::exception& e) {
     r = FileResult{2, errorText(e)};
   }
@@ -274,7 +275,7 @@ Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
         std::atomic<size_t> next{0};
         auto worker = [&]() {
           std::vector<uint8_t> buf;
-          for (size_t i = next++; i < jobs->size(); i = next++) runFileJobSafely((*jobs)[i], dst, buf, (*results)[i]);
+          for (size_t i = next++; i < jobs->size(); i = next++) runFileJobSafely((*jobs)[i], dst + (*jobs)[i].offset, buf, (*results)[i]);
         };
         std::vector<std::thread> pool;
         for (int t = 1; t < nThreads; t++) pool.emplace_back(worker);
@@ -306,7 +307,8 @@ Napi::Value DecodeTransformFilesPooled(const Napi::CallbackInfo& info) {
   const int64_t threads = o.integer("threads");
   if (threads < 1) throw Napi::RangeError::New(env, "decodeTransformFilesPooled: threads must be >= 1");
   FileJobs fj = fileJobs(env, o, "decodeTransformFilesPooled");
-  auto* call = new PooledCall(env);
+  auto owned = std::make_unique<PooledCall>(env);
+  PooledCall* call = owned.get();
   call->jobs = std::move(fj.jobs);
   call->results.resize(call->jobs.size());
   call->dst = fj.dst;
@@ -315,24 +317,39 @@ Napi::Value DecodeTransformFilesPooled(const Napi::CallbackInfo& info) {
   call->settle = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "spurmem decode", 0, 1);
   auto& pool = image::TaskPool::instance();
   pool.workers(static_cast<int>(threads));
-  pool.submit(
-      call->jobs.size(),
-      [call](size_t i) {
-        thread_local std::vector<uint8_t> buf;
-        runFileJobSafely(call->jobs[i], call->dst, buf, call->results[i]);
-      },
-      [call](double cpuSeconds) {
-        call->cpuSeconds = cpuSeconds;
-        Napi::ThreadSafeFunction settle = call->settle;  // `call` is deleted on the JS thread
-        settle.BlockingCall([call](Napi::Env env, Napi::Function) {
-          auto r = Napi::Object::New(env);
-          r.Set("status", statusArray(env, call->results));
-          r.Set("cpuSeconds", Napi::Number::New(env, call->cpuSeconds));
-          call->deferred.Resolve(r);
-          delete call;
+  try {
+    pool.submit(
+        call->jobs.size(),
+        // a file may be decoded twice at once (task_pool.h): each run decodes into its own window, and the
+        // run that claims the file first writes it to `out`
+        [call](size_t i, const image::TaskPool::Claim& claim) {
+          thread_local std::vector<uint8_t> buf;
+          thread_local std::vector<uint8_t> window;
+          const FileJob& job = call->jobs[i];
+          window.resize(static_cast<size_t>(job.spec.window.width) * job.spec.window.height * 3);
+          FileResult r;
+          runFileJobSafely(job, window.data(), buf, r);
+          if (!claim()) return;
+          if (r.status == 0) std::memcpy(call->dst + job.offset, window.data(), window.size());
+          call->results[i] = std::move(r);
+        },
+        [call](double cpuSeconds) {
+          call->cpuSeconds = cpuSeconds;
+          Napi::ThreadSafeFunction settle = call->settle;  // `call` is deleted on the JS thread
+          settle.BlockingCall([call](Napi::Env env, Napi::Function) {
+            auto r = Napi::Object::New(env);
+            r.Set("status", statusArray(env, call->results));
+            r.Set("cpuSeconds", Napi::Number::New(env, call->cpuSeconds));
+            call->deferred.Resolve(r);
+            delete call;
+          });
+          settle.Release();
         });
-        settle.Release();
-      });
+  } catch (const std::exception& e) {
+    call->settle.Release();
+    throw Napi::Error::New(env, std::string("decodeTransformFilesPooled: ") + e.what());
+  }
+  owned.release();  // deleted when it settles
   return promise;
 }
 

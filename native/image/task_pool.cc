@@ -2,12 +2,14 @@
 #include "image/task_pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <ctime>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -41,10 +43,15 @@ int64_t threadCpuNanos() {
 #endif
 }
 
+/// A task's state: not started, running once, running twice (a foreground thread runs it again), claimed.
+enum : uint8_t { kWaiting = 0, kRunning = 1, kTwice = 2, kClaimed = 3 };
+
 struct Batch {
   size_t count = 0;
-  size_t next = 0;  ///< the next task to hand out (under the pool's lock); the batch leaves the queue when done
-  std::atomic<size_t> left{0};
+  size_t next = 0;  ///< the next task not yet started (under the pool's lock)
+  std::unique_ptr<std::atomic<uint8_t>[]> state;
+  std::atomic<size_t> left{0};  ///< tasks not claimed yet
+  std::atomic<size_t> refs{0};  ///< tasks not claimed + runs in progress: done() when it reaches 0
   std::atomic<int64_t> cpuNanos{0};
   TaskPool::Run run;
   TaskPool::Done done;
@@ -59,7 +66,10 @@ class Pool final : public TaskPool {
     }
     auto b = std::make_shared<Batch>();
     b->count = count;
+    b->state.reset(new std::atomic<uint8_t>[count]);
+    for (size_t i = 0; i < count; i++) b->state[i] = kWaiting;
     b->left = count;
+    b->refs = count;
     b->run = std::move(run);
     b->done = std::move(done);
     {
@@ -78,52 +88,93 @@ class Pool final : public TaskPool {
     cv_.notify_all();
   }
 
+  // No lock: the pool's lock may be held by a background thread that waits for a core. A foreground thread
+  // that misses the notification sees the flag within kRecheck.
   void setForeground(bool open) override {
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      if (foreground_ == open) return;
-      foreground_ = open;
-    }
-    if (open) cv_.notify_all();
+    if (foreground_.exchange(open) != open && open) cv_.notify_all();
   }
 
  private:
-  // starts threads up to the limit of each kind (under the lock); they live as long as the process
+  static constexpr std::chrono::milliseconds kRecheck{2};
+
+  // starts threads up to the limit of each kind (under the lock); they live as long as the process.
+  // Throws std::system_error when not even one thread runs.
   void start() {
     const bool idle = idlePriorityAvailable();
     while (started_ < limit_) {
-      const int k = started_++;
-      std::thread([this, k] { loop(k, false); }).detach();
-      if (idle) std::thread([this, k] { loop(k, true); }).detach();
+      const int k = started_;
+      try {
+        std::thread([this, k] { loop(k, false); }).detach();
+      } catch (const std::system_error&) {
+        if (started_ == 0) throw;
+        limit_ = started_;  // as many as could be started
+        return;
+      }
+      started_++;
+      if (idle) {
+        try {
+          std::thread([this, k] { loop(k, true); }).detach();
+        } catch (const std::system_error&) {
+          // the foreground thread of the same number does its work
+        }
+      }
     }
   }
 
-  // Background threads take the first task not yet taken, of any batch; foreground threads only tasks of the
-  // oldest unfinished batch (the one the caller waits for first). When a background thread holds that
-  // batch's last tasks, the foreground threads leave the cores to it instead of starting later batches: the
-  // kernel would give a normal thread's core to it only after they ran out of work.
+  // The task thread k may run next (under the lock), or none: background threads take the first task not
+  // started, of any batch; foreground threads, while the foreground is open, only tasks of the oldest
+  // batch, and when all of them have started, one a background thread still runs alone.
+  bool pick(int k, bool background, std::shared_ptr<Batch>& b, size_t& i) {
+    if (k >= limit_ || queue_.empty()) return false;
+    if (background) {
+      for (auto& q : queue_)
+        if (q->next < q->count) {
+          b = q;
+          i = q->next++;
+          b->state[i] = kRunning;
+          b->refs++;
+          return true;
+        }
+      return false;
+    }
+    if (!foreground_) return false;
+    auto& q = queue_.front();
+    if (q->next < q->count) {
+      b = q;
+      i = q->next++;
+      b->state[i] = kRunning;
+      b->refs++;
+      return true;
+    }
+    for (size_t j = 0; j < q->count; j++) {
+      uint8_t s = kRunning;
+      if (q->state[j].compare_exchange_strong(s, kTwice)) {
+        b = q;
+        i = j;
+        b->refs++;
+        return true;
+      }
+    }
+    return false;
+  }
+
   void loop(int k, bool background) {
     if (background && !enterIdlePriority()) return;  // checked before: does not happen in practice
     std::unique_lock<std::mutex> lk(m_);
     for (;;) {
       std::shared_ptr<Batch> b;
-      cv_.wait(lk, [&] {
-        if (k >= limit_ || (!background && !foreground_)) return false;
-        for (auto& q : queue_) {
-          if (q->next < q->count) {
-            b = q;
-            return true;
-          }
-          if (!background) return false;
-        }
-        return false;
-      });
-      const size_t i = b->next++;
+      size_t i = 0;
+      while (!pick(k, background, b, i)) {
+        if (background || queue_.empty()) cv_.wait(lk);
+        else cv_.wait_for(lk, kRecheck);  // the foreground may open without a notification reaching us
+      }
       lk.unlock();
       const int64_t t0 = threadCpuNanos();
-      b->run(i);
+      bool claimed = false;
+      b->run(i, [&] { return claimed = b->state[i].exchange(kClaimed) != kClaimed; });
       b->cpuNanos += threadCpuNanos() - t0;
-      if (--b->left == 0) {
+      if (claimed && --b->left == 0) {
+        // every task claimed: the batch leaves the queue (a second run of a task may still be finishing)
         lk.lock();
         for (auto it = queue_.begin(); it != queue_.end(); ++it)
           if (*it == b) {
@@ -132,8 +183,10 @@ class Pool final : public TaskPool {
           }
         lk.unlock();
         cv_.notify_all();
-        b->done(static_cast<double>(b->cpuNanos.load()) / 1e9);
       }
+      // done() once every task is claimed and no run of the batch is left: run may use what done frees
+      const size_t n = claimed ? 2 : 1;
+      if (b->refs.fetch_sub(n) == n) b->done(static_cast<double>(b->cpuNanos.load()) / 1e9);
       b.reset();
       lk.lock();
     }
@@ -142,7 +195,7 @@ class Pool final : public TaskPool {
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Batch>> queue_;  ///< unfinished batches, oldest first
-  bool foreground_ = true;
+  std::atomic<bool> foreground_{true};
   int limit_ = 1;
   int started_ = 0;
 };
@@ -158,8 +211,12 @@ TaskPool& TaskPool::instance() {
 bool TaskPool::idlePriorityAvailable() {
   static const bool ok = [] {
     bool r = false;
-    std::thread t([&r] { r = enterIdlePriority(); });
-    t.join();
+    try {
+      std::thread t([&r] { r = enterIdlePriority(); });
+      t.join();
+    } catch (const std::system_error&) {
+      r = false;
+    }
     return r;
   }();
   return ok;

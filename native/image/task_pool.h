@@ -12,10 +12,14 @@
 //   the model waits for never depends on idle time alone (another process may take every core).
 //
 // Tasks are taken first come, first served across batches: an earlier batch's tasks all start before a
-// later batch's. Foreground threads take only tasks of the oldest unfinished batch, so that when background
-// threads hold its last tasks they get the cores to finish them. `workers(n)` sets how many threads of each
-// kind take tasks (the decode threads of the process's CPU budget); threads are started when first needed
-// and never stopped (they sleep when idle).
+// later batch's. Foreground threads take only tasks of the oldest unfinished batch, the one the caller
+// waits for first. When every task of that batch has started, a foreground thread runs again a task that a
+// background thread still holds (each at most once more): on a busy machine a background thread may wait
+// long for a core, and the caller waits for that batch. The first run of a task to finish claims it
+// (`claim()` in run); the other's result is dropped. `workers(n)` sets how many threads of each kind take
+// tasks (the decode threads of the process's CPU budget); threads are started when first needed and never
+// stopped (they sleep when idle). The caller's thread never waits for a lock a background thread holds
+// while opening or closing the foreground.
 #pragma once
 
 #include <cstddef>
@@ -25,16 +29,19 @@ namespace spurmem::image {
 
 class TaskPool {
  public:
-  /// run(i) runs task i of a batch (0 <= i < count) on a pool thread; it must not throw. done(cpuSeconds)
-  /// runs once, on the pool thread that finished the batch's last task, with the CPU time (user + system
-  /// of the threads, seconds) its tasks took.
-  using Run = std::function<void(size_t)>;
+  /// run(i, claim) runs task i of a batch (0 <= i < count) on a pool thread, and must not throw. A task may
+  /// run twice at once (see above): run computes its result privately, then calls claim(), which returns
+  /// true for the first run of task i that calls it; only that run may publish its result. done(cpuSeconds)
+  /// runs once, on the pool thread that claimed the batch's last task, after every claimed run returned,
+  /// with the CPU time (user + system of the threads, seconds) its runs took.
+  using Claim = std::function<bool()>;
+  using Run = std::function<void(size_t, const Claim&)>;
   using Done = std::function<void(double)>;
 
   /// The process's pool.
   static TaskPool& instance();
 
-  /// Queues a batch of `count` tasks (count >= 1).
+  /// Queues a batch of `count` tasks. Throws std::system_error when no pool thread could be started.
   virtual void submit(size_t count, Run run, Done done) = 0;
   /// How many threads of each kind take tasks (>= 1; more are started when needed).
   virtual void workers(int n) = 0;

@@ -307,15 +307,16 @@ export class CpuBudget {
   async compute<T>(threads: number, f: () => Promise<T>, o: { apply?: boolean; images?: number } = {}): Promise<T> {
     const k = await this.#acquire(threads, false);
     const t0 = performance.now();
-    if (threads > 0 && this.#cpuCalls++ === 0) this.#onModelCalls?.(true);
+    const cpu = threads > 0;
     try {
+      if (cpu && this.#cpuCalls++ === 0) this.#onModelCalls?.(true);
       if (o.apply) this.applyThreads(threads);
       return await f();
     } finally {
-      if (threads > 0 && --this.#cpuCalls === 0) this.#onModelCalls?.(false);
       this.spent.modelSeconds += (performance.now() - t0) / 1000;
       this.spent.modelCalls += 1;
       this.#release(k, false);
+      if (cpu && --this.#cpuCalls === 0) this.#onModelCalls?.(false);
       if (threads > 0) this.#noteCall(o.images ?? 0);
     }
   }
