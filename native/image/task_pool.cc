@@ -2,7 +2,6 @@
 #include "image/task_pool.h"
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <ctime>
@@ -88,14 +87,16 @@ class Pool final : public TaskPool {
     cv_.notify_all();
   }
 
-  // No lock: the pool's lock may be held by a background thread that waits for a core. A foreground thread
-  // that misses the notification sees the flag within kRecheck.
+  // Closing takes no lock: the pool's lock may be held by a background thread that waits for a core while
+  // the model runs. Opening takes it for a moment (so that no foreground thread misses the notification)
+  // when a model call has just ended, and the cores it leaves let such a thread finish.
   void setForeground(bool open) override {
-    if (foreground_.exchange(open) != open && open) cv_.notify_all();
+    if (foreground_.exchange(open) == open || !open) return;
+    { std::lock_guard<std::mutex> lk(m_); }
+    cv_.notify_all();
   }
 
  private:
-  static constexpr std::chrono::milliseconds kRecheck{2};
 
   // starts threads up to the limit of each kind (under the lock); they live as long as the process.
   // Throws std::system_error when not even one thread runs.
@@ -164,10 +165,7 @@ class Pool final : public TaskPool {
     for (;;) {
       std::shared_ptr<Batch> b;
       size_t i = 0;
-      while (!pick(k, background, b, i)) {
-        if (background || queue_.empty()) cv_.wait(lk);
-        else cv_.wait_for(lk, kRecheck);  // the foreground may open without a notification reaching us
-      }
+      while (!pick(k, background, b, i)) cv_.wait(lk);
       lk.unlock();
       const int64_t t0 = threadCpuNanos();
       bool claimed = false;

@@ -18,8 +18,8 @@
 // long for a core, and the caller waits for that batch. The first run of a task to finish claims it
 // (`claim()` in run); the other's result is dropped. `workers(n)` sets how many threads of each kind take
 // tasks (the decode threads of the process's CPU budget); threads are started when first needed and never
-// stopped (they sleep when idle). The caller's thread never waits for a lock a background thread holds
-// while opening or closing the foreground.
+// stopped (they sleep when idle). Closing the foreground (a model call starts) never waits for a lock a
+// background thread may hold while the model keeps it off the cores.
 #pragma once
 
 #include <cstddef>
