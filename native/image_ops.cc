@@ -189,15 +189,18 @@ void runFileJob(const FileJob& job, uint8_t* window, std::vector<uint8_t>& buf, 
   }
 }
 
-/// The files of a decodeTransformFiles call, read from its options (on the JS thread).
+/// The files and thread count of a decodeTransformFiles call, read from its options (on the JS thread).
 struct FileJobs {
   std::vector<FileJob> jobs;
   uint8_t* dst = nullptr;
   std::vector<Napi::Value> keep;  ///< the JS buffers the jobs read and write
+  int64_t threads = 1;
 };
 
 FileJobs fileJobs(Napi::Env env, const JsOptions& o, const char* what) {
   FileJobs r;
+  r.threads = o.integer("threads");
+  if (r.threads < 1) throw Napi::RangeError::New(env, std::string(what) + ": threads must be >= 1");
   auto outV = o.value("out");
   if (!outV.IsTypedArray() || outV.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     throw Napi::TypeError::New(env, std::string(what) + ": out must be a Uint8Array");
@@ -261,14 +264,11 @@ Napi::Array statusArray(Napi::Env env, const std::vector<FileResult>& results) {
 // it failed. A missing box means the whole decoded image.
 Napi::Value DecodeTransformFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  JsOptions o(info, 0, "decodeTransformFiles");
-  const int64_t threads = o.integer("threads");
-  if (threads < 1) throw Napi::RangeError::New(env, "decodeTransformFiles: threads must be >= 1");
-  FileJobs fj = fileJobs(env, o, "decodeTransformFiles");
+  FileJobs fj = fileJobs(env, JsOptions(info, 0, "decodeTransformFiles"), "decodeTransformFiles");
   auto jobs = std::make_shared<std::vector<FileJob>>(std::move(fj.jobs));
   uint8_t* dst = fj.dst;
   auto results = std::make_shared<std::vector<FileResult>>(jobs->size());
-  const int nThreads = static_cast<int>(std::min<int64_t>(threads, std::max<size_t>(1, jobs->size())));
+  const int nThreads = static_cast<int>(std::min<int64_t>(fj.threads, std::max<size_t>(1, jobs->size())));
   return runAsync(
       env,
       [jobs, results, dst, nThreads]() {
@@ -303,10 +303,7 @@ struct PooledCall {
 // the pool's threads of each kind. cpuSeconds: the CPU time the files took.
 Napi::Value DecodeTransformFilesPooled(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  JsOptions o(info, 0, "decodeTransformFilesPooled");
-  const int64_t threads = o.integer("threads");
-  if (threads < 1) throw Napi::RangeError::New(env, "decodeTransformFilesPooled: threads must be >= 1");
-  FileJobs fj = fileJobs(env, o, "decodeTransformFilesPooled");
+  FileJobs fj = fileJobs(env, JsOptions(info, 0, "decodeTransformFilesPooled"), "decodeTransformFilesPooled");
   auto owned = std::make_unique<PooledCall>(env);
   PooledCall* call = owned.get();
   call->jobs = std::move(fj.jobs);
@@ -316,7 +313,7 @@ Napi::Value DecodeTransformFilesPooled(const Napi::CallbackInfo& info) {
   Napi::Promise promise = call->deferred.Promise();
   call->settle = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "spurmem decode", 0, 1);
   auto& pool = image::TaskPool::instance();
-  pool.workers(static_cast<int>(threads));
+  pool.workers(static_cast<int>(fj.threads));
   try {
     pool.submit(
         call->jobs.size(),

@@ -127,32 +127,29 @@ class Pool final : public TaskPool {
   // batch, and when all of them have started, one a background thread still runs alone.
   bool pick(int k, bool background, std::shared_ptr<Batch>& b, size_t& i) {
     if (k >= limit_ || queue_.empty()) return false;
+    // starts the next task of q not yet started, if there is one
+    auto startNext = [&](const std::shared_ptr<Batch>& q) {
+      if (q->next >= q->count) return false;
+      i = q->next++;
+      q->state[i] = kRunning;
+      q->refs++;
+      b = q;
+      return true;
+    };
     if (background) {
       for (auto& q : queue_)
-        if (q->next < q->count) {
-          b = q;
-          i = q->next++;
-          b->state[i] = kRunning;
-          b->refs++;
-          return true;
-        }
+        if (startNext(q)) return true;
       return false;
     }
     if (!foreground_) return false;
     auto& q = queue_.front();
-    if (q->next < q->count) {
-      b = q;
-      i = q->next++;
-      b->state[i] = kRunning;
-      b->refs++;
-      return true;
-    }
+    if (startNext(q)) return true;
     for (size_t j = 0; j < q->count; j++) {
       uint8_t s = kRunning;
       if (q->state[j].compare_exchange_strong(s, kTwice)) {
-        b = q;
         i = j;
-        b->refs++;
+        q->refs++;
+        b = q;
         return true;
       }
     }

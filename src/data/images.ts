@@ -419,7 +419,8 @@ export async function transformFiles(jobs: readonly FileTransform[], threads: nu
 
 /**
  * Whether {@link transformFilesPooled} decodes in the background: the addon has the native JPEG decoder
- * and the OS an idle scheduling priority (Linux).
+ * and the OS an idle scheduling priority (Linux). When it does, the first call links the pool to the
+ * process's CPU budget (model calls close the pool's foreground; no thread trial runs).
  */
 export function backgroundDecoding(): boolean {
   if (addon().decodeInBackground !== true) return false;

@@ -147,22 +147,21 @@ function attributeIndex(path: string, line: number, names: string[], name: strin
  */
 export function readCelebaAttrTxt(path: string, target: string, attribute: string): CelebaAttributes {
   const text = readText(path);
-  const lines = lineStarts(text);
-  const lineText = (k: number) => text.slice(lines[k], k + 1 < lines.length ? lines[k + 1] : text.length).replace(/\r?\n$/, '');
+  const lines = lineBounds(text);
+  const lineText = (k: number) => text.slice(lines[k], lines[k + 1]).replace(/\r?\n$/, '');
   const count = Number(lineText(0).trim());
   if (!Number.isInteger(count) || count < 0) {
     throw new SpurmemError(`${path} line 1: '${lineText(0).trim()}' is not an image count (expected the official list_attr_celeba.txt: a count, a line of 40 attribute names, then one row per image)`);
   }
-  const names = lines.length > 1 ? lineText(1).trim().split(/\s+/).filter((s) => s !== '') : [];
+  const names = lines.length > 2 ? lineText(1).trim().split(/\s+/).filter((s) => s !== '') : [];
   if (names.length === 0) throw new SpurmemError(`${path} line 2: no attribute names (expected the 40 CelebA attribute names)`);
   const ti = attributeIndex(path, 2, names, target, 'target');
   const ai = attributeIndex(path, 2, names, attribute, 'spurious attribute');
   const rows: CelebaAttributes['rows'] = [];
   // 202,599 rows of 41 fields: scanned in place (a split per row made 8 million strings)
   const fields = new Int32Array(2 * (names.length + 2));
-  for (let k = 2; k < lines.length; k++) {
-    const end = k + 1 < lines.length ? lines[k + 1] : text.length;
-    const n = scanFields(text, lines[k], end, fields);
+  for (let k = 2; k + 1 < lines.length; k++) {
+    const n = scanFields(text, lines[k], lines[k + 1], fields);
     if (n === 0) continue;
     const line = k + 1;
     if (n !== names.length + 1) {
@@ -177,11 +176,15 @@ export function readCelebaAttrTxt(path: string, target: string, attribute: strin
   return { names, rows };
 }
 
-/** Where each line of `text` starts (line k is text[starts[k], starts[k + 1]), its line break included). */
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = text.indexOf('\n'); i >= 0 && i + 1 < text.length; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-  return starts;
+/**
+ * Where each line of `text` starts, then text.length: line k is text[b[k], b[k + 1]), its line break
+ * included, for k < b.length - 1.
+ */
+function lineBounds(text: string): number[] {
+  const b = [0];
+  for (let i = text.indexOf('\n'); i >= 0 && i + 1 < text.length; i = text.indexOf('\n', i + 1)) b.push(i + 1);
+  b.push(text.length);
+  return b;
 }
 
 /** Whether a character code is whitespace as JavaScript's `\s` (and String.prototype.trim) defines it. */
@@ -250,10 +253,10 @@ export function readCelebaPartition(path: string): Map<string, Split> {
     return out;
   }
   const text = readText(path);
-  const lines = lineStarts(text);
+  const lines = lineBounds(text);
   const fields = new Int32Array(6);
-  for (let k = 0; k < lines.length; k++) {
-    const n = scanFields(text, lines[k], k + 1 < lines.length ? lines[k + 1] : text.length, fields);
+  for (let k = 0; k + 1 < lines.length; k++) {
+    const n = scanFields(text, lines[k], lines[k + 1], fields);
     if (n === 0) continue;
     if (n !== 2) throw new SpurmemError(`${path} line ${k + 1}: ${n} fields, expected 2 (an image name and its partition 0, 1 or 2)`);
     add(k + 1, text.slice(fields[0], fields[1]), text.slice(fields[2], fields[3]), 'partition');
