@@ -7,10 +7,12 @@
 #include "image_ops.h"
 #include "js_convert.h"
 #include "losses.h"
+#include "metrics/bootstrap.h"
 #include "model_handle.h"
 
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -101,6 +103,32 @@ Napi::Value NtXent(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ntXent(a, b, o.Get("temperature").As<Napi::Number>().DoubleValue()).item<double>());
 }
 
+// bootstrapCorrect({state: Uint32Array(4), count: Int32Array(G), correct: Int32Array(G), draws}) -> Int32Array
+// (draws x G, replicate-major): the group-stratified bootstrap's correct draws (metrics/bootstrap.h), from
+// the sfc32 state of src/util/random.ts. Synchronous: 2000 draws of 20,000 samples take about 0.1 s.
+Napi::Value BootstrapCorrect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsOptions o(info, 0, "bootstrapCorrect options");
+  auto st = o.value("state");
+  if (!st.IsTypedArray() || st.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || st.As<Napi::Uint32Array>().ElementLength() != 4)
+    throw Napi::TypeError::New(env, "bootstrapCorrect options: 'state' must be a Uint32Array of 4 words (the sfc32 state)");
+  auto words = st.As<Napi::Uint32Array>();
+  Sfc32 rng{words[0], words[1], words[2], words[3]};
+  auto countV = o.value("count");
+  const int64_t groups = countV.IsTypedArray() ? static_cast<int64_t>(countV.As<Napi::TypedArray>().ElementLength()) : -1;
+  auto count = int32List(env, countV, groups, "bootstrapCorrect options.count");
+  auto correct = int32List(env, o.value("correct"), groups, "bootstrapCorrect options.correct");
+  std::vector<int32_t> hits;
+  try {
+    hits = bootstrapCorrect(rng, count, correct, o.integer("draws"));
+  } catch (const std::exception& e) {
+    throw Napi::RangeError::New(env, e.what());
+  }
+  auto out = Napi::Int32Array::New(env, hits.size());
+  std::copy(hits.begin(), hits.end(), out.Data());
+  return out;
+}
+
 // cpuCache() -> {limitBytes, cachedBytes, liveBytes, hits, misses}; cpuCache(limitBytes) sets the limit first.
 Napi::Value CpuCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -144,6 +172,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setTf32", Napi::Function::New(env, SetTf32));
   exports.Set("ntXent", Napi::Function::New(env, NtXent));
   exports.Set("cpuCache", Napi::Function::New(env, CpuCache));
+  exports.Set("bootstrapCorrect", Napi::Function::New(env, BootstrapCorrect));
   registerImageOps(env, exports);
   return exports;
 }

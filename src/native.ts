@@ -276,6 +276,13 @@ export interface Addon {
   setDecodeForeground(open: boolean): void;
   /** Whether the decoding pool has idle-priority threads (libjpeg, and an OS with an idle scheduling policy: Linux). */
   decodeInBackground: boolean;
+  /**
+   * The group-stratified bootstrap's draws (native/metrics/bootstrap.h): per replicate (outer) and group
+   * (inner), how many of count[g] draws with replacement hit one of the group's correct[g] correct samples,
+   * drawn as src/metrics/intervals.ts's loop draws them from the sfc32 `state` (src/util/random.ts).
+   * Returns draws x groups values, replicate-major. Throws a RangeError for bad counts.
+   */
+  bootstrapCorrect(o: { state: Uint32Array; count: Int32Array; correct: Int32Array; draws: number }): Int32Array;
 }
 
 /** The package's root folder (holds package.json and build/). */

@@ -7,6 +7,8 @@ import {
 import { runCli } from './helpers/cli.js';
 import { tinyDataset } from './helpers/datasets.js';
 import { fixturesDir, pythonCode } from './helpers/python.js';
+import { addon } from '../src/native.js';
+import { Rng } from '../src/util/random.js';
 
 /** Many (k, n, level): k = 0, k = n, n = 1, small and large groups (CelebA's blond-male test group has 180 images). */
 const CASES: [number, number, number][] = [];
@@ -75,6 +77,39 @@ describe('the group-stratified bootstrap of the aggregates', () => {
     const wide = bootstrapIntervals(counts, { draws: 500, seed: 3, level: 0.99 });
     expect(wide.mean_accuracy![0]).toBeLessThanOrEqual(a.mean_accuracy![0]);
     expect(wide.mean_accuracy![1]).toBeGreaterThanOrEqual(a.mean_accuracy![1]);
+  });
+
+  it('the addon draws what the TypeScript loop draws from the same generator, number for number', () => {
+    // the loop bootstrapIntervals describes: per replicate, per group, count draws of rng.int(0, count)
+    const reference = (count: number[], correct: number[], draws: number, rng: Rng): number[] => {
+      const out: number[] = [];
+      for (let b = 0; b < draws; b++) {
+        for (let g = 0; g < count.length; g++) {
+          const [n, k] = [count[g], correct[g]];
+          if (k === 0 || k === n) {
+            out.push(k);
+            continue;
+          }
+          let hits = 0;
+          for (let i = 0; i < n; i++) if (rng.int(0, n) < k) hits += 1;
+          out.push(hits);
+        }
+      }
+      return out;
+    };
+    const cases: [number[], number[], number][] = [
+      [[40, 12, 9, 30], [38, 7, 4, 27], 300],
+      [[1, 2, 3], [0, 1, 3], 50], // a group of one, half right, all right
+      [[9767, 7535, 2480, 180], [9500, 7400, 1900, 80], 3], // CelebA's test groups
+      [[1000003], [999999], 1], // a group whose drawn index rounds near the correct count
+      [[7, 0, 5], [3, 0, 0], 20],
+    ];
+    for (const [seed, [count, correct, draws]] of cases.entries()) {
+      const native = addon().bootstrapCorrect({ state: new Rng(seed, 0x6b6f6f62).state(), count: Int32Array.from(count), correct: Int32Array.from(correct), draws });
+      expect(Array.from(native), `case ${seed}`).toEqual(reference(count, correct, draws, new Rng(seed, 0x6b6f6f62)));
+    }
+    expect(() => addon().bootstrapCorrect({ state: new Rng(0).state(), count: Int32Array.of(3), correct: Int32Array.of(4), draws: 1 })).toThrow(/group 0: expected 0 <= correct <= count, got correct 4 of 3/);
+    expect(() => addon().bootstrapCorrect({ state: new Uint32Array(3), count: Int32Array.of(3), correct: Int32Array.of(1), draws: 1 })).toThrow(/'state' must be a Uint32Array of 4 words/);
   });
 
   it('keeps group sizes: groups all right or all wrong never move, and with every group so the interval is the point', () => {

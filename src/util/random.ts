@@ -52,6 +52,11 @@ export class Rng {
     return t >>> 0;
   }
 
+  /** The generator's state, the words a, b, c, d (for native code that continues the same stream). */
+  state(): Uint32Array {
+    return Uint32Array.of(this.a, this.b, this.c, this.d);
+  }
+
   /** A uniform float in [0, 1) with 53 random bits. */
   next(): number {
     const hi = this.u32() >>> 5;
