@@ -3,6 +3,7 @@
 #include "checkpoint/archive.h"
 #include "checkpoint_handle.h"
 #include "cpu_cache.h"
+#include "data/file_index.h"
 #include "device.h"
 #include "image_ops.h"
 #include "js_convert.h"
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 namespace spurmem {
@@ -129,6 +131,75 @@ Napi::Value BootstrapCorrect(const Napi::CallbackInfo& info) {
   return out;
 }
 
+std::vector<std::string> stringList(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, what + " must be an array of strings");
+  auto a = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto e = a.Get(i);
+    if (!e.IsString()) throw Napi::TypeError::New(env, what + "[" + std::to_string(i) + "] is not a string");
+    out.push_back(e.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+// listFolders(dirs: string[]) -> Promise<FolderListing>: the folders read on a worker thread
+// (data/file_index.h), to hand to presentFiles later; opaque to JS.
+Napi::Value ListFolders(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto dirs = std::make_shared<std::vector<std::string>>(stringList(env, info[0], "listFolders(dirs): dirs"));
+  auto listing = std::make_shared<FolderListing>();
+  return runAsync(
+      env, [dirs, listing]() { *listing = listFolders(*dirs); },
+      [listing](Napi::Env env) -> Napi::Value {
+        return Napi::External<FolderListing>::New(env, new FolderListing(std::move(*listing)), [](Napi::Env, FolderListing* l) { delete l; });
+      });
+}
+
+// presentFiles(paths: string, count, listing?: FolderListing) -> Promise<Uint8Array>: 1 for each of the
+// `count` absolute paths (joined with NUL characters: one string crosses over, not 202,599) whose folder
+// lists it as something other than a folder (data/file_index.h); folders that `listing` holds are not read
+// again, the others are read on a worker thread.
+Napi::Value PresentFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "presentFiles(paths, count): paths must be a string of NUL-separated paths and count a number");
+  auto paths = std::make_shared<std::vector<std::string>>();
+  {
+    const std::string joined = info[0].As<Napi::String>().Utf8Value();
+    const int64_t count = info[1].As<Napi::Number>().Int64Value();
+    paths->reserve(static_cast<std::size_t>(std::max<int64_t>(0, count)));
+    if (count > 0) {
+      std::size_t from = 0;
+      for (;;) {
+        const auto end = joined.find('\0', from);
+        paths->push_back(joined.substr(from, end == std::string::npos ? std::string::npos : end - from));
+        if (end == std::string::npos) break;
+        from = end + 1;
+      }
+    }
+    if (static_cast<int64_t>(paths->size()) != count)
+      throw Napi::RangeError::New(env, "presentFiles(paths, count): " + std::to_string(paths->size()) + " paths, count " + std::to_string(count));
+  }
+  std::vector<Napi::Value> keep;
+  const FolderListing* listed = nullptr;
+  if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull()) {
+    if (!info[2].IsExternal()) throw Napi::TypeError::New(env, "presentFiles(paths, count, listing): listing must be what listFolders gave");
+    listed = info[2].As<Napi::External<FolderListing>>().Data();
+    keep.push_back(info[2]);
+  }
+  auto present = std::make_shared<std::vector<uint8_t>>();
+  return runAsync(
+      env, [paths, present, listed]() { *present = listed ? presentFiles(*paths, *listed) : presentFiles(*paths); },
+      [present](Napi::Env env) -> Napi::Value {
+        auto out = Napi::Uint8Array::New(env, present->size());
+        std::copy(present->begin(), present->end(), out.Data());
+        return out;
+      },
+      keep);
+}
+
 // cpuCache() -> {limitBytes, cachedBytes, liveBytes, hits, misses}; cpuCache(limitBytes) sets the limit first.
 Napi::Value CpuCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -172,6 +243,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setTf32", Napi::Function::New(env, SetTf32));
   exports.Set("ntXent", Napi::Function::New(env, NtXent));
   exports.Set("cpuCache", Napi::Function::New(env, CpuCache));
+  exports.Set("listFolders", Napi::Function::New(env, ListFolders));
+  exports.Set("presentFiles", Napi::Function::New(env, PresentFiles));
   exports.Set("bootstrapCorrect", Napi::Function::New(env, BootstrapCorrect));
   registerImageOps(env, exports);
   return exports;

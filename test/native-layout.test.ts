@@ -13,7 +13,7 @@ function sources(dir: string): string[] {
 
 describe('native/ layout', () => {
   it('keeps the algorithm folders free of N-API: only the glue files include napi.h', () => {
-    const algorithms = ['ops', 'models', 'checkpoint', 'image'].flatMap((d) => sources(join(nativeDir, d)));
+    const algorithms = ['ops', 'models', 'checkpoint', 'image', 'metrics', 'data'].flatMap((d) => sources(join(nativeDir, d)));
     expect(algorithms.length).toBeGreaterThan(10);
     const withNapi = algorithms.filter((f) => /#include\s*[<"]napi\.h[>"]/.test(readFileSync(f, 'utf8'))).map((f) => relative(nativeDir, f));
     expect(withNapi).toEqual([]);

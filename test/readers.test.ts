@@ -112,3 +112,24 @@ describe('bad input: file, line, field and what was expected', () => {
     expect(countsTable(ds)).toMatch(/skipped: 2 rows with a missing image/);
   });
 });
+
+describe('which image files exist (the addon lists each folder once)', () => {
+  it('a file or a link counts, a folder or a missing name does not; a folder listed ahead is used as listed', async () => {
+    const { mkdirSync, symlinkSync } = await import('node:fs');
+    const { addon } = await import('../src/native.js');
+    const d = tempDir('present-');
+    const img = join(d, 'imgs');
+    mkdirSync(join(img, 'sub.jpg'), { recursive: true });
+    writeFileSync(join(img, 'a.jpg'), 'x');
+    symlinkSync(join(img, 'a.jpg'), join(img, 'link.jpg'));
+    const paths = ['a.jpg', 'sub.jpg', 'link.jpg', 'none.jpg'].map((n) => join(img, n)).concat([join(d, 'no-folder', 'a.jpg'), join(d, 'imgs')]);
+    const want = [1, 0, 1, 0, 0, 0];
+    expect(Array.from(await addon().presentFiles(paths.join('\0'), paths.length))).toEqual(want);
+    // listed ahead, then changed: the listing is what counts, and folders it does not hold are read
+    const listing = await addon().listFolders([img]);
+    rmSync(join(img, 'a.jpg'));
+    expect(Array.from(await addon().presentFiles(paths.join('\0'), paths.length, listing))).toEqual(want);
+    expect(Array.from(await addon().presentFiles(paths.join('\0'), paths.length))).toEqual([0, 0, 1, 0, 0, 0]); // a link counts by its entry, as readdir types it
+    expect(() => addon().presentFiles(paths.join('\0'), 2)).toThrow(/6 paths, count 2/);
+  });
+});

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, basename, join, resolve, sep } from 'node:path';
+import { addon, type FolderListing } from '../native.js';
 import { SpurmemError, UsageError, messageOf } from '../util/errors.js';
 import {
   readCelebaAttrCsv,
@@ -70,33 +71,32 @@ function underRoot(root: string, rel: string): string {
   return resolve(root, rel);
 }
 
-/** Lists which of the given absolute, normalised paths exist as files, reading each folder once. */
-async function existingFiles(paths: string[]): Promise<Set<string>> {
-  const byDir = new Map<string, string[]>();
-  for (const p of paths) {
-    const cut = p.lastIndexOf(sep);
-    const d = cut > 0 ? p.slice(0, cut) : dirname(p);
+/**
+ * Which of the given absolute, normalised paths exist as files (1) or not (0): each folder is listed once,
+ * by the addon on a worker thread (202,599 CelebA names in about 0.1 s, where listing and matching them in
+ * JavaScript held this thread for about 0.4 s). An entry counts unless it is a folder.
+ */
+async function existingFiles(paths: string[], listing?: Promise<FolderListing>): Promise<Uint8Array> {
+  // one NUL-joined string crosses over to the addon (paths hold no NUL)
+  if (sep === '/') return paths.length === 0 ? new Uint8Array(0) : addon().presentFiles(paths.join('\0'), paths.length, await listing);
+  // other separators: one readdir per folder
+  const byDir = new Map<string, number[]>();
+  paths.forEach((p, i) => {
+    const d = dirname(p);
     let l = byDir.get(d);
     if (!l) byDir.set(d, (l = []));
-    l.push(p);
-  }
-  const found = new Set<string>();
-  const dirs = [...byDir.keys()];
-  let next = 0;
-  const worker = async () => {
-    while (next < dirs.length) {
-      const d = dirs[next++];
-      let entries: string[];
-      try {
-        entries = (await readdir(d, { withFileTypes: true })).filter((e) => !e.isDirectory()).map((e) => e.name);
-      } catch {
-        continue;
-      }
-      const names = new Set(entries);
-      for (const p of byDir.get(d)!) if (names.has(p.slice(p.lastIndexOf(sep) + 1))) found.add(p);
+    l.push(i);
+  });
+  const found = new Uint8Array(paths.length);
+  for (const [d, idx] of byDir) {
+    let names: Set<string>;
+    try {
+      names = new Set((await readdir(d, { withFileTypes: true })).filter((e) => !e.isDirectory()).map((e) => e.name));
+    } catch {
+      continue;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, dirs.length) }, worker));
+    for (const i of idx) if (names.has(basename(paths[i]))) found[i] = 1;
+  }
   return found;
 }
 
@@ -110,14 +110,15 @@ async function buildSamples(
   rows: MetadataRow[],
   skipBadImages: boolean,
   lookedIn?: string[],
+  listing?: Promise<FolderListing>,
 ): Promise<{ samples: Record<Split, Sample[]>; skippedImages: SkippedImage[] }> {
   const files = rows.map((r) => underRoot(root, r.relPath));
-  const exist = await existingFiles(files);
+  const exist = await existingFiles(files, listing);
   const samples: Record<Split, Sample[]> = { train: [], val: [], test: [] };
   const skippedImages: SkippedImage[] = [];
   const missing: number[] = [];
   rows.forEach((r, i) => {
-    if (!exist.has(files[i])) {
+    if (!exist[i]) {
       missing.push(i);
       skippedImages.push({ file: files[i], line: r.line, split: r.split, reason: 'no such file' });
       return;
@@ -200,13 +201,20 @@ function celebaGroupNames(target: string, attribute: string): string[] {
   return [0, 1, 2, 3].map((g) => `${g >> 1 ? '' : 'not '}${target}, ${g & 1 ? '' : 'not '}${attribute}`);
 }
 
-/** Where CelebA's images are: img_align_celeba/, or the Kaggle layout img_align_celeba/img_align_celeba/. */
-function celebaImageDir(root: string): string {
+/** Where CelebA's images are: img_align_celeba/, or the Kaggle layout img_align_celeba/img_align_celeba/ (undefined: neither). */
+function findCelebaImageDir(root: string): string | undefined {
   const plain = join(root, 'img_align_celeba');
   const nested = join(plain, 'img_align_celeba');
   if (isDir(nested)) return 'img_align_celeba/img_align_celeba';
   if (isDir(plain)) return 'img_align_celeba';
-  throw new SpurmemError(`${root}: no folder img_align_celeba/ (expected the CelebA folder that holds img_align_celeba/)`);
+  return undefined;
+}
+
+/** {@link findCelebaImageDir}, or a SpurmemError saying that the folder is missing. */
+function celebaImageDir(root: string): string {
+  const dir = findCelebaImageDir(root);
+  if (dir === undefined) throw new SpurmemError(`${root}: no folder img_align_celeba/ (expected the CelebA folder that holds img_align_celeba/)`);
+  return dir;
 }
 
 function firstExisting(root: string, names: string[]): string | undefined {
@@ -288,7 +296,14 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
   let rows: MetadataRow[];
   let groupNames: string[];
   let lookedIn: string[] | undefined;
+  let listing: Promise<FolderListing> | undefined;
   if (kind === 'celeba') {
+    // CelebA's image folder (202,599 names) is read on a worker thread while its lists are parsed here
+    const imageDir = findCelebaImageDir(root);
+    if (imageDir !== undefined) {
+      listing = addon().listFolders([join(root, imageDir)]);
+      listing.catch(() => undefined);
+    }
     target = o.target ?? 'Blond_Hair';
     attribute = o.attribute ?? 'Male';
     const explicit = target !== 'Blond_Hair' || attribute !== 'Male';
@@ -309,7 +324,7 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
           ? [...WATERBIRDS_GROUP_NAMES]
           : folderGroupNames(root, target, attribute);
   }
-  const { samples, skippedImages } = await buildSamples(metadataFile, root, rows, o.skipBadImages ?? false, lookedIn);
+  const { samples, skippedImages } = await buildSamples(metadataFile, root, rows, o.skipBadImages ?? false, lookedIn, listing);
   const defaultLabels = kind === 'celeba' ? target === 'Blond_Hair' && attribute === 'Male' : target === 'y' && attribute === 'place';
   const warnings = kind !== 'folder' && defaultLabels ? compareWithPublished(kind, samples) : [];
   if (skippedImages.length > 0) warnings.push(`${skippedImages.length} rows skipped: image file missing`);

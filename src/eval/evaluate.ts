@@ -133,9 +133,9 @@ export async function evaluateDetailed(input: EvaluateInput, hooks: EvaluateHook
   const parsed = evaluateSchema.safeParse(input);
   if (!parsed.success) throw optionsError(parsed.error.issues);
   const given = parsed.data;
-  // the dataset's lists are parsed (on this thread) first: its image folder is listed (on a libuv thread)
-  // while the addon loads and reads the checkpoint. Its errors still come after the checkpoint's, as when
-  // it was opened after the model.
+  // the dataset opens first: the addon loads, CelebA's image folder is listed on a worker thread while its
+  // lists are parsed here, and the checkpoint is read while the listing is matched. Its errors still come
+  // after the checkpoint's, as when it was opened after the model.
   const opening = openDataset({ dataset: given.dataset, root: given.root, target: given.target, attribute: given.attribute, skipBadImages: given.skipBadImages });
   opening.catch(() => undefined);
   setThreads(given.threads, { decodeThreads: given.decodeThreads });
