@@ -13,7 +13,8 @@
 // --quick leaves out the rows that are not comparisons with PyTorch (--threads 1, spinning OpenMP threads,
 // evaluate() twice).
 //
-// spurmem and the lower bound are measured --repeat times in turn (default 3) and their medians compared.
+// spurmem and the lower bound are measured --repeat times in turn (default 3) and their medians compared;
+// each run's ratio to the bound measured right after it is printed too.
 //
 //   npm run build:ts && node bench/eval-e2e.mjs [--resolution 32] [--test-images N] [--repeat N] [--skip-torch] [--quick]
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -190,6 +191,9 @@ const api = values.quick ? undefined : JSON.parse(timed(process.execPath, [join(
 
 console.log(`  lower bound (medians): (decode ${bound.decode.toFixed(1)} + model ${bound.compute.toFixed(1)} core-s) / ${cores} cores = ${lower.toFixed(1)} s (load ${bound.load.toFixed(1)})`);
 console.log(`  spurmem / lower bound: ${(ours.wall / lower).toFixed(2)}`);
+// each spurmem run against the lower bound measured right after it: the machine's drift over minutes cancels
+const paired = oursRuns.map((t, i) => t.wall / ((boundRuns[i].decode + boundRuns[i].compute) / cores));
+console.log(`  spurmem / lower bound, run by run: ${paired.map((x) => x.toFixed(2)).join(', ')} (median ${median(paired).toFixed(2)})`);
 console.log(`  spurmem's CPU seconds / (decode + model core-seconds): ${(ours.cpu / (bound.decode + bound.compute)).toFixed(2)} (the pipeline's overhead, whatever the load)`);
 if (torch['2/0']) console.log(`  PyTorch (2 threads, num_workers=0) / spurmem: ${(torch['2/0'].wall / ours.wall).toFixed(2)}x`);
 if (torch['1/0']) console.log(`  PyTorch (1 thread, num_workers=0) / spurmem: ${(torch['1/0'].wall / ours.wall).toFixed(2)}x`);

@@ -79,6 +79,16 @@ describe('the group-stratified bootstrap of the aggregates', () => {
     expect(wide.mean_accuracy![1]).toBeGreaterThanOrEqual(a.mean_accuracy![1]);
   });
 
+  it('gives the intervals it gave when the TypeScript loop drew the numbers (seed 0, CelebA-sized groups)', () => {
+    const iv = bootstrapIntervals({ count: [9767, 7535, 2480, 180], correct: [9500, 7400, 1900, 80], trainCount: [71629, 66874, 22880, 1387] }, { draws: 2000 });
+    expect(iv).toEqual({
+      worst_group_accuracy: [0.37222222222222223, 0.5166666666666667],
+      average_accuracy: [0.9400382978066428, 0.9461922277191707],
+      mean_accuracy: [0.7727497020107343, 0.8101965186402171],
+      overall_accuracy: [0.9429415890191364, 0.9488528203586815],
+    });
+  });
+
   it('the addon draws what the TypeScript loop draws from the same generator, number for number', () => {
     // the loop bootstrapIntervals describes: per replicate, per group, count draws of rng.int(0, count)
     const reference = (count: number[], correct: number[], draws: number, rng: Rng): number[] => {

@@ -87,6 +87,7 @@ describe('bad input: file, line, field and what was expected', () => {
     ['a file name outside the folder', () => variant((r) => { r[1].file = '../../etc/passwd'; return r; }), /metadata\.csv line 3: field 'img_filename' is '\.\.\/\.\.\/etc\/passwd', expected a path inside the dataset folder/],
     ['an empty split', () => variant((r) => r.filter((x) => Number(x.split) !== 1)), /metadata\.csv: the val split is empty \(expected rows with split 1 for val\)/],
     ['a missing image', () => variant((r) => { r[7].file = 'nowhere/x.jpg'; return r; }), /metadata\.csv line 9: image 'nowhere\/x\.jpg' does not exist .*expected an image file relative to .*--skip-bad-images/],
+    ['a file name holding a NUL character (no file can have it)', () => variant((r) => { r[7].file = `${r[7].file}\0`; return r; }), /metadata\.csv line 9: image '.*' does not exist/],
     ['a row with too few fields', () => { const root = variant((r) => r); writeFileSync(join(root, 'metadata.csv'), readFileSync(join(root, 'metadata.csv'), 'utf8') + '99,a.jpg,1\n'); return root; }, /metadata\.csv: not a valid CSV file \(Invalid Record Length: columns length is 6, got 3 on line 26\)/],
     ['no metadata.csv', () => { const root = variant((r) => r); rmSync(join(root, 'metadata.csv')); return root; }, /no metadata\.csv \(expected the Waterbirds layout/],
   ];

@@ -71,15 +71,35 @@ function underRoot(root: string, rel: string): string {
   return resolve(root, rel);
 }
 
+/** The addon, or undefined where it cannot be loaded (the file check then runs in JavaScript). */
+function addonIfLoadable(): ReturnType<typeof addon> | undefined {
+  try {
+    return addon();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Which of the given absolute, normalised paths exist as files (1) or not (0): each folder is listed once,
  * by the addon on a worker thread (202,599 CelebA names in about 0.1 s, where listing and matching them in
- * JavaScript held this thread for about 0.4 s). An entry counts unless it is a folder.
+ * JavaScript held this thread for about 0.4 s); folders in `listing` were listed ahead. An entry counts
+ * unless it is a folder; a path holding a NUL character names no file.
  */
-async function existingFiles(paths: string[], listing?: Promise<FolderListing>): Promise<Uint8Array> {
-  // one NUL-joined string crosses over to the addon (paths hold no NUL)
-  if (sep === '/') return paths.length === 0 ? new Uint8Array(0) : addon().presentFiles(paths.join('\0'), paths.length, await listing);
-  // other separators: one readdir per folder
+async function existingFiles(paths: string[], listing?: Promise<FolderListing | undefined>): Promise<Uint8Array> {
+  const native = sep === '/' ? addonIfLoadable() : undefined;
+  if (native) {
+    const named = paths.flatMap((p, i) => (p.includes('\0') ? [] : [i]));
+    if (named.length === paths.length) return paths.length === 0 ? new Uint8Array(0) : native.presentFiles(paths.join('\0'), paths.length, await listing);
+    // one NUL-joined string crosses over to the addon, so the paths that hold a NUL stay out
+    const found = new Uint8Array(paths.length);
+    if (named.length > 0) {
+      const some = await native.presentFiles(named.map((i) => paths[i]).join('\0'), named.length, await listing);
+      named.forEach((i, j) => (found[i] = some[j]));
+    }
+    return found;
+  }
+  // without the addon (or with another separator): one readdir per folder
   const byDir = new Map<string, number[]>();
   paths.forEach((p, i) => {
     const d = dirname(p);
@@ -110,7 +130,7 @@ async function buildSamples(
   rows: MetadataRow[],
   skipBadImages: boolean,
   lookedIn?: string[],
-  listing?: Promise<FolderListing>,
+  listing?: Promise<FolderListing | undefined>,
 ): Promise<{ samples: Record<Split, Sample[]>; skippedImages: SkippedImage[] }> {
   const files = rows.map((r) => underRoot(root, r.relPath));
   const exist = await existingFiles(files, listing);
@@ -296,14 +316,12 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
   let rows: MetadataRow[];
   let groupNames: string[];
   let lookedIn: string[] | undefined;
-  let listing: Promise<FolderListing> | undefined;
+  let listing: Promise<FolderListing | undefined> | undefined;
   if (kind === 'celeba') {
     // CelebA's image folder (202,599 names) is read on a worker thread while its lists are parsed here
     const imageDir = findCelebaImageDir(root);
-    if (imageDir !== undefined) {
-      listing = addon().listFolders([join(root, imageDir)]);
-      listing.catch(() => undefined);
-    }
+    const native = imageDir !== undefined && sep === '/' ? addonIfLoadable() : undefined;
+    if (native) listing = native.listFolders([join(root, imageDir!)]).catch(() => undefined);
     target = o.target ?? 'Blond_Hair';
     attribute = o.attribute ?? 'Male';
     const explicit = target !== 'Blond_Hair' || attribute !== 'Male';
