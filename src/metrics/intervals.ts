@@ -9,10 +9,9 @@
  * The key of an interval says its level: `ci95` at 0.95, `ci90` at 0.9, `ci99.9` at 0.999 (the level in
  * percent, as few digits as it needs); aggregates get `<name>_ci95`.
  */
-import betaQuantile from '@stdlib/stats-base-dists-beta-quantile';
-import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
 import { SpurmemError } from '../util/errors.js';
 import { addon } from '../native.js';
+import { betaQuantile, normalQuantile } from './distributions.js';
 import { Rng } from '../util/random.js';
 
 /** An interval [lower, upper] of a fraction in [0, 1]. */

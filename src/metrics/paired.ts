@@ -6,10 +6,9 @@
  * The distribution functions are @stdlib's (binomial CDF, Student's t quantile); the tests compare them
  * with scipy.stats.binomtest and scipy.stats.t.ppf.
  */
-import binomialCdf from '@stdlib/stats-base-dists-binomial-cdf';
-import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import type { Sample } from '../data/types.js';
 import { SpurmemError } from '../util/errors.js';
+import { binomialCdf, tQuantile } from './distributions.js';
 import { predictions, targetIndex, type LabelOrder } from './groups.js';
 import { wilsonInterval, type Interval } from './intervals.js';
 
