@@ -131,24 +131,11 @@ Napi::Value BootstrapCorrect(const Napi::CallbackInfo& info) {
   return out;
 }
 
-std::vector<std::string> stringList(Napi::Env env, const Napi::Value& v, const std::string& what) {
-  if (!v.IsArray()) throw Napi::TypeError::New(env, what + " must be an array of strings");
-  auto a = v.As<Napi::Array>();
-  std::vector<std::string> out;
-  out.reserve(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    auto e = a.Get(i);
-    if (!e.IsString()) throw Napi::TypeError::New(env, what + "[" + std::to_string(i) + "] is not a string");
-    out.push_back(e.As<Napi::String>().Utf8Value());
-  }
-  return out;
-}
-
-// listFolders(dirs: string[]) -> Promise<FolderListing>: the folders read on a worker thread
+// listFolders({dirs: string[]}) -> Promise<FolderListing>: the folders read on a worker thread
 // (data/file_index.h), to hand to presentFiles later; opaque to JS.
 Napi::Value ListFolders(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto dirs = std::make_shared<std::vector<std::string>>(stringList(env, info[0], "listFolders(dirs): dirs"));
+  auto dirs = std::make_shared<std::vector<std::string>>(JsOptions(info, 0, "listFolders options").strings("dirs"));
   auto listing = std::make_shared<FolderListing>();
   return runAsync(
       env, [dirs, listing]() { *listing = listFolders(*dirs); },

@@ -277,19 +277,20 @@ export interface Addon {
   /** Whether the decoding pool has idle-priority threads (libjpeg, and an OS with an idle scheduling policy: Linux). */
   decodeInBackground: boolean;
   /**
+   * For each of `count` absolute paths (joined with '\0'), 1 when its folder lists it as something other
+   * than a folder (a file, or a link), else 0 (native/data/file_index.h); an empty path names no file.
+   * Each folder is read once, on a worker thread (or taken from `listing`); one that cannot be read holds
+   * nothing.
+   */
+  presentFiles(paths: string, count: number, listing?: FolderListing): Promise<Uint8Array>;
+  /** Reads folders ahead (on a worker thread) for a later presentFiles, which then reads them not again. */
+  listFolders(o: { dirs: string[] }): Promise<FolderListing>;
+  /**
    * The group-stratified bootstrap's draws (native/metrics/bootstrap.h): per replicate (outer) and group
    * (inner), how many of count[g] draws with replacement hit one of the group's correct[g] correct samples,
    * drawn as src/metrics/intervals.ts's loop draws them from the sfc32 `state` (src/util/random.ts).
    * Returns draws x groups values, replicate-major. Throws a RangeError for bad counts.
    */
-  /**
-   * For each of `count` absolute paths (joined with '\0'), 1 when its folder lists it as something other
-   * than a folder (a file, or a link), else 0 (native/data/file_index.h). Each folder is read once, on a
-   * worker thread (or taken from `listing`); one that cannot be read holds nothing.
-   */
-  presentFiles(paths: string, count: number, listing?: FolderListing): Promise<Uint8Array>;
-  /** Reads folders ahead (on a worker thread) for a later presentFiles, which then reads them not again. */
-  listFolders(dirs: string[]): Promise<FolderListing>;
   bootstrapCorrect(o: { state: Uint32Array; count: Int32Array; correct: Int32Array; draws: number }): Int32Array;
 }
 

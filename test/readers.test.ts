@@ -127,10 +127,13 @@ describe('which image files exist (the addon lists each folder once)', () => {
     const want = [1, 0, 1, 0, 0, 0];
     expect(Array.from(await addon().presentFiles(paths.join('\0'), paths.length))).toEqual(want);
     // listed ahead, then changed: the listing is what counts, and folders it does not hold are read
-    const listing = await addon().listFolders([img]);
+    const listing = await addon().listFolders({ dirs: [img] });
     rmSync(join(img, 'a.jpg'));
     expect(Array.from(await addon().presentFiles(paths.join('\0'), paths.length, listing))).toEqual(want);
     expect(Array.from(await addon().presentFiles(paths.join('\0'), paths.length))).toEqual([0, 0, 1, 0, 0, 0]); // a link counts by its entry, as readdir types it
     expect(() => addon().presentFiles(paths.join('\0'), 2)).toThrow(/6 paths, count 2/);
+    // an empty path (what a path holding a NUL is sent as) names no file; no paths, no answers
+    expect(Array.from(await addon().presentFiles(['', join(img, 'link.jpg'), ''].join('\0'), 3))).toEqual([0, 1, 0]);
+    expect(Array.from(await addon().presentFiles('', 0))).toEqual([]);
   });
 });

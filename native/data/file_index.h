@@ -19,10 +19,10 @@ FolderListing listFolders(const std::vector<std::string>& dirs);
 /**
  * For each absolute path, 1 when its folder lists an entry of that name that is not a folder (a file, or
  * a link to anything: as readdir's entry type says; an entry of unknown type is lstat'ed), else 0. Each
- * folder is read once, however many paths name it; a folder that cannot be read holds nothing. The last
- * '/' splits a path into folder and name.
+ * folder is read once, however many paths name it, and folders in `listed` are not read again; a folder
+ * that cannot be read holds nothing. The last '/' splits a path into folder and name; a path without one
+ * (the empty path too) names no file.
  */
-/// Folders in `listed` are not read again.
 std::vector<uint8_t> presentFiles(const std::vector<std::string>& paths, const FolderListing& listed = {});
 
 }  // namespace spurmem

@@ -89,15 +89,9 @@ function addonIfLoadable(): ReturnType<typeof addon> | undefined {
 async function existingFiles(paths: string[], listing?: Promise<FolderListing | undefined>): Promise<Uint8Array> {
   const native = sep === '/' ? addonIfLoadable() : undefined;
   if (native) {
-    const named = paths.flatMap((p, i) => (p.includes('\0') ? [] : [i]));
-    if (named.length === paths.length) return paths.length === 0 ? new Uint8Array(0) : native.presentFiles(paths.join('\0'), paths.length, await listing);
-    // one NUL-joined string crosses over to the addon, so the paths that hold a NUL stay out
-    const found = new Uint8Array(paths.length);
-    if (named.length > 0) {
-      const some = await native.presentFiles(named.map((i) => paths[i]).join('\0'), named.length, await listing);
-      named.forEach((i, j) => (found[i] = some[j]));
-    }
-    return found;
+    // one NUL-joined string crosses over to the addon: a path holding a NUL goes as an empty one (no file)
+    const joined = paths.map((p) => (p.includes('\0') ? '' : p)).join('\0');
+    return native.presentFiles(joined, paths.length, await listing);
   }
   // without the addon (or with another separator): one readdir per folder
   const byDir = new Map<string, number[]>();
@@ -321,7 +315,7 @@ export async function openDataset(o: OpenDatasetOptions): Promise<Dataset> {
     // CelebA's image folder (202,599 names) is read on a worker thread while its lists are parsed here
     const imageDir = findCelebaImageDir(root);
     const native = imageDir !== undefined && sep === '/' ? addonIfLoadable() : undefined;
-    if (native) listing = native.listFolders([join(root, imageDir!)]).catch(() => undefined);
+    if (native) listing = native.listFolders({ dirs: [join(root, imageDir!)] }).catch(() => undefined);
     target = o.target ?? 'Blond_Hair';
     attribute = o.attribute ?? 'Male';
     const explicit = target !== 'Blond_Hair' || attribute !== 'Male';
